@@ -1,0 +1,359 @@
+"""Ultra-Dense Pose (UDP) frames: reading, validating, writing, and preparing them.
+
+A UDP frame is float32 (H, W, 4): per pixel the rest-pose XYZ of the visible
+body surface and its visibility, all in [0, 1]. Frames arrive as
+
+- ``.npz`` with key ``i`` (what the original CoNR reads), loaded without pickle;
+- 4-channel float OpenEXR (R, G, B = XYZ, A = visibility), as written by the
+  community MMD-to-UDP tool, sometimes without a file extension;
+- 16-bit RGBA PNG holding value * 65535 (our addition);
+
+one by one, as a folder, a list of files or a .zip archive, in natural
+numeric order (``2.npz`` before ``10.npz``). Every check names the bad file.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Callable, Iterable, Iterator, Sequence, Union
+
+os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")  # must precede the first EXR decode
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .crop import SquareCrop  # noqa: E402
+from .errors import InputError  # noqa: E402
+
+#: How far outside [0, 1] a value may stray (rounding in other tools) before we refuse it.
+RANGE_TOLERANCE = 1e-3
+MAX_SIDE = 4096
+MIN_SIDE = 8
+#: Archive limits (zip bombs, absurd uploads).
+MAX_ZIP_ENTRIES = 20_000
+MAX_ZIP_BYTES = 8 * 1024**3
+MAX_ENTRY_RATIO = 200  # uncompressed / compressed; float maps compress far less than this
+
+EXR_MAGIC = b"\x76\x2f\x31\x01"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+ZIP_MAGIC = b"PK\x03\x04"
+UDP_SUFFIXES = (".npz", ".exr", ".png")
+
+PathLike = Union[str, os.PathLike]
+
+
+def natural_key(name: str) -> list:
+    """Sort key treating digit runs as numbers: frame2 < frame10."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+# ---------------------------------------------------------------- validation
+
+
+def validate_udp(array: np.ndarray, name: str) -> np.ndarray:
+    """Check a decoded frame and return it as contiguous float32 clipped to [0, 1]."""
+    if not isinstance(array, np.ndarray) or array.ndim != 3:
+        shape = getattr(array, "shape", None)
+        raise InputError(f"UDP frame '{name}' has shape {shape}; expected height x width x 4 (XYZ + visibility).")
+    h, w, c = array.shape
+    if c != 4:
+        raise InputError(f"UDP frame '{name}' has {c} channels; expected 4 (X, Y, Z, visibility).")
+    if not np.issubdtype(array.dtype, np.floating):
+        raise InputError(f"UDP frame '{name}' holds {array.dtype} values; expected floats in [0, 1].")
+    if min(h, w) < MIN_SIDE or max(h, w) > MAX_SIDE:
+        raise InputError(f"UDP frame '{name}' is {w}x{h}; each side must be between {MIN_SIDE} and {MAX_SIDE} pixels.")
+    array = array.astype(np.float32, copy=False)
+    finite = np.isfinite(array)
+    if not finite.all():
+        bad = int((~finite).sum())
+        raise InputError(f"UDP frame '{name}' contains {bad} NaN or infinite values.")
+    low, high = float(array.min()), float(array.max())
+    if low < -RANGE_TOLERANCE or high > 1 + RANGE_TOLERANCE:
+        raise InputError(
+            f"UDP frame '{name}' has values from {low:.4g} to {high:.4g}; UDP coordinates and visibility must lie in [0, 1]."
+        )
+    return np.ascontiguousarray(np.clip(array, 0.0, 1.0))
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def decode_udp(data: bytes, name: str) -> np.ndarray:
+    """Decode one frame from its bytes, recognising the format by content."""
+    if len(data) == 0:
+        raise InputError(f"UDP frame '{name}' is an empty file.")
+    if data.startswith(ZIP_MAGIC):  # .npz is a zip of .npy files
+        return validate_udp(_decode_npz(data, name), name)
+    if data.startswith(EXR_MAGIC):
+        return validate_udp(_decode_exr(data, name), name)
+    if data.startswith(PNG_MAGIC):
+        return validate_udp(_decode_png16(data, name), name)
+    raise InputError(
+        f"UDP frame '{name}' is not a UDP file: expected .npz (key 'i'), 4-channel float OpenEXR or 16-bit RGBA PNG."
+    )
+
+
+def _decode_npz(data: bytes, name: str) -> np.ndarray:
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            if "i" not in npz.files:
+                raise InputError(f"UDP frame '{name}' has no array 'i' (it has {', '.join(npz.files) or 'none'}).")
+            return npz["i"]
+    except InputError:
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise InputError(f"UDP frame '{name}' stores Python objects; only plain float arrays are accepted.") from None
+        raise InputError(f"UDP frame '{name}' is not a readable .npz file ({exc}).") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise InputError(f"UDP frame '{name}' is not a readable .npz file ({exc}).") from None
+
+
+def _decode_exr(data: bytes, name: str) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    if image is None:
+        raise InputError(f"UDP frame '{name}' looks like OpenEXR but could not be decoded.")
+    if image.ndim != 3 or image.shape[2] != 4:
+        channels = 1 if image.ndim == 2 else image.shape[2]
+        raise InputError(f"UDP frame '{name}' is an OpenEXR image with {channels} channels; expected 4 (RGBA).")
+    return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+
+
+def _decode_png16(data: bytes, name: str) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise InputError(f"UDP frame '{name}' is a damaged PNG.")
+    if image.dtype != np.uint16:
+        raise InputError(
+            f"UDP frame '{name}' is an 8-bit PNG; UDP PNG frames must be 16-bit RGBA (value x 65535), "
+            "8 bits lose too much precision."
+        )
+    if image.ndim != 3 or image.shape[2] != 4:
+        channels = 1 if image.ndim == 2 else image.shape[2]
+        raise InputError(f"UDP frame '{name}' is a PNG with {channels} channels; expected 4 (RGBA).")
+    return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA).astype(np.float32) / 65535.0
+
+
+def read_udp(path: PathLike) -> np.ndarray:
+    """Read and validate one UDP frame file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"UDP frame '{path.name}' does not exist.")
+    return decode_udp(path.read_bytes(), path.name)
+
+
+# ---------------------------------------------------------------- writing
+
+
+def encode_udp(frame: np.ndarray, fmt: str) -> bytes:
+    """Encode a frame as 'npz', 'exr' (float32 RGBA) or 'png' (16-bit RGBA)."""
+    frame = validate_udp(frame, "frame to write")
+    if fmt == "npz":
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, i=frame)
+        return buffer.getvalue()
+    if fmt == "exr":
+        ok, data = cv2.imencode(
+            ".exr", cv2.cvtColor(frame, cv2.COLOR_RGBA2BGRA), [cv2.IMWRITE_EXR_TYPE, cv2.IMWRITE_EXR_TYPE_FLOAT]
+        )
+    elif fmt == "png":
+        png = np.round(frame * 65535.0).astype(np.uint16)
+        ok, data = cv2.imencode(".png", cv2.cvtColor(png, cv2.COLOR_RGBA2BGRA))
+    else:
+        raise ValueError(f"unknown UDP format {fmt!r}; use npz, exr or png")
+    if not ok:
+        raise RuntimeError(f"OpenCV could not encode a UDP frame as {fmt}")
+    return data.tobytes()
+
+
+def write_udp(path: PathLike, frame: np.ndarray, fmt: str | None = None) -> Path:
+    """Write one frame; the format follows the suffix unless given."""
+    path = Path(path)
+    fmt = fmt or path.suffix.lstrip(".").lower()
+    path.write_bytes(encode_udp(frame, fmt))
+    return path
+
+
+def write_udp_zip(path: PathLike, frames: Iterable[np.ndarray], fmt: str = "npz") -> Path:
+    """Write a sequence as a zip of ``00000.<fmt>``, ``00001.<fmt>``, ..."""
+    path = Path(path)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+        for index, frame in enumerate(frames):
+            archive.writestr(f"{index:05d}.{fmt}", encode_udp(frame, fmt))
+    return path
+
+
+# ---------------------------------------------------------------- sequences
+
+
+class UdpSequence(Sequence[np.ndarray]):
+    """An ordered, lazily decoded sequence of UDP frames.
+
+    Frames are decoded when indexed, so a long dance never sits in memory
+    whole. ``names[i]`` is what error messages call frame i.
+    """
+
+    def __init__(self, names: list[str], loader: Callable[[int], bytes] | None = None, frames: list[np.ndarray] | None = None):
+        self.names = names
+        self._loader = loader
+        self._frames = frames
+
+    @classmethod
+    def from_arrays(cls, frames: Sequence[np.ndarray], names: Sequence[str] | None = None) -> UdpSequence:
+        names = list(names) if names is not None else [f"frame {i}" for i in range(len(frames))]
+        return cls(names, frames=[validate_udp(f, n) for f, n in zip(frames, names)])
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if self._frames is not None:
+            return self._frames[index]
+        assert self._loader is not None
+        return decode_udp(self._loader(index), self.names[index])
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def head(self, count: int) -> UdpSequence:
+        """The first ``count`` frames (a view, still lazy)."""
+        count = min(count, len(self))
+        if self._frames is not None:
+            return UdpSequence(self.names[:count], frames=self._frames[:count])
+        return UdpSequence(self.names[:count], loader=self._loader)
+
+    def every(self, step: int) -> UdpSequence:
+        """Every ``step``-th frame, for a lower frame rate."""
+        indices = list(range(0, len(self), step))
+        names = [self.names[i] for i in indices]
+        if self._frames is not None:
+            return UdpSequence(names, frames=[self._frames[i] for i in indices])
+        loader = self._loader
+        assert loader is not None
+        return UdpSequence(names, loader=lambda i: loader(indices[i]))
+
+
+def _is_frame_name(name: str) -> bool:
+    base = PurePosixPath(name).name
+    if not base or base.startswith(".") or base.startswith("__MACOSX"):
+        return False
+    suffix = PurePosixPath(base).suffix.lower()
+    # the MMD-to-UDP tool writes EXR frames named like "0001", without a suffix
+    return suffix in UDP_SUFFIXES or suffix == "" or base.isdigit()
+
+
+def _folder_sequence(folder: Path) -> UdpSequence:
+    files = sorted((p for p in folder.iterdir() if p.is_file() and _is_frame_name(p.name)), key=lambda p: natural_key(p.name))
+    if not files:
+        raise InputError(f"The folder '{folder.name}' holds no UDP frames (.npz, .exr or 16-bit .png).")
+    return UdpSequence([p.name for p in files], loader=lambda i: files[i].read_bytes())
+
+
+def _zip_sequence(path: Path, max_entries: int, max_bytes: int) -> UdpSequence:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(f"'{path.name}' is not a readable .zip archive ({exc}).") from None
+    with archive:
+        infos = archive.infolist()
+        if len(infos) > max_entries:
+            raise InputError(f"'{path.name}' has {len(infos)} entries, over the limit of {max_entries}.")
+        total = 0
+        frames = []
+        for info in infos:
+            name = info.filename
+            parts = PurePosixPath(name.replace("\\", "/")).parts
+            if name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+                raise InputError(f"'{path.name}' contains an unsafe path '{name}' (absolute or with '..'); refusing it.")
+            if info.is_dir() or not _is_frame_name(name):
+                continue
+            if info.flag_bits & 0x1:
+                raise InputError(f"'{path.name}': entry '{name}' is encrypted; upload an unencrypted zip.")
+            total += info.file_size
+            if total > max_bytes:
+                raise InputError(
+                    f"'{path.name}' unpacks to more than {max_bytes / 1024**3:.1f} GB (at entry '{name}'); refusing it."
+                )
+            if info.compress_size and info.file_size / info.compress_size > MAX_ENTRY_RATIO:
+                raise InputError(
+                    f"'{path.name}': entry '{name}' expands {info.file_size / info.compress_size:.0f}-fold, "
+                    "which looks like a zip bomb; refusing it."
+                )
+            frames.append(info)
+    if not frames:
+        raise InputError(f"'{path.name}' holds no UDP frames (.npz, .exr or 16-bit .png).")
+    frames.sort(key=lambda info: natural_key(info.filename))
+    names = [info.filename for info in frames]
+
+    def load(index: int) -> bytes:
+        info = frames[index]
+        with zipfile.ZipFile(path) as z, z.open(info) as entry:
+            data = entry.read(info.file_size + 1)
+        if len(data) > info.file_size:
+            raise InputError(f"'{path.name}': entry '{info.filename}' is larger than its header claims; refusing it.")
+        return data
+
+    return UdpSequence(names, loader=load)
+
+
+def open_udp_sequence(
+    source: PathLike | Sequence[PathLike],
+    max_entries: int = MAX_ZIP_ENTRIES,
+    max_bytes: int = MAX_ZIP_BYTES,
+) -> UdpSequence:
+    """Open a folder, a .zip, a single frame file or a list of frame files."""
+    if isinstance(source, (list, tuple)):
+        paths = [Path(p) for p in source]
+        for p in paths:
+            if not p.is_file():
+                raise InputError(f"UDP frame '{p.name}' does not exist.")
+        if len(paths) == 1 and paths[0].is_file() and paths[0].read_bytes()[:4] == ZIP_MAGIC and paths[0].suffix.lower() == ".zip":
+            return _zip_sequence(paths[0], max_entries, max_bytes)
+        paths.sort(key=lambda p: natural_key(p.name))
+        return UdpSequence([p.name for p in paths], loader=lambda i: paths[i].read_bytes())
+    path = Path(source)
+    if path.is_dir():
+        return _folder_sequence(path)
+    if not path.is_file():
+        raise InputError(f"The pose source '{path}' does not exist.")
+    if path.suffix.lower() == ".zip":
+        return _zip_sequence(path, max_entries, max_bytes)
+    return UdpSequence([path.name], loader=lambda i: path.read_bytes())
+
+
+# ---------------------------------------------------------------- network input
+
+
+@dataclass
+class PreparedPose:
+    """A UDP frame as the network takes it, with the window to paste the render back."""
+
+    target: np.ndarray  # (4, S, S) float32: XYZ * mask, mask
+    crop: SquareCrop
+    label: np.ndarray  # (4, S, S) the cropped UDP (XYZ + visibility)
+    mask: np.ndarray  # (1, S, S) visibility after uint8 quantisation and resizing
+
+
+def quantise_visibility(frame: np.ndarray) -> np.ndarray:
+    """Visibility as the original sees it: through uint8, truncating."""
+    return (frame[:, :, 3] * 255).clip(0, 255).astype(np.uint8)
+
+
+def prepare_pose(frame: np.ndarray, size: int = 256) -> PreparedPose | None:
+    """Crop a validated frame for the network; None when no body is visible."""
+    alpha = quantise_visibility(frame)
+    crop = SquareCrop.around(alpha)
+    if crop is None:
+        return None
+    label = crop.cut(frame, size, nearest=True).transpose(2, 0, 1)
+    mask = (crop.cut(alpha, size).astype(np.float32) / 255.0)[None]
+    target = np.concatenate([label[:3] * mask, mask], axis=0)
+    return PreparedPose(np.ascontiguousarray(target, dtype=np.float32), crop, np.ascontiguousarray(label), mask)
