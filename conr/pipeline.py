@@ -1,0 +1,375 @@
+"""The renderer: loaded CoNR models plus a device, one call per task.
+
+    renderer = ConrRenderer.from_pretrained()          # finds and checks the weights
+    sheet = renderer.parse_sheet(["front.png", "back.png"])
+    for rgba in renderer.render_iter(open_udp_sequence("dance.zip")):
+        ...                                            # straight-alpha RGBA uint8, pose canvas size
+
+``parse_sheet`` runs the parser once per character (results are cached by
+content); ``render`` / ``render_iter`` run any number of frames in batches,
+preparing the next batch and pasting the previous one on CPU threads while
+the device computes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from .errors import InputError
+from .network import PARTS, CoNRNetwork, SheetFeatures
+from .sheet import NETWORK_SIZE, ImageInput, describe, load_image, prepare_sheet
+from .udp import PreparedPose, prepare_pose, validate_udp
+from .weights import ResolvedWeights, load_part, resolve_weights
+
+ProgressCallback = Callable[[int, int], None]
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """CUDA when available, else CPU; an explicit request for CUDA without it is an error."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda was requested but PyTorch sees no CUDA GPU here; use --device cpu.")
+    return device
+
+
+def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    aliases = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "half": "float16"}
+    name = aliases.get(str(dtype), str(dtype))
+    if name not in DTYPES:
+        raise InputError(f"Unknown precision {dtype!r}: use float32, bfloat16 or float16.")
+    return DTYPES[name]
+
+
+@dataclass
+class CharacterSheet:
+    """A parsed character: the network's features of every view, on the renderer's device."""
+
+    key: str
+    names: list[str]
+    features: SheetFeatures
+
+    @property
+    def views(self) -> int:
+        return self.features.reference.shape[0]
+
+    @property
+    def udp(self) -> np.ndarray:
+        """The parser's UDP estimate of each view, (M, 256, 256, 4) float32."""
+        return self.features.udp.float().permute(0, 2, 3, 1).cpu().numpy()
+
+
+def transparent_frame(height: int, width: int) -> np.ndarray:
+    return np.zeros((height, width, 4), np.uint8)
+
+
+def unpremultiply(rgba: np.ndarray) -> np.ndarray:
+    """Premultiplied RGBA uint8 -> straight alpha, rounding to nearest."""
+    alpha = rgba[:, :, 3:4].astype(np.float32)
+    rgb = rgba[:, :, :3].astype(np.float32)
+    straight = np.where(alpha > 0, rgb * 255.0 / np.maximum(alpha, 1.0), 0.0)
+    out = rgba.copy()
+    out[:, :, :3] = np.clip(straight + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def paste_render(render: np.ndarray, pose: PreparedPose) -> np.ndarray:
+    """A (4, S, S) premultiplied float render -> straight RGBA uint8 on the pose canvas.
+
+    Quantised and resized as the original does (truncate to uint8, then
+    INTER_AREA), so its frames are reproduced to within one level.
+    """
+    premultiplied = np.clip(render.transpose(1, 2, 0) * 255.0, 0, 255).astype(np.uint8)
+    return unpremultiply(pose.crop.paste(premultiplied))
+
+
+class ConrRenderer:
+    """Owns the CoNR network on one device and renders characters into poses.
+
+    Args:
+        network: a ``CoNRNetwork`` with weights loaded.
+        device: where to run; default CUDA if available, else CPU.
+        dtype: float32 (reference precision), bfloat16 or float16 (autocast).
+        batch_size: frames per forward pass; default chosen from free memory.
+    """
+
+    def __init__(
+        self,
+        network: CoNRNetwork,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        batch_size: int | None = None,
+    ):
+        self.device = pick_device(device)
+        self.dtype = parse_dtype(dtype)
+        if self.dtype == torch.float16 and self.device.type == "cpu":
+            raise InputError("float16 is for GPUs; on the CPU use bfloat16 or float32.")
+        self.network = network.eval().to(self.device)
+        self.batch_size = batch_size
+        self.sheet: CharacterSheet | None = None
+        self._sheets: OrderedDict[str, CharacterSheet] = OrderedDict()
+        self._lock = threading.Lock()
+        self.weights: ResolvedWeights | None = None
+
+    # ------------------------------------------------------------ loading
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        weights_dir: str | os.PathLike | None = None,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        batch_size: int | None = None,
+        allow_download: bool = True,
+        progress: bool = True,
+    ) -> ConrRenderer:
+        """Resolve the four checkpoint files (see ``conr.weights``), check and load them."""
+        resolved = resolve_weights(weights_dir, allow_download=allow_download, progress=progress)
+        network = CoNRNetwork()
+        for part in PARTS:
+            load_part(getattr(network, part), part, resolved.paths[part])
+        renderer = cls(network, device=device, dtype=dtype, batch_size=batch_size)
+        renderer.weights = resolved
+        return renderer
+
+    # ------------------------------------------------------------ helpers
+
+    def _autocast(self):
+        if self.dtype == torch.float32:
+            return torch.autocast(self.device.type, enabled=False)
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def default_batch_size(self) -> int:
+        """Frames per pass: bounded by free device memory (about 0.35 GB per frame and view in float32)."""
+        if self.batch_size:
+            return self.batch_size
+        views = self.sheet.views if self.sheet else 4
+        if self.device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(self.device)
+            per_frame = 0.35e9 * views * (0.6 if self.dtype != torch.float32 else 1.0)
+            return int(max(1, min(32, (free * 0.7) // per_frame)))
+        return 2
+
+    # ------------------------------------------------------------ sheet
+
+    def parse_sheet(self, images: Sequence[ImageInput], names: Sequence[str] | None = None) -> CharacterSheet:
+        """Parse the character sheet once; later calls with the same pictures hit the cache.
+
+        ``images`` are paths, PIL images or RGBA arrays with a transparent
+        background. The parsed sheet becomes the one ``render`` uses.
+        """
+        if len(images) == 0:
+            raise InputError("The character sheet is empty: give at least one drawing of the character.")
+        names = list(names) if names is not None else [describe(img, i) for i, img in enumerate(images)]
+        rgba = [load_image(img, name) for img, name in zip(images, names)]
+        prepared = prepare_sheet(rgba, names)
+        digest = hashlib.sha1()
+        for array in (prepared.rgb, prepared.alpha):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        key = digest.hexdigest()
+        with self._lock:
+            if key in self._sheets:
+                self._sheets.move_to_end(key)
+                self.sheet = self._sheets[key]
+                return self.sheet
+            with torch.inference_mode(), self._autocast():
+                rgb = torch.from_numpy(prepared.rgb).to(self.device)
+                alpha = torch.from_numpy(prepared.alpha).to(self.device)
+                features = self.network.parse_sheet(rgb, alpha)
+            sheet = CharacterSheet(key, names, features)
+            self._sheets[key] = sheet
+            while len(self._sheets) > 4:
+                self._sheets.popitem(last=False)
+            self.sheet = sheet
+            return sheet
+
+    def detect_udp(self, images: Sequence[ImageInput]) -> list[np.ndarray]:
+        """UDP the parser predicts for each cut-out drawing, (256, 256, 4) float32 each, in the square crop."""
+        names = [describe(img, i) for i, img in enumerate(images)]
+        prepared = prepare_sheet([load_image(img, n) for img, n in zip(images, names)], names)
+        with torch.inference_mode(), self._autocast():
+            udp = self.network.detect_udp(torch.from_numpy(prepared.rgb).to(self.device))
+        return list(udp.float().permute(0, 2, 3, 1).cpu().numpy())
+
+    # ------------------------------------------------------------ render
+
+    def _run(self, sheet: CharacterSheet, targets: np.ndarray) -> np.ndarray:
+        """Network forward for a batch; halves the batch on CUDA out-of-memory."""
+        try:
+            with torch.inference_mode(), self._autocast():
+                target = torch.from_numpy(targets).to(self.device, non_blocking=True)
+                return self.network.render(sheet.features, target).float().cpu().numpy()
+        except torch.OutOfMemoryError:
+            if len(targets) == 1:
+                raise
+            torch.cuda.empty_cache()
+            half = len(targets) // 2
+            self.batch_size = max(1, half)
+            return np.concatenate([self._run(sheet, targets[:half]), self._run(sheet, targets[half:])])
+
+    def render_iter(
+        self,
+        udp_frames: Iterable[np.ndarray] | Sequence[np.ndarray],
+        sheet: CharacterSheet | None = None,
+        batch_size: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Iterator[np.ndarray]:
+        """Yield one straight-alpha RGBA uint8 frame per UDP frame, at its canvas size, in order.
+
+        Frames with no visible body give fully transparent frames. Reading
+        and cropping the next batch and pasting the previous one happen on
+        worker threads while the network runs.
+        """
+        sheet = sheet or self.sheet
+        if sheet is None:
+            raise InputError("No character sheet: call parse_sheet(images) before render().")
+        frames = udp_frames if isinstance(udp_frames, Sequence) else list(udp_frames)
+        total = len(frames)
+        if total == 0:
+            raise InputError("There are no pose frames to render.")
+        batch = max(1, batch_size or self.default_batch_size())
+        starts = list(range(0, total, batch))
+        names = getattr(frames, "names", None)
+
+        def prepare(start: int) -> list[tuple[np.ndarray, PreparedPose | None]]:
+            out = []
+            for index in range(start, min(start + batch, total)):
+                frame = validate_udp(frames[index], names[index] if names else f"frame {index}")
+                out.append((frame, prepare_pose(frame, NETWORK_SIZE)))
+            return out
+
+        def paste(prepared, renders: np.ndarray | None) -> list[np.ndarray]:
+            out, k = [], 0
+            for frame, pose in prepared:
+                if pose is None:
+                    out.append(transparent_frame(*frame.shape[:2]))
+                else:
+                    out.append(paste_render(renders[k], pose))
+                    k += 1
+            return out
+
+        done = 0
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="conr-io") as pool:
+            next_batch = pool.submit(prepare, starts[0])
+            pending = None
+            for i, _ in enumerate(starts):
+                prepared = next_batch.result()
+                if i + 1 < len(starts):
+                    next_batch = pool.submit(prepare, starts[i + 1])
+                targets = [pose.target for _, pose in prepared if pose is not None]
+                renders = self._run(sheet, np.stack(targets)) if targets else None
+                pasted = pool.submit(paste, prepared, renders)
+                if pending is not None:
+                    yield from pending.result()
+                pending = pasted
+                done += len(prepared)
+                if progress:
+                    progress(done, total)
+            if pending is not None:
+                yield from pending.result()
+
+    def render(
+        self,
+        udp_frames: Iterable[np.ndarray] | Sequence[np.ndarray],
+        sheet: CharacterSheet | None = None,
+        batch_size: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> list[np.ndarray]:
+        """All frames at once (see ``render_iter``; prefer it for long dances)."""
+        return list(self.render_iter(udp_frames, sheet, batch_size, progress))
+
+    def render_premultiplied_256(self, udp_frames: Sequence[np.ndarray], sheet: CharacterSheet | None = None) -> np.ndarray:
+        """The network's raw output (N, 4, 256, 256), RGB premultiplied: what the original computes before pasting."""
+        sheet = sheet or self.sheet
+        if sheet is None:
+            raise InputError("No character sheet: call parse_sheet(images) before render().")
+        poses = [prepare_pose(validate_udp(f, f"frame {i}")) for i, f in enumerate(udp_frames)]
+        if any(p is None for p in poses):
+            raise InputError("A frame has no visible body; it has no 256x256 render.")
+        return self._run(sheet, np.stack([p.target for p in poses]))
+
+
+# ---------------------------------------------------------------- whole jobs
+
+
+@dataclass
+class RenderResult:
+    frames: int
+    width: int
+    height: int
+    fps: float
+    mp4: str | None = None
+    webm: str | None = None
+    frames_dir: str | None = None
+    frames_zip: str | None = None
+
+
+def fit_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    """Scale (width, height) so the longer side is ``max_side``, keeping both even."""
+    if not max_side:
+        return width, height
+    scale = max_side / max(width, height)
+    return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
+
+
+def render_to_files(
+    renderer: ConrRenderer,
+    poses: Sequence[np.ndarray],
+    *,
+    sheet: CharacterSheet | None = None,
+    fps: float = 30.0,
+    background: tuple[int, int, int] | None = (255, 255, 255),
+    mp4: str | os.PathLike | None = None,
+    webm: str | os.PathLike | None = None,
+    frames_dir: str | os.PathLike | None = None,
+    frames_zip: str | os.PathLike | None = None,
+    max_side: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> RenderResult:
+    """Render a pose sequence and stream it into the requested files.
+
+    Every frame must share the first frame's canvas size (a video has one
+    size); ``max_side`` rescales the output. Frames are written as they come,
+    so memory does not grow with the dance's length.
+    """
+    from .video import FrameSink, resize_rgba
+
+    names = getattr(poses, "names", None)
+    first = validate_udp(poses[0], names[0] if names else "frame 0") if len(poses) else None
+    if first is None:
+        raise InputError("There are no pose frames to render.")
+    canvas_h, canvas_w = first.shape[:2]
+    width, height = fit_size(canvas_w, canvas_h, max_side)
+    sink = FrameSink(width, height, fps, mp4=mp4, webm=webm, frames_dir=frames_dir, frames_zip=frames_zip, background=background)
+    with sink:
+        for index, rgba in enumerate(renderer.render_iter(poses, sheet=sheet, progress=progress)):
+            if rgba.shape[:2] != (canvas_h, canvas_w):
+                name = names[index] if names else f"frame {index}"
+                raise InputError(
+                    f"UDP frame '{name}' is {rgba.shape[1]}x{rgba.shape[0]} but the first frame is "
+                    f"{canvas_w}x{canvas_h}; all frames of a dance must share one size."
+                )
+            if (width, height) != (canvas_w, canvas_h):
+                rgba = resize_rgba(rgba, width, height)
+            sink.write(rgba)
+    return RenderResult(
+        sink.count, width, height, fps,
+        mp4=str(mp4) if mp4 else None, webm=str(webm) if webm else None,
+        frames_dir=str(frames_dir) if frames_dir else None, frames_zip=str(frames_zip) if frames_zip else None,
+    )  # fmt: skip

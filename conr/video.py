@@ -1,0 +1,341 @@
+"""Frames to files: background composition, browser-safe MP4, transparent WebM, PNG frames.
+
+Encoding streams: frames go to an ffmpeg process (the binary that ships with
+``imageio-ffmpeg``, so no system ffmpeg is needed) as they are produced, and
+nothing holds a whole video in memory.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import cv2
+import numpy as np
+
+from .errors import InputError
+
+Colour = tuple[int, int, int]
+
+NAMED_COLOURS: dict[str, Colour] = {
+    "white": (255, 255, 255),
+    "black": (0, 0, 0),
+    "grey": (128, 128, 128),
+    "gray": (128, 128, 128),
+    "green": (0, 177, 64),  # chroma-key green
+    "blue": (0, 71, 187),  # chroma-key blue
+}
+
+
+def ffmpeg_exe() -> str:
+    """The ffmpeg binary: imageio-ffmpeg's bundled build, else one on PATH."""
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception:  # pragma: no cover - only without imageio-ffmpeg
+        exe = shutil.which("ffmpeg")
+        if exe is None:
+            raise RuntimeError("ffmpeg is not available: pip install imageio-ffmpeg") from None
+        return exe
+
+
+def parse_background(spec: str | Sequence[int] | None) -> Colour | None:
+    """'white', 'transparent', '#RRGGBB' or an (r, g, b) triple -> colour, None for transparent."""
+    if spec is None:
+        return None
+    if not isinstance(spec, str):
+        values = tuple(int(v) for v in spec)
+        if len(values) != 3 or not all(0 <= v <= 255 for v in values):
+            raise InputError(f"Background colour {spec!r} must be three numbers from 0 to 255.")
+        return values  # type: ignore[return-value]
+    text = spec.strip().lower()
+    if text in ("transparent", "none", "alpha"):
+        return None
+    if text in NAMED_COLOURS:
+        return NAMED_COLOURS[text]
+    match = re.fullmatch(r"#?([0-9a-f]{6}|[0-9a-f]{3})", text)
+    if match:
+        digits = match.group(1)
+        if len(digits) == 3:
+            digits = "".join(d * 2 for d in digits)
+        return tuple(int(digits[i : i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
+    rgb = re.fullmatch(r"rgba?\(\s*([\d.]+)\s*,\s*([\d.]+)\s*,\s*([\d.]+)\s*(?:,\s*[\d.]+\s*)?\)", text)
+    if rgb:  # what a browser colour picker may send
+        return tuple(int(round(min(255.0, float(v)))) for v in rgb.groups())  # type: ignore[return-value]
+    names = ", ".join(["transparent", *NAMED_COLOURS])
+    raise InputError(f"Unknown background {spec!r}: use {names} or a colour like #RRGGBB.")
+
+
+def composite(rgba: np.ndarray, background: Colour) -> np.ndarray:
+    """Straight-alpha RGBA uint8 over a solid colour -> RGB uint8."""
+    alpha = rgba[:, :, 3:4].astype(np.float32) / 255.0
+    bg = np.asarray(background, dtype=np.float32)
+    out = rgba[:, :, :3].astype(np.float32) * alpha + bg * (1.0 - alpha)
+    return (out + 0.5).astype(np.uint8)
+
+
+def resize_rgba(rgba: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize straight-alpha RGBA without dark fringes: interpolate premultiplied colour."""
+    alpha = rgba[:, :, 3:4].astype(np.float32) / 255.0
+    premultiplied = np.concatenate([rgba[:, :, :3].astype(np.float32) * alpha, alpha * 255.0], axis=2)
+    shrink = width < rgba.shape[1]
+    out = cv2.resize(premultiplied, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    a = out[:, :, 3:4]
+    rgb = np.where(a > 0, out[:, :, :3] * 255.0 / np.maximum(a, 1e-6), 0.0)
+    return np.clip(np.concatenate([rgb, a], axis=2) + 0.5, 0, 255).astype(np.uint8)
+
+
+def even_size(width: int, height: int) -> tuple[int, int]:
+    """Sizes H.264 in yuv420p accepts: both even (browsers refuse odd ones)."""
+    return width + (width % 2), height + (height % 2)
+
+
+def pad_even(frame: np.ndarray) -> np.ndarray:
+    """Pad the right/bottom edge by one pixel where a side is odd (edge colour)."""
+    h, w = frame.shape[:2]
+    if h % 2 == 0 and w % 2 == 0:
+        return frame
+    return cv2.copyMakeBorder(frame, 0, h % 2, 0, w % 2, cv2.BORDER_REPLICATE)
+
+
+@dataclass(frozen=True)
+class VideoFormat:
+    """An ffmpeg output recipe."""
+
+    suffix: str
+    input_pix_fmt: str
+    args: tuple[str, ...]
+
+
+MP4 = VideoFormat(
+    ".mp4",
+    "rgb24",
+    # H.264 High, yuv420p, moov atom first: plays in every browser while downloading.
+    ("-c:v", "libx264", "-preset", "fast", "-crf", "18", "-tune", "animation", "-pix_fmt", "yuv420p", "-movflags", "+faststart"),
+)
+WEBM_ALPHA = VideoFormat(
+    ".webm",
+    "rgba",
+    # VP9 with an alpha plane; auto-alt-ref must be off for alpha.
+    (
+        "-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p", "-b:v", "0", "-crf", "30", "-auto-alt-ref", "0",
+        "-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1", "-metadata:s:v:0", "alpha_mode=1",
+    ),
+)  # fmt: skip
+
+
+class VideoWriter:
+    """Stream frames of one size into an ffmpeg process.
+
+    ``write`` takes RGB (MP4) or RGBA (WebM) uint8 frames; odd sizes are
+    padded to even. ``close`` waits for ffmpeg and raises with its message on
+    failure. Use as a context manager.
+    """
+
+    def __init__(self, path: str | Path, width: int, height: int, fps: float, fmt: VideoFormat = MP4):
+        self.path = Path(path)
+        self.fmt = fmt
+        self.size = even_size(width, height)
+        self.frames = 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error",
+            "-f", "rawvideo", "-pix_fmt", fmt.input_pix_fmt, "-s", f"{self.size[0]}x{self.size[1]}",
+            "-r", f"{fps:g}", "-i", "-", "-an", *fmt.args, "-r", f"{fps:g}", str(self.path),
+        ]  # fmt: skip
+        # ffmpeg's messages go to a file: a pipe nobody reads could fill and block it.
+        self._log = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log)
+
+    def write(self, frame: np.ndarray) -> None:
+        channels = 4 if self.fmt.input_pix_fmt == "rgba" else 3
+        if frame.ndim != 3 or frame.shape[2] != channels or frame.dtype != np.uint8:
+            raise ValueError(f"expected uint8 frames with {channels} channels, got {frame.dtype} {frame.shape}")
+        frame = pad_even(frame)
+        if (frame.shape[1], frame.shape[0]) != self.size:
+            raise ValueError(f"frame size {frame.shape[1]}x{frame.shape[0]} differs from the video's {self.size}")
+        assert self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+        except BrokenPipeError:
+            self._fail()
+        self.frames += 1
+
+    def _finish(self) -> str:
+        if self._proc.stdin and not self._proc.stdin.closed:
+            try:
+                self._proc.stdin.close()
+            except BrokenPipeError:
+                pass
+        self._proc.wait()
+        self._log.seek(0)
+        message = self._log.read().decode(errors="replace").strip()
+        self._log.close()
+        return message
+
+    def _fail(self) -> None:
+        raise RuntimeError(f"ffmpeg failed writing {self.path.name}: {self._finish()}")
+
+    def close(self) -> Path:
+        message = self._finish()
+        if self._proc.returncode != 0:
+            raise RuntimeError(f"ffmpeg failed writing {self.path.name}: {message}")
+        return self.path
+
+    def abort(self) -> None:
+        self._proc.kill()
+        self._finish()
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class FrameSink:
+    """Everything one render writes, fed frame by frame (straight-alpha RGBA uint8).
+
+    Any of: an MP4 over ``background`` (H.264 has no alpha, so with a
+    transparent background the MP4 shows the figure over white), a
+    transparent WebM, numbered PNGs in a folder, a zip of those PNGs.
+    """
+
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        fps: float,
+        mp4: str | Path | None = None,
+        webm: str | Path | None = None,
+        frames_dir: str | Path | None = None,
+        frames_zip: str | Path | None = None,
+        background: Colour | None = (255, 255, 255),
+    ):
+        self.background = background if background is not None else (255, 255, 255)
+        self.count = 0
+        self._writers: list[VideoWriter] = []
+        self.mp4 = VideoWriter(mp4, width, height, fps, MP4) if mp4 else None
+        self.webm = VideoWriter(webm, width, height, fps, WEBM_ALPHA) if webm else None
+        self._writers = [w for w in (self.mp4, self.webm) if w]
+        self.frames_dir = Path(frames_dir) if frames_dir else None
+        if self.frames_dir:
+            self.frames_dir.mkdir(parents=True, exist_ok=True)
+        self._zip = zipfile.ZipFile(frames_zip, "w", compression=zipfile.ZIP_STORED) if frames_zip else None
+
+    def write(self, rgba: np.ndarray) -> None:
+        if self.mp4:
+            self.mp4.write(composite(rgba, self.background))
+        if self.webm:
+            self.webm.write(rgba)
+        if self.frames_dir or self._zip:
+            png = encode_png(rgba)
+            name = f"{self.count:05d}.png"
+            if self.frames_dir:
+                (self.frames_dir / name).write_bytes(png)
+            if self._zip:
+                self._zip.writestr(name, png)
+        self.count += 1
+
+    def close(self) -> None:
+        for writer in self._writers:
+            writer.close()
+        if self._zip:
+            self._zip.close()
+
+    def abort(self) -> None:
+        for writer in self._writers:
+            writer.abort()
+        if self._zip:
+            self._zip.close()
+            Path(self._zip.filename or "").unlink(missing_ok=True)
+
+    def __enter__(self) -> FrameSink:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def encode_png(rgba: np.ndarray) -> bytes:
+    """RGBA uint8 -> PNG bytes (fast compression: frames are written often)."""
+    ok, data = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise RuntimeError("OpenCV could not encode a PNG frame")
+    return data.tobytes()
+
+
+def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float, fmt: VideoFormat = MP4) -> Path:
+    """Write frames (all the same size) to a video file; returns the path."""
+    iterator = iter(frames)
+    first = next(iterator, None)
+    if first is None:
+        raise InputError("There are no frames to write.")
+    with VideoWriter(path, first.shape[1], first.shape[0], fps, fmt) as writer:
+        writer.write(first)
+        for frame in iterator:
+            writer.write(frame)
+    return Path(path)
+
+
+# ---------------------------------------------------------------- inspection
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    codec: str
+    pix_fmt: str
+    width: int
+    height: int
+    frames: int
+    fps: float
+    alpha: bool
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Codec, pixel format, size and exact frame count, by decoding the file with ffmpeg."""
+    path = Path(path)
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-i", str(path), "-map", "0:v:0", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+    )
+    log = proc.stderr
+    if proc.returncode != 0:
+        raise RuntimeError(f"ffmpeg cannot read {path.name}: {log.strip()[-500:]}")
+    stream = re.search(r"Stream #0:\d+.*?: Video: (\w+)[^,]*, (\w+)(?:\([^)]*\))?(?:\([^)]*\))?, (\d+)x(\d+)", log)
+    frames = re.findall(r"frame=\s*(\d+)", log)
+    fps = re.search(r"([\d.]+) fps", log)
+    if not stream or not frames:
+        raise RuntimeError(f"could not parse ffmpeg's report on {path.name}")
+    codec, pix_fmt, width, height = stream.groups()
+    alpha = bool(re.search(r"alpha_mode\s*:\s*1", log, re.IGNORECASE)) or "yuva" in pix_fmt
+    return VideoInfo(codec, pix_fmt, int(width), int(height), int(frames[-1]), float(fps.group(1)) if fps else 0.0, alpha)
+
+
+def read_video_frames(path: str | Path, rgba: bool = False) -> np.ndarray:
+    """Decode a whole (short) video to uint8 frames, (N, H, W, 3|4). For tests and previews."""
+    path = Path(path)
+    info = probe_video(path)
+    args = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error"]
+    if rgba and info.codec == "vp9":
+        args += ["-c:v", "libvpx-vp9"]  # the native decoder drops the alpha plane
+    pix = "rgba" if rgba else "rgb24"
+    args += ["-i", str(path), "-f", "rawvideo", "-pix_fmt", pix, "-"]
+    raw = subprocess.run(args, capture_output=True, check=True).stdout
+    channels = 4 if rgba else 3
+    return np.frombuffer(raw, np.uint8).reshape(-1, info.height, info.width, channels)
