@@ -8,11 +8,7 @@ The library knows nothing of the web app. Main entry points:
 - ``FrameSink`` / ``write_video`` (``conr.video``): MP4, transparent WebM, PNGs.
 """
 
-import os
-
-os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")  # before OpenCV decodes any EXR
-
-from .errors import ConrError, InputError, WeightsError  # noqa: E402
+from .errors import ConrError, InputError, WeightsError
 
 __version__ = "0.1.0"
 

@@ -37,6 +37,7 @@ def _progress_bar(total: int, desc: str):
 
 def _cmd_render(args: argparse.Namespace) -> int:
     from .pipeline import ConrRenderer, render_to_files
+    from .sheet import load_image, prepare_sheet
     from .udp import open_udp_sequence
     from .video import parse_background
 
@@ -58,9 +59,12 @@ def _cmd_render(args: argparse.Namespace) -> int:
         print("note: MP4 cannot be transparent; it shows the figure over white. "
               "Use --webm out.webm or --frames-dir for transparency.", file=sys.stderr)  # fmt: skip
 
+    # Check the inputs before spending seconds on loading 720 MB of weights.
+    prepare_sheet([load_image(path) for path in args.sheet], [Path(p).name for p in args.sheet])
     poses = open_udp_sequence(args.poses if len(args.poses) > 1 else args.poses[0])
     if args.max_frames:
         poses = poses.head(args.max_frames)
+    poses[0]
     started = time.perf_counter()
     renderer = ConrRenderer.from_pretrained(args.weights, device=args.device, dtype=args.dtype, batch_size=args.batch_size)
     loaded = time.perf_counter()

@@ -5,7 +5,8 @@ body surface and its visibility, all in [0, 1]. Frames arrive as
 
 - ``.npz`` with key ``i`` (what the original CoNR reads), loaded without pickle;
 - 4-channel float OpenEXR (R, G, B = XYZ, A = visibility), as written by the
-  community MMD-to-UDP tool, sometimes without a file extension;
+  community MMD-to-UDP tool, sometimes without a file extension (read with
+  the OpenEXR bindings: the pinned OpenCV wheels have no EXR codec);
 - 16-bit RGBA PNG holding value * 65535 (our addition);
 
 one by one, as a folder, a list of files or a .zip archive, in natural
@@ -22,13 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Iterator, Sequence, Union
 
-os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")  # must precede the first EXR decode
+import cv2
+import numpy as np
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .crop import SquareCrop  # noqa: E402
-from .errors import InputError  # noqa: E402
+from .crop import SquareCrop
+from .errors import InputError
 
 #: How far outside [0, 1] a value may stray (rounding in other tools) before we refuse it.
 RANGE_TOLERANCE = 1e-3
@@ -115,13 +114,18 @@ def _decode_npz(data: bytes, name: str) -> np.ndarray:
 
 
 def _decode_exr(data: bytes, name: str) -> np.ndarray:
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
-    if image is None:
-        raise InputError(f"UDP frame '{name}' looks like OpenEXR but could not be decoded.")
-    if image.ndim != 3 or image.shape[2] != 4:
-        channels = 1 if image.ndim == 2 else image.shape[2]
-        raise InputError(f"UDP frame '{name}' is an OpenEXR image with {channels} channels; expected 4 (RGBA).")
-    return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+    # The OpenEXR bindings, not OpenCV: the pinned OpenCV wheels are built without OpenEXR.
+    import OpenEXR
+
+    try:
+        with OpenEXR.File(io.BytesIO(data), separate_channels=True) as exr:
+            channels = {key: channel.pixels for key, channel in exr.channels().items()}
+    except Exception as exc:
+        raise InputError(f"UDP frame '{name}' looks like OpenEXR but could not be decoded ({exc}).") from None
+    if not {"R", "G", "B", "A"} <= set(channels):
+        found = ", ".join(sorted(channels)) or "none"
+        raise InputError(f"UDP frame '{name}' is an OpenEXR image with channels {found}; expected R, G, B and A.")
+    return np.stack([channels[c].astype(np.float32) for c in "RGBA"], axis=2)
 
 
 def _decode_png16(data: bytes, name: str) -> np.ndarray:
@@ -158,17 +162,21 @@ def encode_udp(frame: np.ndarray, fmt: str) -> bytes:
         np.savez_compressed(buffer, i=frame)
         return buffer.getvalue()
     if fmt == "exr":
-        ok, data = cv2.imencode(
-            ".exr", cv2.cvtColor(frame, cv2.COLOR_RGBA2BGRA), [cv2.IMWRITE_EXR_TYPE, cv2.IMWRITE_EXR_TYPE_FLOAT]
-        )
-    elif fmt == "png":
+        import OpenEXR
+
+        header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+        channels = {c: np.ascontiguousarray(frame[:, :, k]) for k, c in enumerate("RGBA")}
+        buffer = io.BytesIO()
+        with OpenEXR.File(header, channels) as exr:
+            exr.write(buffer)
+        return buffer.getvalue()
+    if fmt == "png":
         png = np.round(frame * 65535.0).astype(np.uint16)
         ok, data = cv2.imencode(".png", cv2.cvtColor(png, cv2.COLOR_RGBA2BGRA))
-    else:
-        raise ValueError(f"unknown UDP format {fmt!r}; use npz, exr or png")
-    if not ok:
-        raise RuntimeError(f"OpenCV could not encode a UDP frame as {fmt}")
-    return data.tobytes()
+        if not ok:
+            raise RuntimeError("OpenCV could not encode a UDP frame as PNG")
+        return data.tobytes()
+    raise ValueError(f"unknown UDP format {fmt!r}; use npz, exr or png")
 
 
 def write_udp(path: PathLike, frame: np.ndarray, fmt: str | None = None) -> Path:

@@ -1,0 +1,180 @@
+"""Bad input gets a specific message naming the file (library level)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conr.errors import InputError
+from conr.pipeline import ConrRenderer
+from conr.sheet import load_image, prepare_sheet, prepare_view
+from conr.udp import decode_udp, encode_udp, open_udp_sequence, prepare_pose, read_udp, validate_udp
+
+
+def rgba_figure(h=200, w=120, opaque_fraction=0.5) -> np.ndarray:
+    image = np.zeros((h, w, 4), np.uint8)
+    image[20 : int(20 + h * opaque_fraction), 10:-10] = (200, 120, 90, 255)
+    return image
+
+
+def test_unreadable_image(tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("this is not a picture")
+    with pytest.raises(InputError, match=r"'notes.png' is not an image"):
+        load_image(bad)
+
+
+def test_empty_image_file(tmp_path):
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match=r"'empty.png' is an empty file"):
+        load_image(empty)
+
+
+def test_truncated_image(tmp_path):
+    buffer = io.BytesIO()
+    Image.fromarray(rgba_figure(400, 400)).save(buffer, "PNG")
+    damaged = tmp_path / "cut.png"
+    damaged.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    with pytest.raises(InputError, match=r"'cut.png' is damaged or truncated"):
+        load_image(damaged)
+
+
+def test_image_over_pixel_limit(tmp_path):
+    big = tmp_path / "huge.png"
+    Image.new("RGBA", (3000, 2000)).save(big)
+    with pytest.raises(InputError, match=r"'huge.png' is 3000x2000 .* over the limit"):
+        load_image(big, max_pixels=5_000_000)
+
+
+def test_opaque_image_is_refused():
+    with pytest.raises(InputError, match=r"'shot.jpg' has no transparent pixels.*Remove the background"):
+        prepare_view(np.full((300, 200, 4), 255, np.uint8), "shot.jpg")
+
+
+def test_nearly_opaque_square_is_refused_like_the_original():
+    image = np.full((256, 256, 4), 255, np.uint8)
+    image[0, 0, 3] = 0  # one transparent pixel does not make a cut-out
+    with pytest.raises(InputError, match=r"almost entirely opaque"):
+        prepare_view(image, "almost.png")
+
+
+def test_fully_transparent_image_is_empty():
+    with pytest.raises(InputError, match=r"'ghost.png' is empty"):
+        prepare_view(np.zeros((100, 100, 4), np.uint8), "ghost.png")
+
+
+def test_empty_sheet():
+    with pytest.raises(InputError, match=r"sheet is empty"):
+        prepare_sheet([])
+
+
+def test_rgb_array_and_float_array_are_accepted():
+    rgba = rgba_figure()
+    as_float = load_image(rgba.astype(np.float32) / 255.0, "float")
+    assert np.array_equal(as_float, rgba)
+
+
+@pytest.mark.parametrize(
+    "array, message",
+    [
+        (np.zeros((64, 64, 3), np.float32), r"'f.npz' has 3 channels"),
+        (np.zeros((64, 64), np.float32), r"'f.npz' has shape \(64, 64\)"),
+        (np.zeros((64, 64, 4), np.uint8), r"'f.npz' holds uint8 values"),
+        (np.full((64, 64, 4), np.nan, np.float32), r"'f.npz' contains 16384 NaN"),
+        (np.full((64, 64, 4), 2.0, np.float32), r"'f.npz' has values from 2 to 2.*\[0, 1\]"),
+        (np.zeros((4, 64, 4), np.float32), r"'f.npz' is 64x4"),
+    ],
+)
+def test_bad_udp_frames(array, message):
+    buffer = io.BytesIO()
+    np.savez(buffer, i=array)
+    with pytest.raises(InputError, match=message):
+        decode_udp(buffer.getvalue(), "f.npz")
+
+
+def test_npz_without_key_and_with_pickled_objects():
+    buffer = io.BytesIO()
+    np.savez(buffer, pose=np.zeros((64, 64, 4), np.float32))
+    with pytest.raises(InputError, match=r"no array 'i' \(it has pose\)"):
+        decode_udp(buffer.getvalue(), "a.npz")
+    buffer = io.BytesIO()
+    np.savez(buffer, i=np.array([{"evil": 1}], dtype=object))
+    with pytest.raises(InputError, match=r"stores Python objects"):
+        decode_udp(buffer.getvalue(), "b.npz")
+
+
+def test_not_a_udp_file():
+    with pytest.raises(InputError, match=r"'x.txt' is not a UDP file"):
+        decode_udp(b"hello", "x.txt")
+
+
+def test_8bit_png_is_refused():
+    buffer = io.BytesIO()
+    Image.fromarray(rgba_figure()).save(buffer, "PNG")
+    with pytest.raises(InputError, match=r"'p.png' is an 8-bit PNG"):
+        decode_udp(buffer.getvalue(), "p.png")
+
+
+@pytest.mark.parametrize("fmt", ["npz", "exr", "png"])
+def test_udp_encodings_round_trip(fmt):
+    rng = np.random.default_rng(0)
+    frame = rng.random((40, 30, 4), dtype=np.float32)
+    back = decode_udp(encode_udp(frame, fmt), f"frame.{fmt}")
+    tolerance = {"npz": 0, "exr": 0, "png": 0.5 / 65535 + 1e-7}[fmt]
+    assert back.shape == frame.shape and back.dtype == np.float32
+    assert np.abs(back - frame).max() <= tolerance
+
+
+def test_folder_natural_order_and_missing(tmp_path):
+    frame = np.zeros((32, 32, 4), np.float32)
+    for index in (10, 2, 1):
+        frame[..., 0] = index / 20
+        np.savez(tmp_path / f"{index}.npz", i=frame)
+    sequence = open_udp_sequence(tmp_path)
+    assert sequence.names == ["1.npz", "2.npz", "10.npz"]
+    assert [round(float(f[0, 0, 0]) * 20) for f in sequence] == [1, 2, 10]
+    with pytest.raises(InputError, match=r"does not exist"):
+        open_udp_sequence(tmp_path / "nowhere")
+
+
+def test_zip_traversal_is_refused(tmp_path):
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("../../etc/0.npz", encode_udp(np.zeros((32, 32, 4), np.float32), "npz"))
+    with pytest.raises(InputError, match=r"unsafe path '../../etc/0.npz'"):
+        open_udp_sequence(archive)
+
+
+def test_empty_pose_renders_transparent_frame_of_canvas_size(renderer, fixture_sheet, fixture_poses):
+    renderer.parse_sheet(fixture_sheet)
+    empty = np.zeros((90, 70, 4), np.float32)
+    speck = np.zeros((300, 300, 4), np.float32)
+    speck[10:12, 10:12] = 1.0  # under 0.1% of the canvas: the original calls this empty too
+    frames = renderer.render([empty, speck])
+    assert frames[0].shape == (90, 70, 4) and frames[0].max() == 0
+    assert frames[1].shape == (300, 300, 4) and frames[1].max() == 0
+    assert prepare_pose(speck) is None
+
+
+def test_render_without_sheet_and_without_frames(recipe_weights_dir, fixture_poses):
+    from conr.network import CoNRNetwork
+
+    fresh = ConrRenderer(CoNRNetwork(), device="cpu")
+    with pytest.raises(InputError, match=r"No character sheet"):
+        fresh.render([read_udp(fixture_poses[0])])
+    fresh.sheet = object()  # any sheet: the frame count is checked first
+    with pytest.raises(InputError, match=r"no pose frames"):
+        fresh.render([])
+
+
+def test_validate_clips_tiny_excursions():
+    frame = np.zeros((16, 16, 4), np.float32)
+    frame[0, 0, 0] = 1.0005
+    frame[0, 1, 1] = -0.0004
+    out = validate_udp(frame, "f")
+    assert out.max() == 1.0 and out.min() == 0.0
