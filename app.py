@@ -1,0 +1,457 @@
+"""CoNR Space: upload drawings of a character, pick a dance, get a video.
+
+A thin Gradio UI over the ``conr`` library. Run locally with
+``python app.py`` (http://127.0.0.1:7860; ``--share``, ``--port``), or as a
+Hugging Face Space (see README front matter). Launch-time limits come from
+the environment (``CONR_MAX_IMAGES``, ``CONR_MAX_PIXELS``, ``CONR_MAX_FRAMES``,
+``CONR_MAX_FILE_MB``, ``CONR_QUEUE_SIZE``, ``CONR_CONCURRENCY``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+try:  # ZeroGPU on Hugging Face; a no-op decorator elsewhere
+    import spaces
+except ImportError:  # pragma: no cover
+    spaces = None
+
+from conr import dances, matting
+from conr.errors import ConrError, InputError
+from conr.udp import UdpSequence, open_udp_sequence
+from conr.video import parse_background
+
+log = logging.getLogger("conr.app")
+ROOT = Path(__file__).resolve().parent
+EXAMPLE_SHEET = sorted((ROOT / "examples" / "sheet").glob("*.png"))
+
+
+# ---------------------------------------------------------------- configuration
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for; set at launch."""
+
+    max_images: int = 8
+    max_pixels: int = 25_000_000
+    max_frames: int = 600
+    max_file_mb: int = 50
+    max_zip_entries: int = 2000
+    max_zip_mb: int = 2048
+    queue_size: int = 8
+    concurrency: int = 1
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        return cls(
+            max_images=_env_int("CONR_MAX_IMAGES", cls.max_images),
+            max_pixels=_env_int("CONR_MAX_PIXELS", cls.max_pixels),
+            max_frames=_env_int("CONR_MAX_FRAMES", cls.max_frames),
+            max_file_mb=_env_int("CONR_MAX_FILE_MB", cls.max_file_mb),
+            queue_size=_env_int("CONR_QUEUE_SIZE", cls.queue_size),
+            concurrency=_env_int("CONR_CONCURRENCY", cls.concurrency),
+        )
+
+
+LIMITS = Limits.from_env()
+OUTPUT_ROOT = Path(os.environ.get("CONR_OUTPUT_DIR") or Path(tempfile.gettempdir()) / "conr-space")
+
+
+# ---------------------------------------------------------------- the engine, loaded once
+
+
+class Engine:
+    """The renderer, loaded once per process in the background so the page opens at once."""
+
+    def __init__(self) -> None:
+        self.renderer = None
+        self.error: str | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._load, name="conr-load", daemon=True)
+
+    def start(self) -> Engine:
+        self._thread.start()
+        return self
+
+    def _load(self) -> None:
+        from conr.pipeline import ConrRenderer
+
+        try:
+            started = time.perf_counter()
+            dtype = os.environ.get("CONR_DTYPE") or None
+            self.renderer = ConrRenderer.from_pretrained(dtype=dtype)
+            log.info("CoNR weights loaded in %.1f s on %s", time.perf_counter() - started, self.renderer.device)
+        except ConrError as exc:
+            self.error = str(exc)
+            log.warning("CoNR weights unavailable: %s", exc)
+        except Exception as exc:  # never leave the app without an explanation
+            self.error = f"Loading the CoNR network failed: {type(exc).__name__}: {exc}"
+            log.exception("loading CoNR failed")
+        finally:
+            self._ready.set()
+
+    def get(self):
+        """The renderer, waiting for the load; raises gr.Error explaining what is missing."""
+        self._ready.wait()
+        if self.renderer is None:
+            raise gr.Error(f"This server cannot render yet: {self.error}", title="CoNR weights missing")
+        return self.renderer
+
+    def banner(self) -> str:
+        self._ready.wait(timeout=0.5)
+        if self.error:
+            return (
+                "### ⚠️ The CoNR weights are not available on this server\n"
+                f"{self.error}\n\nYou can still prepare your character sheet; **Render** will work once the weights are in place."
+            )
+        return ""
+
+
+ENGINE = Engine()
+# Background removal: importing rembg compiles numba code (about 30 s the first time), so do it now.
+threading.Thread(target=matting.warm_up, name="rembg-warm-up", daemon=True).start()
+
+
+# ---------------------------------------------------------------- per-session files
+
+
+def session_dir(request: gr.Request | None) -> Path:
+    key = (request.session_hash if request and request.session_hash else "anonymous").replace("/", "_")
+    directory = OUTPUT_ROOT / key
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def new_job_dir(request: gr.Request | None) -> Path:
+    """A fresh folder for one render; the session's earlier renders are deleted."""
+    base = session_dir(request)
+    for old in base.glob("job-*"):
+        shutil.rmtree(old, ignore_errors=True)
+    job = base / f"job-{uuid.uuid4().hex[:8]}"
+    job.mkdir()
+    return job
+
+
+def cleanup_session(request: gr.Request) -> None:
+    shutil.rmtree(session_dir(request), ignore_errors=True)
+
+
+# ---------------------------------------------------------------- handlers
+
+
+def _gallery_paths(items) -> list[str]:
+    """Gallery values arrive as (path, caption) pairs or paths."""
+    paths = []
+    for item in items or []:
+        if isinstance(item, (list, tuple)):
+            item = item[0]
+        if isinstance(item, dict):
+            item = item.get("path") or item.get("name") or (item.get("image") or {}).get("path")
+        if item:
+            paths.append(str(item))
+    return paths
+
+
+def _display_name(path: str) -> str:
+    return Path(path).name
+
+
+def prepare_sheet(items, model: str, force: bool, request: gr.Request):
+    """Cut out every uploaded drawing; good ones stay in the gallery, problems are reported."""
+    paths = _gallery_paths(items)
+    if len(paths) > LIMITS.max_images:
+        raise gr.Error(f"{len(paths)} pictures is too many: a character sheet takes at most {LIMITS.max_images}.")
+    out_dir = session_dir(request) / "sheet"
+    out_dir.mkdir(exist_ok=True)
+    kept, problems, notes = [], [], []
+    for path in paths:
+        name = _display_name(path)
+        if Path(path).parent == out_dir:  # already a cut-out of ours
+            kept.append((path, name))
+            continue
+        try:
+            result = matting.cut_out_sheet([path], [name], model=model, force=force, max_pixels=LIMITS.max_pixels)[0]
+        except InputError as exc:
+            problems.append(str(exc))
+            continue
+        target = out_dir / f"{uuid.uuid4().hex[:6]}-{Path(name).stem}.png"
+        from PIL import Image
+
+        Image.fromarray(result.rgba).save(target)
+        kept.append((str(target), name))
+        notes.append(f"✂️ {name}: background removed ({result.model})" if result.removed_background else f"✅ {name}: kept its transparency")
+    status = "\n".join([f"**{len(kept)} drawing(s) ready.**", *notes])
+    return kept, status, "\n\n".join(problems)
+
+
+def report_problems(problems: str) -> None:
+    """Second step of an upload: show what was refused, after the good pictures are kept."""
+    if problems:
+        raise gr.Error(problems, title="Some pictures were not added")
+
+
+def remove_selected(items, selected: int | None):
+    paths = _gallery_paths(items)
+    if selected is None or not (0 <= selected < len(paths)):
+        raise gr.Error("Click a drawing in the gallery first, then remove it.")
+    del paths[selected]
+    return [(p, _display_name(p)) for p in paths], None
+
+
+def on_select(event: gr.SelectData) -> int:
+    return event.index
+
+
+def dance_choices() -> list[tuple[str, str]]:
+    return [(f"{d.title} ({d.seconds:.0f} s)", d.name) for d in dances.list_dances()]
+
+
+def dance_preview_video(name: str) -> str | None:
+    if not name:
+        return None
+    committed = ROOT / "examples" / "dances" / f"{name}.mp4"
+    if committed.is_file():
+        return str(committed)
+    target = OUTPUT_ROOT / "previews" / f"{name}.mp4"
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        dances.dance_preview(name, target)
+    return str(target)
+
+
+def dance_description(name: str) -> str:
+    for d in dances.list_dances():
+        if d.name == name:
+            return f"*{d.description}*"
+    return ""
+
+
+def load_poses(source: str, dance: str, udp_zip, fps: float, seconds: float) -> tuple[UdpSequence, str]:
+    """The pose frames to render and a short description of them."""
+    if source == SOURCE_UPLOAD:
+        path = udp_zip if isinstance(udp_zip, str) else getattr(udp_zip, "name", None)
+        if not path:
+            raise InputError("Choose a .zip of UDP frames to upload (or pick a bundled dance).")
+        poses = open_udp_sequence(path, max_entries=LIMITS.max_zip_entries, max_bytes=LIMITS.max_zip_mb * 1024**2)
+        if seconds:
+            poses = poses.head(int(round(seconds * fps)))
+        label = f"your UDP sequence {Path(path).name}"
+    else:
+        if not dance:
+            raise InputError("Pick a dance.")
+        info = {d.name: d for d in dances.list_dances()}.get(dance)
+        if info is None:
+            raise InputError(f"Unknown dance {dance!r}.")
+        poses = dances.dance_udp(dance).retime(info.fps, fps, seconds or None)
+        label = f"the dance “{info.title}”"
+    if len(poses) > LIMITS.max_frames:
+        raise InputError(
+            f"That is {len(poses)} frames, over this server's limit of {LIMITS.max_frames}. "
+            f"Render fewer seconds (at {fps:g} fps, at most {LIMITS.max_frames / fps:.0f} s) or lower the frame rate."
+        )
+    poses[0]  # decode one frame now: a broken sequence fails before any rendering
+    return poses, label
+
+
+def gpu_seconds(items, source, dance, udp_zip, fps, seconds, background, colour, size, model, force, *args, **kwargs) -> int:
+    """ZeroGPU time budget: about 0.05 s per frame on a shared GPU plus start-up."""
+    frames = int((seconds or 10) * (fps or 30))
+    return int(min(300, 30 + 0.05 * frames))
+
+
+def _gpu(fn):
+    if spaces is not None and hasattr(spaces, "GPU"):
+        return spaces.GPU(duration=gpu_seconds)(fn)
+    return fn
+
+
+@_gpu
+def render(items, source, dance, udp_zip, fps, seconds, background, colour, size, model, force, request: gr.Request, progress=gr.Progress()):
+    """The Render button: sheet + dance -> MP4, transparent WebM, zip of RGBA PNG frames."""
+    from conr.pipeline import render_to_files
+
+    started = time.perf_counter()
+    try:
+        fps = float(fps or 30)
+        if not 1 <= fps <= 60:
+            raise InputError(f"Frames per second must be between 1 and 60, not {fps:g}.")
+        progress(0.0, desc="Checking your drawings")
+        paths = _gallery_paths(items)
+        cutouts = matting.cut_out_sheet(
+            paths, [_display_name(p) for p in paths], model=model, force=bool(force),
+            max_images=LIMITS.max_images, max_pixels=LIMITS.max_pixels,
+        )  # fmt: skip
+        poses, label = load_poses(source, dance, udp_zip, fps, float(seconds or 0))
+        background_colour = None if background == "Transparent" else parse_background(colour or "#ffffff")
+        renderer = ENGINE.get()
+        progress(0.02, desc="Reading your character sheet")
+        sheet = renderer.parse_sheet([c.rgba for c in cutouts], [_display_name(p) for p in paths])
+        job = new_job_dir(request)
+        total = len(poses)
+
+        def on_progress(done: int, _total: int) -> None:
+            progress(done / total, desc=f"Rendering frame {done} of {total}")
+
+        result = render_to_files(
+            renderer, poses, sheet=sheet, fps=fps, background=background_colour,
+            mp4=job / "conr-dance.mp4", webm=job / "conr-dance-transparent.webm", frames_zip=job / "conr-frames.zip",
+            max_side=int(size) if size and str(size).isdigit() else None, progress=on_progress,
+        )  # fmt: skip
+    except ConrError as exc:
+        raise gr.Error(str(exc), title="Cannot render") from None
+    seconds_taken = time.perf_counter() - started
+    status = (
+        f"**Done:** {result.frames} frames ({result.frames / fps:.1f} s at {fps:g} fps), {result.width}×{result.height}, "
+        f"{sheet.views} view(s), {label}, in {seconds_taken:.1f} s on {renderer.device.type.upper()}."
+    )
+    return result.mp4, result.webm, result.frames_zip, status
+
+
+def render_example(items, dance, request: gr.Request, progress=gr.Progress()):
+    """An example row: the example sheet with one dance, at this server's default length."""
+    return render(items, SOURCE_DANCE, dance, None, DEFAULT_FPS, DEFAULT_SECONDS, "Colour", "#ffffff", "Pose canvas",
+                  matting.DEFAULT_MODEL, False, request, progress)  # fmt: skip
+
+
+# ---------------------------------------------------------------- layout
+
+SOURCE_DANCE = "Bundled dance"
+SOURCE_UPLOAD = "Upload UDP frames (.zip)"
+ON_GPU = bool(os.environ.get("SPACES_ZERO_GPU")) or __import__("torch").cuda.is_available()
+DEFAULT_FPS = 30 if ON_GPU else 10
+DEFAULT_SECONDS = 0 if ON_GPU else 2
+SIZES = ["Pose canvas", "256", "384", "512", "768", "1024"]
+
+CSS = """
+#render-button {min-height: 3em; font-size: 1.1em}
+.conr-banner {border-left: 4px solid #f59e0b; padding-left: 1em}
+"""
+
+
+def build_demo() -> gr.Blocks:
+    choices = dance_choices()
+    first_dance = choices[0][1] if choices else None
+    with gr.Blocks(title="CoNR Dance", delete_cache=(1800, 7200)) as demo:
+        gr.Markdown(
+            "# 💃 CoNR Dance\n"
+            "Upload a few drawings of your character, pick a dance, get a video. "
+            "Powered by [CoNR](https://arxiv.org/abs/2207.05378) (Collaborative Neural Rendering using Anime Character Sheets)."
+        )
+        banner = gr.Markdown(elem_classes="conr-banner")
+        problems = gr.State("")
+        selected = gr.State(None)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=5):
+                gr.Markdown("### 1. Your character")
+                sheet = gr.Gallery(
+                    label=f"Character sheet: 1 to {LIMITS.max_images} drawings of the same character (front, back, side...)",
+                    type="filepath", interactive=True, file_types=["image"], columns=4, height=300,
+                    elem_id="sheet-gallery",
+                )  # fmt: skip
+                sheet_status = gr.Markdown("Drop PNG, JPEG or WebP drawings above. Backgrounds are removed for you.")
+                with gr.Row():
+                    remove_button = gr.Button("Remove selected drawing", size="sm")
+                with gr.Accordion("Background removal", open=False):
+                    model = gr.Dropdown(
+                        [(f"{name}: {why}", name) for name, (_, why) in matting.MODELS.items()],
+                        value=matting.DEFAULT_MODEL, label="Model",
+                    )  # fmt: skip
+                    force = gr.Checkbox(False, label="Remove the background even from pictures that already have transparency")
+                gr.Markdown("### 2. The dance")
+                source = gr.Radio([SOURCE_DANCE, SOURCE_UPLOAD], value=SOURCE_DANCE, label="Dance source")
+                with gr.Group(visible=True) as dance_group:
+                    dance = gr.Dropdown(choices, value=first_dance, label="Dance", elem_id="dance-dropdown")
+                    dance_about = gr.Markdown(dance_description(first_dance) if first_dance else "")
+                    preview = gr.Video(label="Pose preview (body coordinates as colours)", autoplay=True, loop=True,
+                                       height=220, interactive=False)  # fmt: skip
+                with gr.Group(visible=False) as upload_group:
+                    udp_zip = gr.File(label="UDP sequence: a .zip of .npz (key 'i'), float .exr or 16-bit .png frames",
+                                      file_types=[".zip"], type="filepath")  # fmt: skip
+                with gr.Accordion("3. Options", open=False):
+                    fps = gr.Slider(1, 60, value=DEFAULT_FPS, step=1, label="Frames per second")
+                    seconds = gr.Slider(0, 60, value=DEFAULT_SECONDS, step=0.5, label="Length in seconds (0 = the whole dance)")
+                    background = gr.Radio(["Colour", "Transparent"], value="Colour", label="Background of the MP4",
+                                          info="The WebM and PNG frames are always transparent.")  # fmt: skip
+                    colour = gr.ColorPicker("#ffffff", label="Background colour")
+                    size = gr.Dropdown(SIZES, value="Pose canvas", label="Output size (longest side, pixels)")
+                render_button = gr.Button("Render the dance", variant="primary", elem_id="render-button")
+            with gr.Column(scale=6):
+                gr.Markdown("### Your video")
+                video = gr.Video(label="Dance (MP4)", autoplay=True, loop=True, interactive=False, elem_id="result-video")
+                with gr.Row():
+                    webm = gr.File(label="Transparent video (WebM, VP9 + alpha)", interactive=False)
+                    frames_zip = gr.File(label="Frames (zip of RGBA PNGs)", interactive=False)
+                status = gr.Markdown()
+                if not ON_GPU:
+                    gr.Markdown(
+                        "ℹ️ This server has no GPU: each frame takes several seconds, so short renders "
+                        "(a couple of seconds at 10 fps) are the default."
+                    )
+
+        if EXAMPLE_SHEET and choices:
+            gr.Examples(
+                examples=[[[str(p) for p in EXAMPLE_SHEET], name] for _, name in choices],
+                inputs=[sheet, dance], outputs=[video, webm, frames_zip, status], fn=render_example,
+                run_on_click=True, cache_examples=False, label="Examples: our character with each dance (one click)",
+            )  # fmt: skip
+
+        # events
+        demo.load(ENGINE.banner, None, banner)
+        demo.load(dance_preview_video, dance, preview)
+        demo.unload(cleanup_session)
+        upload = sheet.upload(prepare_sheet, [sheet, model, force], [sheet, sheet_status, problems], api_name="prepare_sheet")
+        upload.then(report_problems, problems, None, api_visibility="private")
+        sheet.select(on_select, None, selected, api_visibility="private")
+        remove_button.click(remove_selected, [sheet, selected], [sheet, selected], api_visibility="private")
+        source.change(
+            lambda s: (gr.update(visible=s == SOURCE_DANCE), gr.update(visible=s == SOURCE_UPLOAD)),
+            source, [dance_group, upload_group], api_visibility="private",
+        )  # fmt: skip
+        dance.change(dance_preview_video, dance, preview, api_visibility="private")
+        dance.change(dance_description, dance, dance_about, api_visibility="private")
+        render_button.click(
+            render,
+            [sheet, source, dance, udp_zip, fps, seconds, background, colour, size, model, force],
+            [video, webm, frames_zip, status],
+            api_name="render", concurrency_limit=LIMITS.concurrency, concurrency_id="gpu",
+        )  # fmt: skip
+    demo.queue(default_concurrency_limit=LIMITS.concurrency, max_size=LIMITS.queue_size)
+    return demo
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="CoNR Space: a dancing video from your character drawings")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    parser.add_argument("--share", action="store_true", help="also serve through a public gradio.live link")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    ENGINE.start()
+    demo = build_demo()
+    demo.launch(
+        server_name=args.host, server_port=args.port, share=args.share,
+        max_file_size=f"{LIMITS.max_file_mb}mb", css=CSS, theme=gr.themes.Soft(primary_hue="pink"),
+        allowed_paths=[str(ROOT / "examples")],
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
