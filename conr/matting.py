@@ -139,6 +139,9 @@ def cut_out(rgba: np.ndarray, model: str = DEFAULT_MODEL, force: bool = False, n
 
 def warm_up(model: str = DEFAULT_MODEL) -> str | None:
     """Import rembg and load ``model`` ahead of the first user; returns a problem description or None."""
+    model_dir()
+    import rembg  # noqa: F401  (the slow part: numba compiles on the first import)
+
     try:
         session(model)
         return None

@@ -1,0 +1,268 @@
+"""The Space, launched for real and driven over HTTP with gradio_client, and in headless Chromium."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+
+from conftest import FIXTURES, ROOT
+from conr.udp import encode_udp, read_udp
+from conr.video import probe_video, read_video_frames
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+EXAMPLE_SHEET = sorted((ROOT / "examples" / "sheet").glob("*.png"))
+MAX_FRAMES = 8
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RunningApp:
+    def __init__(self, env: dict[str, str], tmp: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log = tmp / f"app-{self.port}.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "app.py", "--port", str(self.port)],
+            cwd=ROOT, env={**os.environ, **env}, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"app.py exited: {self.log.read_text()[-3000:]}")
+            try:
+                if requests.get(self.url, timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        else:
+            raise RuntimeError(f"app.py did not start: {self.log.read_text()[-3000:]}")
+        self.client = Client(self.url, verbose=False)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def base_env(tmp: Path, rembg_dir: Path) -> dict[str, str]:
+    return {
+        "HF_HUB_OFFLINE": "1",
+        "CONR_OFFLINE": "1",
+        "CONR_REMBG_DIR": str(rembg_dir),
+        "CONR_OUTPUT_DIR": str(tmp / "outputs"),
+        "CONR_CACHE_DIR": str(ROOT / ".cache" / "conr"),
+        "CONR_MAX_FRAMES": str(MAX_FRAMES),
+        "CONR_MAX_PIXELS": "4000000",
+        "CONR_QUEUE_SIZE": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+@pytest.fixture(scope="module")
+def app(recipe_weights_dir, rembg_dir, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("app")
+    running = RunningApp({**base_env(tmp, rembg_dir), "CONR_WEIGHTS_DIR": str(recipe_weights_dir)}, tmp)
+    yield running
+    running.stop()
+
+
+def gallery(*paths) -> list[dict]:
+    return [{"image": handle_file(str(p)), "caption": None} for p in paths]
+
+
+def render(app: RunningApp, sheet, source="Bundled dance", dance="idle-sway", udp_zip=None, fps=2, seconds=1,
+           background="Colour", colour="#ffffff", size="Pose canvas", model="u2netp", force=False):  # fmt: skip
+    return app.client.predict(
+        gallery(*sheet), source, dance, handle_file(str(udp_zip)) if udp_zip else None, fps, seconds,
+        background, colour, size, model, force, api_name="/render",
+    )  # fmt: skip
+
+
+def check_outputs(result, frames: int, size: tuple[int, int]):
+    video, webm, frames_zip, status = result
+    mp4 = video["video"] if isinstance(video, dict) else video
+    info = probe_video(mp4)
+    assert (info.codec, info.pix_fmt, (info.width, info.height), info.frames) == ("h264", "yuv420p", size, frames)
+    data = Path(mp4).read_bytes()
+    assert 0 < data.find(b"moov") < data.find(b"mdat"), "faststart"
+    webm_info = probe_video(webm)
+    assert webm_info.codec == "vp9" and webm_info.alpha and webm_info.frames == frames
+    decoded = read_video_frames(webm, rgba=True)
+    assert decoded.shape == (frames, size[1], size[0], 4)
+    assert decoded[..., 3].min() < 20 and decoded[..., 3].max() > 235, "the WebM carries real transparency"
+    with zipfile.ZipFile(frames_zip) as archive:
+        names = sorted(archive.namelist())
+        assert names == [f"{i:05d}.png" for i in range(frames)]
+        png = Image.open(io.BytesIO(archive.read(names[0])))
+        assert png.mode == "RGBA" and png.size == size
+    assert f"{frames} frames" in status
+    return mp4
+
+
+def test_example_sheet_with_a_bundled_dance(app):
+    result = render(app, EXAMPLE_SHEET, dance="idle-sway", fps=2, seconds=1)
+    mp4 = check_outputs(result, frames=2, size=(512, 512))
+    first = read_video_frames(mp4)[0]
+    assert (first.reshape(-1, 3) < 200).any(axis=1).mean() > 0.01, "something was drawn over the white background"
+
+
+def test_uploaded_udp_zip(app, tmp_path):
+    pose = read_udp(FIXTURES / "inputs" / "poses" / "1.npz")
+    archive = tmp_path / "my-dance.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("frames/10.npz", encode_udp(np.zeros_like(pose), "npz"))
+        z.writestr("frames/2.exr", encode_udp(pose, "exr"))
+    result = render(app, EXAMPLE_SHEET[:2], source="Upload UDP frames (.zip)", udp_zip=archive, fps=12, seconds=0,
+                    size="256", background="Transparent")  # fmt: skip
+    mp4 = check_outputs(result, frames=2, size=(256, 256))
+    frames = read_video_frames(mp4)
+    assert frames[0].std() > 1 and frames[1].min() > 250, "pose first (2 before 10), then the empty frame: all white"
+
+
+def test_rembg_cuts_out_an_uploaded_scan(app, tmp_path):
+    rgba = np.asarray(Image.open(FIXTURES / "inputs" / "sheet" / "0.png").convert("RGBA"))
+    alpha = rgba[:, :, 3:4] / 255.0
+    scan = tmp_path / "scan.jpg"
+    Image.fromarray((rgba[:, :, :3] * alpha + 255 * (1 - alpha)).astype(np.uint8)).save(scan, quality=95)
+    items, status, problems = app.client.predict(gallery(scan), "u2netp", False, api_name="/prepare_sheet")
+    assert problems == "" and "background removed (u2netp)" in status
+    cut = np.asarray(Image.open(items[0]["image"]))
+    assert cut.shape == (*rgba.shape[:2], 4)
+    assert ((cut[:, :, 3] > 127) == (rgba[:, :, 3] > 127)).mean() > 0.95
+
+
+def bad_zip(tmp_path: Path, kind: str) -> Path:
+    archive = tmp_path / f"{kind}.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        if kind == "traversal":
+            z.writestr("../../evil/0.npz", encode_udp(np.zeros((32, 32, 4), np.float32), "npz"))
+        elif kind == "bomb":
+            z.writestr("0.npz", b"\0" * 50_000_000)
+        elif kind == "wrong":
+            buffer = io.BytesIO()
+            np.savez(buffer, i=np.zeros((32, 32, 3), np.float32))
+            z.writestr("0.npz", buffer.getvalue())
+    return archive
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("unreadable", r"'notes.png' is not an image"),
+        ("too_many", r"9 pictures is too many"),
+        ("too_large", r"'huge.png' is 2100x2100 .* over the limit"),
+        ("empty_cutout", r"'blank.png' is empty"),
+        ("no_transparency", r"'strip.png' is almost entirely opaque"),
+        ("zip_traversal", r"unsafe path '../../evil/0.npz'"),
+        ("zip_bomb", r"zip bomb"),
+        ("zip_wrong_frames", r"UDP frame '0.npz' has 3 channels"),
+        ("too_long", rf"over this server's limit of {MAX_FRAMES}"),
+        ("no_sheet", r"Add at least one drawing"),
+    ],
+)
+def test_bad_inputs_get_specific_messages(app, tmp_path, case, message):
+    good = EXAMPLE_SHEET[:1]
+    sheet, kwargs = good, {}
+    if case == "unreadable":
+        (tmp_path / "notes.png").write_text("not a picture")
+        sheet = [tmp_path / "notes.png"]
+    elif case == "too_many":
+        sheet = (EXAMPLE_SHEET * 3)[:9]
+    elif case == "too_large":
+        Image.new("RGBA", (2100, 2100)).save(tmp_path / "huge.png")
+        sheet = [tmp_path / "huge.png"]
+    elif case == "empty_cutout":
+        Image.new("RGBA", (200, 200)).save(tmp_path / "blank.png")
+        sheet = [tmp_path / "blank.png"]
+    elif case == "no_transparency":
+        strip = np.full((400, 400, 4), 255, np.uint8)
+        strip[:, :8, 3] = 0
+        Image.fromarray(strip).save(tmp_path / "strip.png")
+        sheet = [tmp_path / "strip.png"]
+    elif case.startswith("zip_"):
+        kwargs = {"source": "Upload UDP frames (.zip)", "udp_zip": bad_zip(tmp_path, case[4:].replace("_frames", ""))}
+    elif case == "too_long":
+        kwargs = {"fps": 30, "seconds": 0}
+    elif case == "no_sheet":
+        sheet = []
+    with pytest.raises(AppError, match=message):
+        render(app, sheet, **kwargs)
+
+
+def test_full_queue_refuses_extra_jobs_and_finishes_the_rest(app):
+    from gradio_client.exceptions import QueueError
+
+    jobs = [
+        app.client.submit(gallery(EXAMPLE_SHEET[0]), "Bundled dance", "idle-sway", None, 1, 1, "Colour", "#ffffff",
+                          "256", "u2netp", False, api_name="/render")  # fmt: skip
+        for _ in range(4)
+    ]
+    done, refused = 0, 0
+    for job in jobs:
+        try:
+            video, *_ = job.result(timeout=300)
+            assert probe_video(video["video"] if isinstance(video, dict) else video).frames == 1
+            done += 1
+        except QueueError as exc:
+            assert "Queue is full" in str(exc)
+            refused += 1
+    assert done >= 1 and refused >= 1 and done + refused == 4, (done, refused)
+
+
+def test_missing_weights_page_opens_and_render_explains(rembg_dir, tmp_path):
+    env = {**base_env(tmp_path, rembg_dir), "CONR_WEIGHTS_DIR": "", "CONR_CACHE_DIR": str(tmp_path / "empty-cache"),
+           "HF_HUB_CACHE": str(tmp_path / "hub")}  # fmt: skip
+    running = RunningApp(env, tmp_path)
+    try:
+        assert requests.get(running.url, timeout=10).status_code == 200
+        with pytest.raises(AppError, match=r"cannot render yet: The CoNR weights were not found.*--weights DIR"):
+            render(running, EXAMPLE_SHEET[:1])
+    finally:
+        running.stop()
+
+
+def test_browser_shows_upload_dropdown_button_and_video(app, output_dir):
+    playwright = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("Chromium is needed for the browser test: apt-get install chromium")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(app.url, wait_until="networkidle")
+        for selector in ("#sheet-gallery", "#dance-dropdown", "#render-button", "#result-video"):
+            element = page.locator(selector)
+            element.wait_for(state="visible", timeout=30_000)
+            box = element.bounding_box()
+            assert box and box["width"] > 50 and box["height"] > 20 and box["y"] < 1100, (selector, box)
+        assert page.get_by_text("Render the dance").is_visible()
+        shot = output_dir / "app-screenshot.png"
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    image = Image.open(shot)
+    assert image.size[0] == 1400 and np.asarray(image.convert("L")).std() > 10
