@@ -178,7 +178,62 @@ def register_cutout(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_cutout)
 
 
-COMMANDS: list[Registrar] = [register_render, register_weights, register_cutout]
+# ---------------------------------------------------------------- pose from video
+
+
+def _cmd_pose_from_video(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .pipeline import ConrRenderer
+    from .udp import write_udp_zip
+    from .video_pose import VideoLimits, flicker, pose_from_video, read_video
+
+    limits = VideoLimits(max_seconds=args.limit_seconds)
+    read_video(args.video, args.fps, args.max_seconds, limits, args.source_fps)  # refuse bad clips before loading weights
+    renderer = ConrRenderer.from_pretrained(args.weights, device=args.device)
+    bars: dict[str, tqdm] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage) or bars.setdefault(stage, tqdm(total=total, desc=stage, unit="frame", dynamic_ncols=True))
+        bar.update(done - bar.n)
+
+    try:
+        result = pose_from_video(
+            renderer, args.video, fps=args.fps, max_seconds=args.max_seconds, smooth=args.smooth,
+            matting_model=args.model, limits=limits, source_fps=args.source_fps, progress=progress,
+        )  # fmt: skip
+    finally:
+        for bar in bars.values():
+            bar.close()
+    write_udp_zip(args.out, result.udp, fmt=args.format)
+    print(
+        f"{len(result.udp)} UDP frames at {result.fps:g} fps from {result.name}; flicker {flicker(result.raw):.4f} raw, "
+        f"{flicker(list(result.udp)):.4f} after smoothing (window {args.smooth})",
+        file=sys.stderr,
+    )
+    print(args.out)
+    return 0
+
+
+def register_pose_from_video(sub: argparse._SubParsersAction) -> None:
+    from .matting import DEFAULT_MODEL, MODELS
+
+    p = sub.add_parser("pose-from-video", help="detect a UDP pose sequence from a video of a dancing character")
+    p.add_argument("video", metavar="IN", help="MP4/WebM/GIF, or a folder/.zip of images")
+    p.add_argument("--out", required=True, metavar="UDP.zip")
+    p.add_argument("--fps", type=float, default=15.0, help="frames per second to sample (default 15)")
+    p.add_argument("--max-seconds", type=float, default=None, help="use only the first N seconds")
+    p.add_argument("--limit-seconds", type=float, default=60.0, help="refuse longer clips unless --max-seconds (default 60)")
+    p.add_argument("--source-fps", type=float, default=30.0, help="frame rate of an image folder/zip (default 30)")
+    p.add_argument("--smooth", type=int, default=3, help="temporal median window in frames, 1 = off (default 3)")
+    p.add_argument("--model", default=DEFAULT_MODEL, choices=list(MODELS), help="background removal model")
+    p.add_argument("--format", default="npz", choices=["npz", "exr", "png"], help="UDP frame format in the zip")
+    p.add_argument("--weights", metavar="DIR")
+    p.add_argument("--device", default=None)
+    p.set_defaults(func=_cmd_pose_from_video)
+
+
+COMMANDS: list[Registrar] = [register_render, register_weights, register_cutout, register_pose_from_video]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -94,12 +94,14 @@ class SquareCrop:
             interpolation = cv2.INTER_AREA
         return cv2.resize(window, (size, size), interpolation=interpolation)
 
-    def paste(self, image: np.ndarray) -> np.ndarray:
+    def paste(self, image: np.ndarray, nearest: bool = False) -> np.ndarray:
         """Put a square render (S, S, C) back at this window of a blank canvas.
 
-        Resized with INTER_AREA whatever the direction, as the original does.
+        Resized with INTER_AREA whatever the direction, as the original does;
+        label maps (``nearest=True``) with INTER_NEAREST_EXACT.
         """
-        window = cv2.resize(image, (self.side_w, self.side_h), interpolation=cv2.INTER_AREA)
+        interpolation = cv2.INTER_NEAREST_EXACT if nearest else cv2.INTER_AREA
+        window = cv2.resize(image, (self.side_w, self.side_h), interpolation=interpolation)
         if window.ndim == 2:
             window = window[:, :, None]
         canvas = np.zeros((self.canvas_h, self.canvas_w, window.shape[2]), dtype=image.dtype)

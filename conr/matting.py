@@ -96,6 +96,10 @@ def session(name: str = DEFAULT_MODEL):
         return _sessions[name]
 
 
+class NoFigureFound(InputError):
+    """Background removal left nothing, or everything: there is no figure to cut out."""
+
+
 @dataclass
 class CutOut:
     rgba: np.ndarray
@@ -125,12 +129,12 @@ def cut_out(rgba: np.ndarray, model: str = DEFAULT_MODEL, force: bool = False, n
     out = np.dstack([rgba[:, :, :3], alpha])
     visible = np.count_nonzero(alpha > 127) / alpha.size
     if visible < 0.001:
-        raise InputError(
+        raise NoFigureFound(
             f"Background removal found no figure in '{name}' (the cut-out is empty). Try another model "
             "(isnet-anime suits drawings), or upload the drawing with a transparent background."
         )
     if visible > 0.98:
-        raise InputError(
+        raise NoFigureFound(
             f"Background removal could not separate the figure from the background in '{name}' (nothing became "
             "transparent). Use a plain background behind the character, try another model, or upload a PNG with transparency."
         )

@@ -24,9 +24,10 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
+from .crop import SquareCrop
 from .errors import InputError
 from .network import PARTS, CoNRNetwork, SheetFeatures
-from .sheet import NETWORK_SIZE, ImageInput, describe, load_image, prepare_sheet
+from .sheet import NETWORK_SIZE, ImageInput, describe, load_image, premultiply, prepare_sheet
 from .udp import PreparedPose, prepare_pose, validate_udp
 from .weights import ResolvedWeights, load_part, resolve_weights
 
@@ -206,6 +207,42 @@ class ConrRenderer:
         with torch.inference_mode(), self._autocast():
             udp = self.network.detect_udp(torch.from_numpy(prepared.rgb).to(self.device))
         return list(udp.float().permute(0, 2, 3, 1).cpu().numpy())
+
+    def detect_poses(
+        self,
+        frames: Sequence[np.ndarray],
+        batch_size: int = 8,
+        threshold: float = 0.5,
+        progress: ProgressCallback | None = None,
+    ) -> list[np.ndarray]:
+        """UDP of the figure in each cut-out frame (RGBA uint8), on the frame's own canvas.
+
+        The detector's visibility is made binary (and kept inside the
+        cut-out), XYZ is zero elsewhere; a frame without a figure gives an
+        all-zero UDP frame. Frames go through the network in batches.
+        """
+        out: list[np.ndarray] = []
+        for start in range(0, len(frames), batch_size):
+            chunk = frames[start : start + batch_size]
+            crops = [SquareCrop.around(f[:, :, 3]) for f in chunk]
+            cuts = [c.cut(premultiply(f), NETWORK_SIZE).astype(np.float32) / 255.0 for f, c in zip(chunk, crops) if c]
+            if cuts:
+                rgb = torch.from_numpy(np.stack([c[:, :, :3].transpose(2, 0, 1) for c in cuts]))
+                with torch.inference_mode(), self._autocast():
+                    predicted = self.network.detect_udp(rgb.to(self.device)).float().cpu().numpy()
+            k = 0
+            for frame, crop in zip(chunk, crops):
+                if crop is None:
+                    out.append(np.zeros(frame.shape[:2] + (4,), np.float32))
+                    continue
+                udp = predicted[k].transpose(1, 2, 0)
+                occupied = (udp[:, :, 3] > threshold) & (cuts[k][:, :, 3] > 0.5)
+                udp = np.concatenate([udp[:, :, :3] * occupied[:, :, None], occupied[:, :, None]], axis=2)
+                out.append(crop.paste(np.ascontiguousarray(udp, dtype=np.float32), nearest=True))
+                k += 1
+            if progress:
+                progress(len(out), len(frames))
+        return out
 
     # ------------------------------------------------------------ render
 

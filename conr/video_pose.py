@@ -1,0 +1,287 @@
+"""Drive a character with a video: UDP frames detected from a dancing figure.
+
+The released ``udpparsernet`` predicts the UDP of a cut-out anime figure, so
+any clip of an anime character dancing (an MMD render, a game capture, an
+animation) can become a pose sequence:
+
+    video (MP4/WebM/GIF, or a folder/zip of images)
+      -> frames at the chosen fps, at most ``max_seconds``, downscaled
+      -> background removal per frame (the same matting as for sheets)
+      -> the UDP detector, batched
+      -> optional temporal smoothing (median over a few frames)
+      -> a ``UdpSequence`` usable everywhere a bundled dance is.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+
+from .errors import InputError
+from .udp import UdpSequence, natural_key
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+VIDEO_SUFFIXES = (".mp4", ".webm", ".gif", ".mov", ".mkv", ".avi", ".m4v")
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class VideoLimits:
+    """What one clip may be: refused beyond ``max_seconds`` unless trimmed, frames bounded in size."""
+
+    max_seconds: float = 20.0
+    max_input_side: int = 4096
+    max_images: int = 2000
+    #: Frames are downscaled so their longer side is at most this (the UDP canvas).
+    work_side: int = 512
+
+
+@dataclass
+class VideoFrames:
+    """Decoded frames (RGB or RGBA uint8) and the rate they are sampled at."""
+
+    frames: list[np.ndarray]
+    fps: float
+    source_seconds: float
+    name: str
+
+
+def _downscale(frame: np.ndarray, side: int) -> np.ndarray:
+    h, w = frame.shape[:2]
+    scale = side / max(h, w)
+    if scale >= 1:
+        return frame
+    return cv2.resize(frame, (max(2, round(w * scale)), max(2, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
+def _sample_times(duration: float, fps: float, max_seconds: float | None) -> list[float]:
+    length = duration if not max_seconds else min(duration, max_seconds)
+    count = max(1, int(length * fps + 1e-6))
+    return [i / fps for i in range(count)]
+
+
+def _read_video_file(path: Path, fps: float, max_seconds: float | None, limits: VideoLimits) -> VideoFrames:
+    from moviepy import VideoFileClip
+    from moviepy.video.io.ffmpeg_reader import ffmpeg_parse_infos
+
+    try:
+        info = ffmpeg_parse_infos(str(path))
+    except (OSError, IOError, IndexError) as exc:
+        raise InputError(f"'{path.name}' is not a video file ffmpeg can read ({str(exc).splitlines()[0][:200]}).") from None
+    if not info.get("video_found"):
+        raise InputError(f"'{path.name}' has no video stream (is it an audio file?). Upload an MP4, WebM or GIF.")
+    duration = float(info.get("duration") or 0)
+    width, height = info.get("video_size") or (0, 0)
+    if max(width, height) > limits.max_input_side:
+        raise InputError(
+            f"'{path.name}' is {width}x{height}; the limit is {limits.max_input_side} pixels per side. Scale it down first."
+        )
+    if not max_seconds and duration > limits.max_seconds:
+        raise InputError(
+            f"'{path.name}' lasts {duration:.1f} s, over the limit of {limits.max_seconds:g} s. "
+            "Trim it, or choose to use only its first seconds."
+        )
+    max_seconds = min(max_seconds or limits.max_seconds, limits.max_seconds)
+    frames = []
+    clip = VideoFileClip(str(path), audio=False, has_mask=path.suffix.lower() in (".gif", ".webm"))
+    try:
+        source_fps = clip.fps or fps
+        for t in _sample_times(clip.duration or duration, fps, max_seconds):
+            t = min(t, max(0.0, (clip.duration or duration) - 1.0 / source_fps))
+            rgb = clip.get_frame(t).astype(np.uint8)
+            if clip.mask is not None:
+                alpha = (np.clip(clip.mask.get_frame(t), 0, 1) * 255).astype(np.uint8)
+                rgb = np.dstack([rgb, alpha])
+            frames.append(_downscale(rgb, limits.work_side))
+    except (OSError, IOError) as exc:
+        raise InputError(f"'{path.name}' could not be decoded ({str(exc).splitlines()[0][:200]}).") from None
+    finally:
+        clip.close()
+    if not frames:
+        raise InputError(f"'{path.name}' has no frames.")
+    return VideoFrames(frames, fps, duration, path.name)
+
+
+def _image_entries(path: Path) -> tuple[list[str], Callable[[str], bytes]]:
+    if path.is_dir():
+        files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: natural_key(p.name))
+        return [p.name for p in files], lambda name: (path / name).read_bytes()
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(f"'{path.name}' is not a readable .zip archive ({exc}).") from None
+    names = []
+    with archive:
+        for info in archive.infolist():
+            parts = PurePosixPath(info.filename).parts
+            if info.filename.startswith("/") or ".." in parts:
+                raise InputError(f"'{path.name}' contains an unsafe path '{info.filename}'; refusing it.")
+            if not info.is_dir() and PurePosixPath(info.filename).suffix.lower() in IMAGE_SUFFIXES:
+                if info.file_size > 64 * 1024**2:
+                    raise InputError(f"'{path.name}': '{info.filename}' is larger than 64 MB; refusing it.")
+                names.append(info.filename)
+    names.sort(key=natural_key)
+
+    def load(name: str) -> bytes:
+        with zipfile.ZipFile(path) as z:
+            return z.read(name)
+
+    return names, load
+
+
+def _read_image_sequence(path: Path, source_fps: float, fps: float, max_seconds: float | None, limits: VideoLimits) -> VideoFrames:
+    from .sheet import load_image
+
+    names, load = _image_entries(path)
+    if not names:
+        raise InputError(f"'{path.name}' holds no images (PNG, JPEG, WebP).")
+    if len(names) > limits.max_images:
+        raise InputError(f"'{path.name}' holds {len(names)} images, over the limit of {limits.max_images}.")
+    duration = len(names) / source_fps
+    if not max_seconds and duration > limits.max_seconds:
+        raise InputError(
+            f"'{path.name}' is {duration:.1f} s of frames at {source_fps:g} fps, over the limit of {limits.max_seconds:g} s."
+        )
+    max_seconds = min(max_seconds or limits.max_seconds, limits.max_seconds)
+    from PIL import Image
+
+    frames = []
+    for t in _sample_times(duration, fps, max_seconds):
+        name = names[min(len(names) - 1, int(t * source_fps + 1e-6))]
+        rgba = load_image(Image.open(io.BytesIO(load(name))), name, max_pixels=limits.max_input_side**2)
+        frames.append(_downscale(rgba, limits.work_side))
+    return VideoFrames(frames, fps, duration, path.name)
+
+
+def read_video(
+    path: str | Path,
+    fps: float = 15.0,
+    max_seconds: float | None = None,
+    limits: VideoLimits = VideoLimits(),
+    source_fps: float = 30.0,
+) -> VideoFrames:
+    """Frames of a video file, GIF, or folder/zip of images (played at ``source_fps``), sampled at ``fps``.
+
+    With ``max_seconds`` the clip is trimmed to that; without, a clip longer
+    than ``limits.max_seconds`` is refused.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"'{path.name}' does not exist.")
+    if not 1 <= fps <= 60:
+        raise InputError(f"Frames per second must be between 1 and 60, not {fps:g}.")
+    if path.is_dir() or path.suffix.lower() == ".zip":
+        return _read_image_sequence(path, source_fps, fps, max_seconds, limits)
+    return _read_video_file(path, fps, max_seconds, limits)
+
+
+# ---------------------------------------------------------------- smoothing
+
+
+def smooth_udp(frames: Sequence[np.ndarray], window: int = 3) -> list[np.ndarray]:
+    """Temporal median over ``window`` frames (odd), on occupancy and on XYZ.
+
+    Occupancy becomes a majority vote; XYZ is the median over the frames
+    where the pixel is occupied, so the background never drags coordinates
+    towards zero. Reduces the detector's frame-to-frame flicker.
+    """
+    if window <= 1 or len(frames) < 2:
+        return [f.copy() for f in frames]
+    if window % 2 == 0:
+        window += 1
+    stack = np.stack(frames)  # (T, H, W, 4)
+    occupied = stack[..., 3] > 0.5
+    xyz = np.where(occupied[..., None], stack[..., :3], np.nan)
+    half = window // 2
+    out = []
+    for t in range(len(frames)):
+        lo, hi = max(0, t - half), min(len(frames), t + half + 1)
+        votes = occupied[lo:hi].mean(axis=0) > 0.5
+        with warnings.catch_warnings():  # all-NaN pixels (never occupied) are expected
+            warnings.simplefilter("ignore", RuntimeWarning)
+            median = np.nanmedian(xyz[lo:hi], axis=0)
+        median = np.where(np.isnan(median), stack[t, ..., :3], median)
+        frame = np.concatenate([median * votes[..., None], votes[..., None]], axis=2).astype(np.float32)
+        out.append(frame)
+    return out
+
+
+def flicker(frames: Sequence[np.ndarray]) -> float:
+    """Mean absolute frame-to-frame change of the UDP on pixels occupied in both frames (a steadiness measure)."""
+    changes = []
+    for a, b in zip(frames, frames[1:]):
+        both = (a[..., 3] > 0.5) & (b[..., 3] > 0.5)
+        if both.any():
+            changes.append(float(np.abs(a[..., :3] - b[..., :3])[both].mean()))
+    return float(np.mean(changes)) if changes else 0.0
+
+
+# ---------------------------------------------------------------- the whole path
+
+
+@dataclass
+class VideoPose:
+    """The result: the UDP sequence (smoothed if asked) and the raw detection for comparison."""
+
+    udp: UdpSequence
+    raw: list[np.ndarray]
+    fps: float
+    name: str
+
+
+def pose_from_video(
+    renderer,
+    path: str | Path,
+    fps: float = 15.0,
+    max_seconds: float | None = None,
+    smooth: int = 3,
+    matting_model: str | None = None,
+    limits: VideoLimits = VideoLimits(),
+    source_fps: float = 30.0,
+    progress: ProgressCallback | None = None,
+) -> VideoPose:
+    """Video -> frames -> cut-outs -> detected UDP (-> smoothed).
+
+    ``renderer`` is a ``ConrRenderer`` (its UDP detector runs batched on its
+    device). Raises InputError when no figure is found in any frame.
+    """
+    from . import matting
+
+    clip = read_video(path, fps, max_seconds, limits, source_fps)
+    model = matting_model or matting.DEFAULT_MODEL
+    cutouts = []
+    total = len(clip.frames)
+    for index, frame in enumerate(clip.frames):
+        rgba = frame if frame.shape[2] == 4 else np.dstack([frame, np.full(frame.shape[:2], 255, np.uint8)])
+        if not matting.has_meaningful_alpha(rgba):
+            rgba = _cut_out_frame(rgba, model)
+        cutouts.append(rgba)
+        if progress:
+            progress("Removing backgrounds", index + 1, total)
+    raw = renderer.detect_poses(cutouts, progress=(lambda d, t: progress("Detecting poses", d, t)) if progress else None)
+    if not any(f[..., 3].any() for f in raw):
+        raise InputError(
+            f"No figure was detected in any frame of '{clip.name}'. The video should show one character, "
+            "fully in view, against a background the cut-out can separate."
+        )
+    frames = smooth_udp(raw, smooth) if smooth and smooth > 1 else raw
+    names = [f"{clip.name} frame {i}" for i in range(len(frames))]
+    return VideoPose(UdpSequence.from_arrays(frames, names), raw, fps, clip.name)
+
+
+def _cut_out_frame(rgba: np.ndarray, model: str) -> np.ndarray:
+    """Matting for one video frame; a frame where nothing is found stays empty (no figure) instead of failing."""
+    from . import matting
+
+    try:
+        return matting.cut_out(rgba, model=model, force=True, name="frame").rgba
+    except matting.NoFigureFound:
+        return np.zeros_like(rgba)
