@@ -142,7 +142,9 @@ def register_weights(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_weights)
 
 
-COMMANDS: list[Registrar] = [register_render, register_weights]
+from .dances.cli import register_calibrate, register_dances  # noqa: E402
+
+COMMANDS: list[Registrar] = [register_render, register_weights, register_dances, register_calibrate]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -357,3 +357,46 @@ def prepare_pose(frame: np.ndarray, size: int = 256) -> PreparedPose | None:
     mask = (crop.cut(alpha, size).astype(np.float32) / 255.0)[None]
     target = np.concatenate([label[:3] * mask, mask], axis=0)
     return PreparedPose(np.ascontiguousarray(target, dtype=np.float32), crop, np.ascontiguousarray(label), mask)
+
+
+# ---------------------------------------------------------------- colour preview
+
+
+def udp_preview(frame: np.ndarray, background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
+    """A UDP frame as a picture: XYZ shown as RGB where visible, over ``background``; RGB uint8."""
+    frame = validate_udp(frame, "frame to preview")
+    visible = frame[:, :, 3:4]
+    rgb = frame[:, :, :3] * 255.0 * visible + np.asarray(background, np.float32) * (1.0 - visible)
+    return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+
+
+def write_udp_preview_image(path: PathLike, frame: np.ndarray, background: tuple[int, int, int] = (255, 255, 255)) -> Path:
+    """Save the colour preview of one frame as an 8-bit PNG."""
+    path = Path(path)
+    ok, data = cv2.imencode(".png", cv2.cvtColor(udp_preview(frame, background), cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise RuntimeError("OpenCV could not encode a preview PNG")
+    path.write_bytes(data.tobytes())
+    return path
+
+
+def write_udp_preview_video(
+    path: PathLike,
+    frames: Iterable[np.ndarray],
+    fps: float,
+    size: int | None = None,
+    background: tuple[int, int, int] = (255, 255, 255),
+) -> Path:
+    """Stream the colour preview of a sequence into an H.264 MP4, scaled so the longer side is ``size``."""
+    from .video import write_video
+
+    def pictures():
+        for frame in frames:
+            picture = udp_preview(frame, background)
+            if size and max(picture.shape[:2]) != size:
+                h, w = picture.shape[:2]
+                scale = size / max(h, w)
+                picture = cv2.resize(picture, (max(2, round(w * scale)), max(2, round(h * scale))), interpolation=cv2.INTER_AREA)
+            yield picture
+
+    return write_video(path, pictures(), fps)
