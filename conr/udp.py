@@ -5,7 +5,8 @@ body surface and its visibility, all in [0, 1]. Frames arrive as
 
 - ``.npz`` with key ``i`` (what the original CoNR reads), loaded without pickle;
 - 4-channel float OpenEXR (R, G, B = XYZ, A = visibility), as written by the
-  community MMD-to-UDP tool, sometimes without a file extension;
+  community MMD-to-UDP tool, sometimes without a file extension (read and
+  written with the OpenEXR package: OpenCV's wheels no longer have EXR);
 - 16-bit RGBA PNG holding value * 65535 (our addition);
 
 one by one, as a folder, a list of files or a .zip archive, in natural
@@ -115,6 +116,29 @@ def _decode_npz(data: bytes, name: str) -> np.ndarray:
 
 
 def _decode_exr(data: bytes, name: str) -> np.ndarray:
+    """OpenEXR through the OpenEXR package (OpenCV's wheels no longer include an EXR codec)."""
+    try:
+        import OpenEXR
+    except ImportError:  # pragma: no cover - OpenEXR is a requirement; old OpenCV builds can still decode
+        return _decode_exr_opencv(data, name)
+    try:
+        with OpenEXR.File(io.BytesIO(data), separate_channels=True) as exr:
+            channels = {key: channel.pixels for key, channel in exr.channels().items()}
+    except Exception as exc:  # the bindings raise plain RuntimeError/ValueError for damaged files
+        raise InputError(f"UDP frame '{name}' looks like OpenEXR but could not be decoded ({exc}).") from None
+    names = [c for c in ("R", "G", "B", "A") if c in channels]
+    if len(names) != 4:
+        raise InputError(
+            f"UDP frame '{name}' is an OpenEXR image with channels {', '.join(sorted(channels)) or 'none'}; "
+            "expected 4 (R, G, B, A)."
+        )
+    planes = [np.asarray(channels[c]) for c in names]
+    if any(p.ndim != 2 or p.shape != planes[0].shape for p in planes):
+        raise InputError(f"UDP frame '{name}' has OpenEXR channels of different sizes.")
+    return np.stack(planes, axis=2).astype(np.float32)
+
+
+def _decode_exr_opencv(data: bytes, name: str) -> np.ndarray:  # pragma: no cover - see _decode_exr
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     if image is None:
         raise InputError(f"UDP frame '{name}' looks like OpenEXR but could not be decoded.")
@@ -158,10 +182,8 @@ def encode_udp(frame: np.ndarray, fmt: str) -> bytes:
         np.savez_compressed(buffer, i=frame)
         return buffer.getvalue()
     if fmt == "exr":
-        ok, data = cv2.imencode(
-            ".exr", cv2.cvtColor(frame, cv2.COLOR_RGBA2BGRA), [cv2.IMWRITE_EXR_TYPE, cv2.IMWRITE_EXR_TYPE_FLOAT]
-        )
-    elif fmt == "png":
+        return _encode_exr(frame)
+    if fmt == "png":
         png = np.round(frame * 65535.0).astype(np.uint16)
         ok, data = cv2.imencode(".png", cv2.cvtColor(png, cv2.COLOR_RGBA2BGRA))
     else:
@@ -169,6 +191,17 @@ def encode_udp(frame: np.ndarray, fmt: str) -> bytes:
     if not ok:
         raise RuntimeError(f"OpenCV could not encode a UDP frame as {fmt}")
     return data.tobytes()
+
+
+def _encode_exr(frame: np.ndarray) -> bytes:
+    """4-channel float32 OpenEXR (R, G, B, A; ZIP compression), what the MMD-to-UDP tool writes."""
+    import OpenEXR
+
+    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    channels = {c: np.ascontiguousarray(frame[:, :, i]) for i, c in enumerate("RGBA")}
+    buffer = io.BytesIO()
+    OpenEXR.File(header, channels).write(buffer)
+    return buffer.getvalue()
 
 
 def write_udp(path: PathLike, frame: np.ndarray, fmt: str | None = None) -> Path:
