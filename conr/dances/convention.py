@@ -32,7 +32,7 @@ import numpy as np
 AXES = (0, 2, 1)
 #: Bounding box of the canonical-pose mesh in model units (x, y, z): min and max.
 CANONICAL_BOX_MIN = (-0.637204, 0.000341, -0.2331)
-CANONICAL_BOX_MAX = (0.637204, 1.602199, 0.2331)
+CANONICAL_BOX_MAX = (0.637204, 1.61536, 0.2331)
 
 
 @dataclass(frozen=True)
