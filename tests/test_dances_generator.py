@@ -217,3 +217,24 @@ def test_moderngl_and_numpy_agree():
         assert difference.max() < 1e-3
         assert (a.part[inside] == b.part[inside]).all()
         assert np.abs(a.depth - b.depth)[inside].max() < 1e-4
+
+
+def test_falls_back_to_numpy_with_a_note_when_opengl_fails(monkeypatch, caplog):
+    import conr.dances.raster as raster
+    import conr.dances.raster_gl as raster_gl
+
+    class NoContext:
+        def __init__(self, *args, **kwargs):
+            raise RuntimeError("eglGetDisplay failed")
+
+    monkeypatch.setattr(raster, "_gl", None)
+    monkeypatch.setattr(raster, "_gl_failure", None)
+    monkeypatch.setattr(raster_gl, "GLRasterizer", NoContext)
+    with caplog.at_level("WARNING", logger="conr.dances.raster"):
+        chosen = raster.get_rasterizer("auto")
+    assert isinstance(chosen, NumpyRasterizer)
+    assert "numpy rasterizer" in caplog.text and "eglGetDisplay failed" in caplog.text
+    with pytest.raises(RuntimeError, match="not available"):
+        raster.get_rasterizer("moderngl")
+    monkeypatch.setenv("CONR_RASTERIZER", "numpy")
+    assert isinstance(raster.get_rasterizer(), NumpyRasterizer)
