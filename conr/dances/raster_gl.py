@@ -11,6 +11,7 @@ is the top.
 from __future__ import annotations
 
 import threading
+import zlib
 
 import numpy as np
 
@@ -41,8 +42,8 @@ flat in float v_part;
 layout(location = 0) out vec4 out0;
 layout(location = 1) out vec4 out1;
 void main() {
-    out0 = vec4(v_attr0, 1.0);
-    out1 = vec4(v_attr1, v_part);
+    out0 = vec4(v_attr0, v_part);  // part ids start at 1, so alpha > 0.5 also marks coverage
+    out1 = vec4(v_attr1, 1.0);
 }
 """
 
@@ -66,32 +67,48 @@ class GLRasterizer:
         self._lock = threading.Lock()
         self._targets: dict[int, tuple] = {}
         self._mesh_key = None
-        self._static = None
+        self._mesh = None
 
-    def _target(self, size: int):
-        if size not in self._targets:
-            colour = [self.ctx.texture((size, size), 4, dtype="f4") for _ in range(2)]
+    def _target(self, size: int, attachments: int):
+        """Framebuffer with 1 (UDP) or 2 (toon: normals too) float32 colour attachments and a depth texture."""
+        key = (size, attachments)
+        if key not in self._targets:
+            colour = [self.ctx.texture((size, size), 4, dtype="f4") for _ in range(attachments)]
             depth = self.ctx.depth_texture((size, size))
-            self._targets[size] = (self.ctx.framebuffer(colour, depth), colour, depth)
-        return self._targets[size]
+            self._targets[key] = (self.ctx.framebuffer(colour, depth), colour, depth)
+        return self._targets[key]
+
+    def _geometry(self, triangles: np.ndarray, vertex_count: int):
+        """Vertex buffer, index buffer and vertex array, reused while the mesh stays the same."""
+        key = (zlib.crc32(np.ascontiguousarray(triangles, dtype=np.int32)), triangles.shape, vertex_count)
+        if self._mesh_key != key:
+            if self._mesh is not None:
+                for item in self._mesh:
+                    item.release()
+            vbo = self.ctx.buffer(reserve=vertex_count * 11 * 4, dynamic=True)
+            ibo = self.ctx.buffer(np.ascontiguousarray(triangles, dtype=np.int32).tobytes())
+            vao = self.ctx.vertex_array(
+                self.program,
+                [(vbo, "4f 3f 3f 1f", "in_clip", "in_attr0", "in_attr1", "in_part")],
+                index_buffer=ibo,
+                index_element_size=4,
+            )
+            self._mesh, self._mesh_key = (vao, vbo, ibo), key
+        return self._mesh
 
     def rasterize(self, clip: np.ndarray, triangles: np.ndarray, attributes: np.ndarray, flat: np.ndarray, size: int) -> GBuffer:
         channels = attributes.shape[1]
         if channels > 6:
             raise ValueError("the OpenGL rasterizer interpolates at most 6 attribute channels")
-        padded = np.zeros((len(attributes), 6), np.float32)
-        padded[:, :channels] = attributes
+        vertex_data = np.zeros((len(clip), 11), np.float32)
+        vertex_data[:, :4] = clip
+        vertex_data[:, 4 : 4 + channels] = attributes
+        vertex_data[:, 10] = flat
         with self._lock, self.ctx:
             ctx = self.ctx
-            vertex_data = np.concatenate(
-                [np.asarray(clip, np.float32), padded, np.asarray(flat, np.float32)[:, None]], axis=1
-            )
-            vbo = ctx.buffer(np.ascontiguousarray(vertex_data).tobytes())
-            ibo = ctx.buffer(np.ascontiguousarray(triangles, dtype=np.int32).tobytes())
-            vao = ctx.vertex_array(
-                self.program, [(vbo, "4f 3f 3f 1f", "in_clip", "in_attr0", "in_attr1", "in_part")], index_buffer=ibo, index_element_size=4
-            )
-            fbo, colour, depth = self._target(size)
+            vao, vbo, _ = self._geometry(triangles, len(clip))
+            vbo.write(vertex_data.tobytes())
+            fbo, colour, depth = self._target(size, 2 if channels > 3 else 1)
             fbo.use()
             ctx.viewport = (0, 0, size, size)
             fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
@@ -104,19 +121,13 @@ class GLRasterizer:
             out0 = np.frombuffer(colour[0].read(), np.float32).reshape(size, size, 4)[::-1]
             out1 = np.frombuffer(colour[1].read(), np.float32).reshape(size, size, 4)[::-1] if channels > 3 else None
             zbuf = np.frombuffer(depth.read(), np.float32).reshape(size, size)[::-1]
-            vao.release()
-            vbo.release()
-            ibo.release()
         coverage = out0[:, :, 3] > 0.5
         attrs = out0[:, :, :3] if out1 is None else np.concatenate([out0[:, :, :3], out1[:, :, :3]], axis=2)
-        part = np.zeros((size, size), np.uint8) if out1 is None else np.rint(out1[:, :, 3]).astype(np.uint8)
-        if out1 is None:  # part ids are only read back with normals; UDP frames do not need them
-            part = np.where(coverage, 1, 0).astype(np.uint8)
         return GBuffer(
             coverage=coverage,
-            depth=np.where(coverage, zbuf, 1.0).astype(np.float32),
+            depth=np.where(coverage, zbuf, np.float32(1.0)),
             attributes=np.ascontiguousarray(attrs[:, :, :channels]),
-            part=part,
+            part=np.rint(out0[:, :, 3]).astype(np.uint8),
         )
 
     def close(self) -> None:

@@ -56,7 +56,7 @@ def paint(part: np.ndarray, rest: np.ndarray) -> np.ndarray:
     colour[eye] = IRIS
     colour[eye & (hy + 0.032 > 0.006)] = (40, 64, 120)
     colour[eye & (_ellipse(ex, hy + 0.036, 0.011, 0.016) < 1)] = (24, 28, 60)
-    colour[eye & (_ellipse(ex + np.sign(hx) * 0.008 * 0 - 0.008, hy + 0.020, 0.006, 0.006) < 1)] = (255, 255, 255)
+    colour[eye & (_ellipse(ex - 0.008, hy + 0.020, 0.006, 0.006) < 1)] = (255, 255, 255)  # highlight
     lash = face & (_ellipse(ex, hy + 0.032, 0.029, 0.036) < 1) & ~eye & (hy + 0.032 > 0.008)
     colour[lash] = (40, 28, 36)
     colour[face & (np.abs(hx) < 0.011) & (np.abs(hy + 0.088) < 0.0028)] = (170, 70, 80)
