@@ -1,6 +1,9 @@
 """Spin: a crouch for momentum, a full turn with the arms out, a pose with the arms up, a curtsy."""
 
+import numpy as np
+
 from ..motion import Motion, ankle_rest, mirror_direction, pose_key
+from ..quaternions import axis_angle, to_matrix
 
 FEET = {"L": ankle_rest("L"), "R": ankle_rest("R")}
 RELAXED_L = ((0.36, -0.93, 0.04), (0.22, -0.95, -0.2))
@@ -11,9 +14,15 @@ UP_L = ((0.5, 0.86, -0.1), (0.3, 0.95, -0.1))
 UP_R = (mirror_direction(UP_L[0]), mirror_direction(UP_L[1]))
 
 
+def _turned(direction, degrees: float):
+    """An arm direction turned with the body (arm directions are given in world axes)."""
+    return tuple(to_matrix(axis_angle((0.0, 1.0, 0.0), degrees)) @ np.asarray(direction, np.float64))
+
+
 def _turn(time: float, degrees: float):
-    """Part of the turn: the legs turn with the hips, so the feet pivot on the spot."""
-    return pose_key(time, hips=(0, degrees, 0), head=(4, 0, 0), arms={"L": WIDE_L, "R": WIDE_R})
+    """Part of the turn: the legs turn with the hips, so the feet pivot on the spot; the arms stay out wide."""
+    arms = {side: (_turned(upper, degrees), _turned(fore, degrees)) for side, (upper, fore) in (("L", WIDE_L), ("R", WIDE_R))}
+    return pose_key(time, hips=(0, degrees, 0), head=(4, 0, 0), arms=arms)
 
 
 MOTION = Motion(
