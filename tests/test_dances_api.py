@@ -20,6 +20,12 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 
+@pytest.fixture(autouse=True)
+def no_saved_calibration(monkeypatch):
+    """A calibration saved on this machine must not change what these tests see."""
+    monkeypatch.setenv("CONR_UDP_CALIBRATION", "off")
+
+
 def test_list_dances():
     dances = list_dances()
     assert len(dances) >= 4 and all(isinstance(d, DanceInfo) for d in dances)
