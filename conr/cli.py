@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from .dances.cli import register_calibrate, register_dances
 from .errors import ConrError
 
 #: Each entry adds one sub-command: ``register(subparsers)`` sets ``func`` on its parser.
@@ -233,7 +234,14 @@ def register_pose_from_video(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_pose_from_video)
 
 
-COMMANDS: list[Registrar] = [register_render, register_weights, register_cutout, register_pose_from_video]
+COMMANDS: list[Registrar] = [
+    register_render,
+    register_weights,
+    register_cutout,
+    register_dances,
+    register_calibrate,
+    register_pose_from_video,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -125,7 +125,10 @@ def _decode_exr(data: bytes, name: str) -> np.ndarray:
     if not {"R", "G", "B", "A"} <= set(channels):
         found = ", ".join(sorted(channels)) or "none"
         raise InputError(f"UDP frame '{name}' is an OpenEXR image with channels {found}; expected R, G, B and A.")
-    return np.stack([channels[c].astype(np.float32) for c in "RGBA"], axis=2)
+    planes = [np.asarray(channels[c]) for c in "RGBA"]
+    if any(p.ndim != 2 or p.shape != planes[0].shape for p in planes):
+        raise InputError(f"UDP frame '{name}' has OpenEXR channels of different sizes.")
+    return np.stack(planes, axis=2).astype(np.float32)
 
 
 def _decode_png16(data: bytes, name: str) -> np.ndarray:
@@ -162,14 +165,7 @@ def encode_udp(frame: np.ndarray, fmt: str) -> bytes:
         np.savez_compressed(buffer, i=frame)
         return buffer.getvalue()
     if fmt == "exr":
-        import OpenEXR
-
-        header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
-        channels = {c: np.ascontiguousarray(frame[:, :, k]) for k, c in enumerate("RGBA")}
-        buffer = io.BytesIO()
-        with OpenEXR.File(header, channels) as exr:
-            exr.write(buffer)
-        return buffer.getvalue()
+        return _encode_exr(frame)
     if fmt == "png":
         png = np.round(frame * 65535.0).astype(np.uint16)
         ok, data = cv2.imencode(".png", cv2.cvtColor(png, cv2.COLOR_RGBA2BGRA))
@@ -177,6 +173,17 @@ def encode_udp(frame: np.ndarray, fmt: str) -> bytes:
             raise RuntimeError("OpenCV could not encode a UDP frame as PNG")
         return data.tobytes()
     raise ValueError(f"unknown UDP format {fmt!r}; use npz, exr or png")
+
+
+def _encode_exr(frame: np.ndarray) -> bytes:
+    """4-channel float32 OpenEXR (R, G, B, A; ZIP compression), what the MMD-to-UDP tool writes."""
+    import OpenEXR
+
+    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    channels = {c: np.ascontiguousarray(frame[:, :, i]) for i, c in enumerate("RGBA")}
+    buffer = io.BytesIO()
+    OpenEXR.File(header, channels).write(buffer)
+    return buffer.getvalue()
 
 
 def write_udp(path: PathLike, frame: np.ndarray, fmt: str | None = None) -> Path:
@@ -379,3 +386,46 @@ def prepare_pose(frame: np.ndarray, size: int = 256) -> PreparedPose | None:
     mask = (crop.cut(alpha, size).astype(np.float32) / 255.0)[None]
     target = np.concatenate([label[:3] * mask, mask], axis=0)
     return PreparedPose(np.ascontiguousarray(target, dtype=np.float32), crop, np.ascontiguousarray(label), mask)
+
+
+# ---------------------------------------------------------------- colour preview
+
+
+def udp_preview(frame: np.ndarray, background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
+    """A UDP frame as a picture: XYZ shown as RGB where visible, over ``background``; RGB uint8."""
+    frame = validate_udp(frame, "frame to preview")
+    visible = frame[:, :, 3:4]
+    rgb = frame[:, :, :3] * 255.0 * visible + np.asarray(background, np.float32) * (1.0 - visible)
+    return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+
+
+def write_udp_preview_image(path: PathLike, frame: np.ndarray, background: tuple[int, int, int] = (255, 255, 255)) -> Path:
+    """Save the colour preview of one frame as an 8-bit PNG."""
+    path = Path(path)
+    ok, data = cv2.imencode(".png", cv2.cvtColor(udp_preview(frame, background), cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise RuntimeError("OpenCV could not encode a preview PNG")
+    path.write_bytes(data.tobytes())
+    return path
+
+
+def write_udp_preview_video(
+    path: PathLike,
+    frames: Iterable[np.ndarray],
+    fps: float,
+    size: int | None = None,
+    background: tuple[int, int, int] = (255, 255, 255),
+) -> Path:
+    """Stream the colour preview of a sequence into an H.264 MP4, scaled so the longer side is ``size``."""
+    from .video import write_video
+
+    def pictures():
+        for frame in frames:
+            picture = udp_preview(frame, background)
+            if size and max(picture.shape[:2]) != size:
+                h, w = picture.shape[:2]
+                scale = size / max(h, w)
+                picture = cv2.resize(picture, (max(2, round(w * scale)), max(2, round(h * scale))), interpolation=cv2.INTER_AREA)
+            yield picture
+
+    return write_video(path, pictures(), fps)

@@ -66,9 +66,17 @@ class BlockOutputs:
 
 
 class DecoderBlock(nn.Module):
-    """One shader level: /4 strided convs, residual groups, x4 transposed convs."""
+    """One shader level: /4 strided convs, residual groups, x4 transposed convs.
 
-    def __init__(self, in_channels: int, outputs: BlockOutputs, width: int = 224, groups: int = 1):
+    The input is given in two parts, so that what is shared by every view of
+    a frame is convolved once per frame rather than once per view: the first
+    convolution is linear, so ``conv(cat(a, b)) = conv_a(a) + conv_b(b)``.
+    ``frame_channels`` lists which input channels (in the released weight's
+    order) are per-frame; the rest are per view.
+    """
+
+    def __init__(self, in_channels: int, outputs: BlockOutputs, width: int = 224, groups: int = 1,
+                 frame_channels: tuple[int, ...] = ()):  # fmt: skip
         super().__init__()
         self.outputs = outputs
         self.conv0 = nn.Sequential(*_prelu_conv(in_channels, width, 2), *_prelu_conv(width, width, 2))
@@ -80,12 +88,46 @@ class DecoderBlock(nn.Module):
             nn.PReLU(width),
             nn.ConvTranspose2d(width, outputs.total, 4, 2, 1),
         )
+        frame = set(frame_channels)
+        self.frame_channels = [c for c in range(in_channels) if c in frame]
+        self.view_channels = [c for c in range(in_channels) if c not in frame]
+        self.channels_last = False
+        self._split: tuple[tuple, Tensor, Tensor] | None = None
 
-    def forward(self, x: Tensor) -> dict[str, Tensor | None]:
-        feat = self.conv0(x)
+    def _split_weight(self) -> tuple[Tensor, Tensor]:
+        weight = self.conv0[0].weight
+        key = (weight.data_ptr(), weight._version, weight.dtype, weight.device, self.channels_last)
+        if self._split is None or self._split[0] != key:
+            fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+            per_view = weight[:, self.view_channels].contiguous(memory_format=fmt)
+            per_frame = weight[:, self.frame_channels].contiguous(memory_format=fmt)
+            self._split = (key, per_view, per_frame)
+        return self._split[1], self._split[2]
+
+    def _layout(self, x: Tensor) -> Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def forward(self, per_view: Tensor, per_frame: Tensor | None, frames: int, views: int) -> dict[str, Tensor | None]:
+        """``per_view``: (frames*views or views, Cv, h, w); ``per_frame``: (frames, Cf, h, w) or None."""
+        first = self.conv0[0]
+        if per_frame is None:
+            feat = first(self._layout(per_view))
+        else:
+            w_view, w_frame = self._split_weight()
+            feat = F.conv2d(self._layout(per_view), w_view, first.bias, first.stride, first.padding)
+            shared = F.conv2d(self._layout(per_frame), w_frame, None, first.stride, first.padding)
+            if feat.shape[0] == views:  # the per-view part is the same for every frame
+                feat = feat.unsqueeze(0) + shared.unsqueeze(1)
+                feat = self._layout(feat.reshape(frames * views, *feat.shape[2:]))
+            else:
+                feat.view(frames, views, *feat.shape[1:]).add_(shared.unsqueeze(1))
+        feat = self.conv0[1:](feat)
         for group in self.convblocks:
             feat = group(feat) + feat
-        return self.outputs.split(self.conv_last(feat))
+        out = self.conv_last(feat)
+        if self.channels_last:  # the outputs are sliced by channel: plain layout is faster from here
+            out = out.contiguous()
+        return self.outputs.split(out)
 
 
 class Shader(nn.Module):
@@ -115,18 +157,38 @@ class Shader(nn.Module):
         levels = len(message_channels)
         in_messages = (0, *message_channels[:-1])
         in_locals = (0, *local_channels[:-1])
-        # own flow, fused flow, own warped reference, fused reference
-        base = 2 + 2 + 2 * reference_channels
         self.decoder_blocks = nn.ModuleList()
         for level in range(levels):
             has_features = level < len(feature_channels)
-            in_ch = base + in_messages[level] + in_locals[level]
-            if has_features:
-                in_ch += target_channels[level] + feature_channels[level]
+            # The block input, in the released weights' channel order: (name, channels, shared by a frame's views?)
+            first = level == 0  # level 0 has no fusion yet: the "fused" inputs are each view's own
+            layout = [
+                ("flow", 2, False),
+                ("target", target_channels[level] if has_features else 0, True),
+                ("reference", reference_channels, False),
+                ("features", feature_channels[level] if has_features else 0, False),
+                ("fused flow", 2, not first),
+                ("fused reference", reference_channels, not first),
+                ("fused message", in_messages[level], True),
+                ("local message", in_locals[level], False),
+            ]
+            frame_channels, offset = [], 0
+            for _, channels, shared in layout:
+                if shared:
+                    frame_channels += range(offset, offset + channels)
+                offset += channels
             masks = 2 + (local_channels[level] if has_features else message_channels[level])
             outputs = BlockOutputs(message_channels[level], local_channels[level], masks)
-            self.decoder_blocks.append(DecoderBlock(in_ch, outputs, width, groups[level]))
+            self.decoder_blocks.append(DecoderBlock(offset, outputs, width, groups[level], tuple(frame_channels)))
         self.grids = WarpGrids()
+
+    def set_channels_last(self, enabled: bool = True) -> Shader:
+        """Run the convolutions in NHWC (faster with oneDNN on CPUs and with tensor cores)."""
+        fmt = torch.channels_last if enabled else torch.contiguous_format
+        for block in self.decoder_blocks:
+            block.channels_last = enabled
+            block.to(memory_format=fmt)
+        return self
 
     def forward(self, target_features: list[Tensor], reference: Tensor, reference_features: list[Tensor]) -> Tensor:
         """Render fused 64-channel features for N target frames from M views.
@@ -147,9 +209,6 @@ class Shader(nn.Module):
         def per_view(x: Tensor) -> Tensor:  # (M, ...) -> (N*M, ...)
             return x.unsqueeze(0).expand(n, *x.shape).reshape(n * m, *x.shape[1:])
 
-        def per_frame(x: Tensor) -> Tensor:  # (N, ...) -> (N*M, ...)
-            return x.unsqueeze(1).expand(n, m, *x.shape[1:]).reshape(n * m, *x.shape[1:])
-
         def fuse(weights: Tensor, x: Tensor) -> Tensor:  # weights (N, M, c, h, w)
             return torch.sum(weights * x.view(n, m, *x.shape[1:]), dim=1)
 
@@ -160,28 +219,17 @@ class Shader(nn.Module):
             ratio = size[1] / flow.shape[-1]
             return flow if ratio == 1 else resize(flow, size) * ratio
 
+        # Level 0 starts from zero flow: every view input is the same for all frames (M, not N*M).
         size = tuple(reference_features[0].shape[-2:])
-        flow = reference.new_zeros(n * m, 2, *size)
-        warped_reference = per_view(resize(reference, size))
-        warped_features: Tensor | None = per_view(reference_features[0])
-        fused_flow, fused_reference = flow, warped_reference  # level 0: each view's own
-        fused_message: Tensor | None = None
-        local: Tensor | None = None
+        zero_flow = reference.new_zeros(m, 2, *size)
+        small_reference = resize(reference, size)
+        view_parts = [zero_flow, small_reference, reference_features[0], zero_flow, small_reference]
+        frame_parts = [target_features[0]]
 
         last = len(self.decoder_blocks) - 1
+        flow = per_view(zero_flow)
         for level, block in enumerate(self.decoder_blocks):
-            parts = [flow]
-            if level < len(target_features):
-                parts.append(per_frame(target_features[level]))
-            parts.append(warped_reference)
-            if warped_features is not None:
-                parts.append(warped_features)
-            parts += [fused_flow, fused_reference]
-            if fused_message is not None:
-                parts.append(per_frame(fused_message))
-            if local is not None:
-                parts.append(local)
-            out = block(torch.cat(parts, 1))
+            out = block(torch.cat(view_parts, 1), torch.cat(frame_parts, 1) if frame_parts else None, n, m)
 
             has_next_features = level + 1 < len(reference_features)
             size = tuple((reference_features[level + 1] if has_next_features else reference).shape[-2:])
@@ -193,12 +241,16 @@ class Shader(nn.Module):
             fused_message = fuse(weights[:, :, 2:], message)
             if level == last:
                 return fused_message
+            warped_reference = warp(per_view(resize(reference, size)), flow)
+            view_parts = [flow, warped_reference]
+            if has_next_features:
+                view_parts.append(warp(per_view(reference_features[level + 1]), flow))
             if out["local"] is not None:
                 local = warp_grouped(resize(out["local"], size), rescale_flow(out["local_flow"], size))
-            else:
-                local = None
-            warped_reference = warp(per_view(resize(reference, size)), flow)
-            warped_features = warp(per_view(reference_features[level + 1]), flow) if has_next_features else None
-            fused_flow = per_frame(fuse(weights[:, :, 0:1], flow))
-            fused_reference = per_frame(fuse(weights[:, :, 0:1], warped_reference))
+            frame_parts = []
+            if level + 1 < len(target_features):
+                frame_parts.append(target_features[level + 1])
+            frame_parts += [fuse(weights[:, :, 0:1], flow), fuse(weights[:, :, 0:1], warped_reference), fused_message]
+            if out["local"] is not None:
+                view_parts.append(local)
         raise AssertionError("unreachable: the last level returns")

@@ -1,0 +1,136 @@
+"""Unit quaternions (w, x, y, z) for joint rotations: construction, products, slerp and a looping spline.
+
+Dances are keyframed as rotations; interpolating them as quaternions (not
+Euler angles) takes the shortest path between keys and never gimbal-locks.
+All functions work on arrays of shape (..., 4).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+IDENTITY = np.array([1.0, 0.0, 0.0, 0.0])
+
+
+def axis_angle(axis, degrees: float) -> np.ndarray:
+    """Rotation by ``degrees`` about ``axis`` (right-hand rule in model axes)."""
+    axis = np.asarray(axis, dtype=np.float64)
+    axis = axis / np.linalg.norm(axis)
+    half = np.radians(degrees) / 2
+    return np.concatenate([[np.cos(half)], np.sin(half) * axis])
+
+
+def multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product a * b: rotate by b first, then by a."""
+    aw, ax, ay, az = np.moveaxis(np.asarray(a, np.float64), -1, 0)
+    bw, bx, by, bz = np.moveaxis(np.asarray(b, np.float64), -1, 0)
+    return np.stack(
+        [
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ],
+        axis=-1,
+    )
+
+
+def from_euler(degrees) -> np.ndarray:
+    """Rotation about x, then y, then z (model axes), angles in degrees: R = Rz Ry Rx."""
+    rx, ry, rz = (float(d) for d in degrees)
+    qx = axis_angle((1, 0, 0), rx)
+    qy = axis_angle((0, 1, 0), ry)
+    qz = axis_angle((0, 0, 1), rz)
+    return multiply(qz, multiply(qy, qx))
+
+
+def conjugate(q: np.ndarray) -> np.ndarray:
+    return np.asarray(q, np.float64) * np.array([1.0, -1.0, -1.0, -1.0])
+
+
+def normalize(q: np.ndarray) -> np.ndarray:
+    q = np.asarray(q, np.float64)
+    return q / np.linalg.norm(q, axis=-1, keepdims=True)
+
+
+def to_matrix(q: np.ndarray) -> np.ndarray:
+    """(..., 4) -> (..., 3, 3) rotation matrices."""
+    w, x, y, z = np.moveaxis(normalize(q), -1, 0)
+    return np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+        ],
+        axis=-2,
+    )
+
+
+def log(q: np.ndarray) -> np.ndarray:
+    """Unit quaternion -> rotation vector / 2 (the pure-quaternion logarithm), (..., 3)."""
+    q = normalize(q)
+    w = np.clip(q[..., 0], -1.0, 1.0)
+    v = q[..., 1:]
+    s = np.linalg.norm(v, axis=-1, keepdims=True)
+    angle = np.arctan2(s, w[..., None])
+    scale = np.where(s > 1e-12, angle / np.maximum(s, 1e-12), 1.0)
+    return v * scale
+
+
+def exp(v: np.ndarray) -> np.ndarray:
+    """Inverse of ``log``: (..., 3) -> unit quaternion."""
+    v = np.asarray(v, np.float64)
+    angle = np.linalg.norm(v, axis=-1, keepdims=True)
+    scale = np.where(angle > 1e-12, np.sin(angle) / np.maximum(angle, 1e-12), 1.0)
+    return np.concatenate([np.cos(angle), v * scale], axis=-1)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t) -> np.ndarray:
+    """Spherical linear interpolation along the shorter arc; ``t`` broadcasts."""
+    a, b = normalize(a), normalize(b)
+    t = np.asarray(t, np.float64)[..., None]
+    dot = np.sum(a * b, axis=-1, keepdims=True)
+    b = np.where(dot < 0, -b, b)
+    dot = np.abs(dot)
+    angle = np.arccos(np.clip(dot, -1.0, 1.0))
+    sin = np.sin(angle)
+    near = sin < 1e-9
+    wa = np.where(near, 1.0 - t, np.sin((1.0 - t) * angle) / np.where(near, 1.0, sin))
+    wb = np.where(near, t, np.sin(t * angle) / np.where(near, 1.0, sin))
+    return normalize(wa * a + wb * b)
+
+
+def same_hemisphere(keys: np.ndarray) -> np.ndarray:
+    """Flip signs so each key is on the same side as the previous one (q and -q are one rotation)."""
+    keys = np.array(keys, np.float64)
+    for i in range(1, len(keys)):
+        if np.dot(keys[i - 1], keys[i]) < 0:
+            keys[i] = -keys[i]
+    return keys
+
+
+def squad_controls(keys: np.ndarray, loop: bool = True) -> np.ndarray:
+    """Inner control quaternions of Shoemake's squad spline through ``keys`` (K, 4).
+
+    With ``loop`` the neighbours wrap around, so the curve is smooth through
+    the first/last key and a dance repeats without a jolt.
+    """
+    keys = normalize(keys)
+    count = len(keys)
+    controls = np.empty_like(keys)
+    for i in range(count):
+        q = keys[i]
+        prev = keys[(i - 1) % count] if (loop or i > 0) else q
+        nxt = keys[(i + 1) % count] if (loop or i < count - 1) else q
+        prev = prev if np.dot(prev, q) >= 0 else -prev
+        nxt = nxt if np.dot(nxt, q) >= 0 else -nxt
+        inv = conjugate(q)
+        tangent = -(log(multiply(inv, nxt)) + log(multiply(inv, prev))) / 4.0
+        controls[i] = multiply(q, exp(tangent))
+    return controls
+
+
+def squad(q0, q1, s0, s1, t) -> np.ndarray:
+    """One squad segment from q0 to q1 with controls s0, s1 at parameter t in [0, 1]."""
+    t = np.asarray(t, np.float64)
+    return slerp(slerp(q0, q1, t), slerp(s0, s1, t), 2.0 * t * (1.0 - t))

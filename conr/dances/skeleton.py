@@ -1,0 +1,127 @@
+"""The character's bone hierarchy and linear blend skinning.
+
+Every bone's rest frame has the model's axes (no rest rotation), so a pose is
+simply one local rotation per bone about its joint, expressed in model axes:
+easy to author by hand (``euler`` degrees about x = character's left,
+y = up, z = towards the back) and easy to mirror left/right.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .quaternions import to_matrix
+
+# A-pose arms: about 35 degrees below horizontal (the MMD-style canonical pose).
+ARM_DROP_DEGREES = 35.0
+_ARM = np.array([np.cos(np.radians(ARM_DROP_DEGREES)), -np.sin(np.radians(ARM_DROP_DEGREES)), 0.0])
+
+
+@dataclass(frozen=True)
+class Bone:
+    name: str
+    parent: str | None
+    head: tuple[float, float, float]  # the joint it rotates about, rest pose, model units
+    tail: tuple[float, float, float]  # where it ends (for skin weights by distance)
+
+
+def _arm_bones(side: str, sign: float) -> list[Bone]:
+    shoulder = np.array([0.135 * sign, 1.285, 0.0])
+    direction = _ARM * np.array([sign, 1.0, 1.0])
+    elbow = shoulder + 0.25 * direction
+    wrist = elbow + 0.22 * direction
+    fingertip = wrist + 0.14 * direction
+    t = lambda v: tuple(float(c) for c in v)  # noqa: E731
+    return [
+        Bone(f"shoulder.{side}", "chest", (0.03 * sign, 1.30, 0.0), t(shoulder)),
+        Bone(f"upper_arm.{side}", f"shoulder.{side}", t(shoulder), t(elbow)),
+        Bone(f"forearm.{side}", f"upper_arm.{side}", t(elbow), t(wrist)),
+        Bone(f"hand.{side}", f"forearm.{side}", t(wrist), t(fingertip)),
+    ]
+
+
+def _leg_bones(side: str, sign: float) -> list[Bone]:
+    x = 0.075 * sign
+    return [
+        Bone(f"thigh.{side}", "hips", (x, 0.85, 0.0), (x, 0.46, 0.0)),
+        Bone(f"shin.{side}", f"thigh.{side}", (x, 0.46, 0.0), (x, 0.075, 0.0)),
+        Bone(f"foot.{side}", f"shin.{side}", (x, 0.075, 0.0), (x, 0.03, -0.15)),
+    ]
+
+
+#: Parents before children. "L" is the character's own left (+x).
+BONES: tuple[Bone, ...] = (
+    Bone("hips", None, (0.0, 0.90, 0.0), (0.0, 1.00, 0.0)),
+    Bone("spine", "hips", (0.0, 1.00, 0.0), (0.0, 1.15, 0.0)),
+    Bone("chest", "spine", (0.0, 1.15, 0.0), (0.0, 1.33, 0.0)),
+    Bone("neck", "chest", (0.0, 1.33, 0.0), (0.0, 1.39, 0.0)),
+    Bone("head", "neck", (0.0, 1.39, 0.0), (0.0, 1.60, 0.0)),
+    *_arm_bones("L", 1.0),
+    *_arm_bones("R", -1.0),
+    *_leg_bones("L", 1.0),
+    *_leg_bones("R", -1.0),
+)
+
+
+class Skeleton:
+    """Bone names, parent indices and rest joint positions as arrays."""
+
+    def __init__(self, bones: tuple[Bone, ...] = BONES):
+        self.bones = bones
+        self.names = [b.name for b in bones]
+        self.index = {name: i for i, name in enumerate(self.names)}
+        self.parents = np.array([self.index[b.parent] if b.parent else -1 for b in bones])
+        if any(p >= i for i, p in enumerate(self.parents)):
+            raise ValueError("bones must be listed parents first")
+        self.heads = np.array([b.head for b in bones], dtype=np.float64)
+        self.tails = np.array([b.tail for b in bones], dtype=np.float64)
+
+    def __len__(self) -> int:
+        return len(self.bones)
+
+    def world_transforms(self, rotations: np.ndarray, root_offset=(0.0, 0.0, 0.0), root_yaw: np.ndarray | None = None) -> np.ndarray:
+        """Posed bone frames (B, 4, 4) from local rotations (B, 4) about each joint.
+
+        ``root_offset`` moves the hips; ``root_yaw`` (a quaternion) turns the
+        whole figure about the vertical through the hips (views of the sheet).
+        """
+        local = to_matrix(rotations)
+        world = np.zeros((len(self), 4, 4))
+        for i, parent in enumerate(self.parents):
+            frame = np.eye(4)
+            frame[:3, :3] = local[i]
+            if parent < 0:
+                frame[:3, 3] = self.heads[i] + np.asarray(root_offset, np.float64)
+                if root_yaw is not None:
+                    yaw = np.eye(4)
+                    yaw[:3, :3] = to_matrix(root_yaw)
+                    pivot = np.eye(4)
+                    pivot[:3, 3] = self.heads[i] * np.array([1.0, 0.0, 1.0])
+                    frame = pivot @ yaw @ np.linalg.inv(pivot) @ frame
+                world[i] = frame
+            else:
+                frame[:3, 3] = self.heads[i] - self.heads[parent]
+                world[i] = world[parent] @ frame
+        return world
+
+    def skinning_matrices(self, world: np.ndarray) -> np.ndarray:
+        """(B, 3, 4) maps from rest positions to posed positions, one per bone."""
+        unbind = np.tile(np.eye(4), (len(self), 1, 1))
+        unbind[:, :3, 3] = -self.heads
+        return (world @ unbind)[:, :3, :]
+
+
+def skin(rest: np.ndarray, bone_ids: np.ndarray, weights: np.ndarray, matrices: np.ndarray, normals: np.ndarray | None = None):
+    """Linear blend skinning: posed positions (V, 3), and posed normals when given.
+
+    ``bone_ids`` / ``weights`` are (V, K) with rows summing to 1.
+    """
+    blended = np.einsum("vk,vkij->vij", weights, matrices[bone_ids])
+    positions = np.einsum("vij,vj->vi", blended[:, :, :3], rest) + blended[:, :, 3]
+    if normals is None:
+        return positions, None
+    posed_normals = np.einsum("vij,vj->vi", blended[:, :, :3], normals)
+    posed_normals /= np.maximum(np.linalg.norm(posed_normals, axis=1, keepdims=True), 1e-12)
+    return positions, posed_normals
