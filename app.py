@@ -198,7 +198,7 @@ def prepare_sheet(items, model: str, force: bool, request: gr.Request):
         Image.fromarray(result.rgba).save(target)
         kept.append((str(target), name))
         notes.append(f"✂️ {name}: background removed ({result.model})" if result.removed_background else f"✅ {name}: kept its transparency")
-    status = "\n".join([f"**{len(kept)} drawing(s) ready.**", *notes])
+    status = "\n".join([f"**{len(kept)} drawing(s) ready.**", *notes, *(f"❌ {p}" for p in problems)])
     return kept, status, "\n\n".join(problems)
 
 
@@ -363,25 +363,20 @@ def build_demo() -> gr.Blocks:
                 gr.Markdown("### 1. Your character")
                 sheet = gr.Gallery(
                     label=f"Character sheet: 1 to {LIMITS.max_images} drawings of the same character (front, back, side...)",
-                    type="filepath", interactive=True, file_types=["image"], columns=4, height=300,
+                    type="filepath", interactive=True, file_types=["image"], columns=4, height=220,
                     elem_id="sheet-gallery",
                 )  # fmt: skip
                 sheet_status = gr.Markdown("Drop PNG, JPEG or WebP drawings above. Backgrounds are removed for you.")
                 with gr.Row():
                     remove_button = gr.Button("Remove selected drawing", size="sm")
-                with gr.Accordion("Background removal", open=False):
-                    model = gr.Dropdown(
-                        [(f"{name}: {why}", name) for name, (_, why) in matting.MODELS.items()],
-                        value=matting.DEFAULT_MODEL, label="Model",
-                    )  # fmt: skip
-                    force = gr.Checkbox(False, label="Remove the background even from pictures that already have transparency")
                 gr.Markdown("### 2. The dance")
                 source = gr.Radio([SOURCE_DANCE, SOURCE_UPLOAD], value=SOURCE_DANCE, label="Dance source")
-                with gr.Group(visible=True) as dance_group:
-                    dance = gr.Dropdown(choices, value=first_dance, label="Dance", elem_id="dance-dropdown")
-                    dance_about = gr.Markdown(dance_description(first_dance) if first_dance else "")
-                    preview = gr.Video(label="Pose preview (body coordinates as colours)", autoplay=True, loop=True,
-                                       height=220, interactive=False)  # fmt: skip
+                with gr.Row(visible=True, equal_height=False) as dance_group:
+                    with gr.Column(scale=3, min_width=200):
+                        dance = gr.Dropdown(choices, value=first_dance, label="Dance", elem_id="dance-dropdown")
+                        dance_about = gr.Markdown(dance_description(first_dance) if first_dance else "")
+                    preview = gr.Video(label="Pose preview", autoplay=True, loop=True, height=200,
+                                       interactive=False, scale=2, min_width=160)  # fmt: skip
                 with gr.Group(visible=False) as upload_group:
                     udp_zip = gr.File(label="UDP sequence: a .zip of .npz (key 'i'), float .exr or 16-bit .png frames",
                                       file_types=[".zip"], type="filepath")  # fmt: skip
@@ -392,6 +387,11 @@ def build_demo() -> gr.Blocks:
                                           info="The WebM and PNG frames are always transparent.")  # fmt: skip
                     colour = gr.ColorPicker("#ffffff", label="Background colour")
                     size = gr.Dropdown(SIZES, value="Pose canvas", label="Output size (longest side, pixels)")
+                    model = gr.Dropdown(
+                        [(f"{name}: {why}", name) for name, (_, why) in matting.MODELS.items()],
+                        value=matting.DEFAULT_MODEL, label="Background removal model",
+                    )  # fmt: skip
+                    force = gr.Checkbox(False, label="Remove the background even from pictures that already have transparency")
                 render_button = gr.Button("Render the dance", variant="primary", elem_id="render-button")
             with gr.Column(scale=6):
                 gr.Markdown("### Your video")

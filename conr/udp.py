@@ -124,7 +124,7 @@ def _decode_exr(data: bytes, name: str) -> np.ndarray:
         raise InputError(f"UDP frame '{name}' looks like OpenEXR but could not be decoded ({exc}).") from None
     if not {"R", "G", "B", "A"} <= set(channels):
         found = ", ".join(sorted(channels)) or "none"
-        raise InputError(f"UDP frame '{name}' is an OpenEXR image with channels {found}; expected R, G, B and A.")
+        raise InputError(f"UDP frame '{name}' is an OpenEXR image with channels {found}; expected 4 (R, G, B, A).")
     planes = [np.asarray(channels[c]) for c in "RGBA"]
     if any(p.ndim != 2 or p.shape != planes[0].shape for p in planes):
         raise InputError(f"UDP frame '{name}' has OpenEXR channels of different sizes.")
