@@ -29,8 +29,9 @@ except ImportError:  # pragma: no cover
     spaces = None
 
 from conr import dances, matting
+from conr.video_pose import VideoLimits, flicker, pose_from_video, write_comparison_preview
 from conr.errors import ConrError, InputError
-from conr.udp import UdpSequence, open_udp_sequence
+from conr.udp import UdpSequence, open_udp_sequence, write_udp_zip
 from conr.video import parse_background
 
 log = logging.getLogger("conr.app")
@@ -58,6 +59,7 @@ class Limits:
     max_zip_mb: int = 2048
     queue_size: int = 8
     concurrency: int = 1
+    max_video_seconds: int = 20
 
     @classmethod
     def from_env(cls) -> Limits:
@@ -68,11 +70,46 @@ class Limits:
             max_file_mb=_env_int("CONR_MAX_FILE_MB", cls.max_file_mb),
             queue_size=_env_int("CONR_QUEUE_SIZE", cls.queue_size),
             concurrency=_env_int("CONR_CONCURRENCY", cls.concurrency),
+            max_video_seconds=_env_int("CONR_MAX_VIDEO_SECONDS", cls.max_video_seconds),
         )
+
+    @property
+    def video(self) -> VideoLimits:
+        return VideoLimits(max_seconds=self.max_video_seconds, max_input_side=4096, max_images=self.max_frames * 4)
 
 
 LIMITS = Limits.from_env()
 OUTPUT_ROOT = Path(os.environ.get("CONR_OUTPUT_DIR") or Path(tempfile.gettempdir()) / "conr-space")
+
+
+SOURCE_DANCE = "Bundled dance"
+SOURCE_UPLOAD = "Upload UDP frames (.zip)"
+SOURCE_VIDEO = "From a video"
+
+
+def gpu_seconds(items, source, dance, udp_zip, fps, seconds, *args, **kwargs) -> int:
+    """ZeroGPU time budget for a render: about 0.05 s per frame on a shared GPU, plus start-up and detection."""
+    frames = int((seconds or 10) * (fps or 30))
+    detection = 0.3 * frames if source == SOURCE_VIDEO else 0
+    return int(min(300, 30 + 0.05 * frames + detection))
+
+
+def video_gpu_seconds(video, fps, seconds, *args, **kwargs) -> int:
+    """ZeroGPU time budget for pose detection: matting and the detector, about 0.3 s per frame."""
+    return int(min(300, 30 + 0.3 * (seconds or LIMITS.max_video_seconds) * (fps or 15)))
+
+
+def _on_gpu(duration):
+    def decorate(fn):
+        if spaces is not None and hasattr(spaces, "GPU"):
+            return spaces.GPU(duration=duration)(fn)
+        return fn
+
+    return decorate
+
+
+_gpu = _on_gpu(gpu_seconds)
+_gpu_for_video = _on_gpu(video_gpu_seconds)
 
 
 # ---------------------------------------------------------------- the engine, loaded once
@@ -244,10 +281,63 @@ def dance_description(name: str) -> str:
     return ""
 
 
-def load_poses(source: str, dance: str, udp_zip, fps: float, seconds: float) -> tuple[UdpSequence, str]:
-    """The pose frames to render and a short description of them."""
-    if source == SOURCE_UPLOAD:
-        path = udp_zip if isinstance(udp_zip, str) else getattr(udp_zip, "name", None)
+def _path(file) -> str | None:
+    return file if isinstance(file, str) else getattr(file, "name", None)
+
+
+def detect_from_video(video, fps: float, seconds: float, smooth: int, model: str, detected: dict,
+                      request: gr.Request | None, progress) -> tuple[str, dict, str]:  # fmt: skip
+    """UDP from the driving video (cached per session by video and settings): zip path, cache, description."""
+    path = _path(video)
+    if not path:
+        raise InputError("Upload a video of a dancing character (MP4, WebM or GIF), or pick another dance source.")
+    key = f"{path}|{fps:g}|{seconds:g}|{int(smooth)}|{model}"
+    if key in (detected or {}) and Path(detected[key]["zip"]).is_file():
+        return detected[key]["zip"], detected, detected[key]["label"]
+    renderer = ENGINE.get()
+
+    def on_progress(stage: str, done: int, total: int) -> None:
+        progress(done / max(total, 1), desc=f"{stage}: frame {done} of {total}")
+
+    result = pose_from_video(
+        renderer, path, fps=fps, max_seconds=seconds or None, smooth=int(smooth), matting_model=model,
+        limits=LIMITS.video, progress=on_progress,
+    )  # fmt: skip
+    folder = session_dir(request) / "video-poses"
+    folder.mkdir(exist_ok=True)
+    stem = uuid.uuid4().hex[:8]
+    archive = write_udp_zip(folder / f"{stem}-udp.zip", result.udp)
+    preview = write_comparison_preview(folder / f"{stem}-preview.mp4", result.raw, list(result.udp), fps)
+    label = (
+        f"{len(result.udp)} poses detected in {result.name} at {fps:g} fps; frame-to-frame flicker "
+        f"{flicker(result.raw):.3f} raw, {flicker(list(result.udp)):.3f} smoothed (window {int(smooth)})"
+    )
+    detected = {**(detected or {}), key: {"zip": str(archive), "preview": str(preview), "label": label}}
+    return str(archive), detected, label
+
+
+@_gpu_for_video
+def detect_poses(video, fps, seconds, smooth, model, detected, request: gr.Request, progress=gr.Progress()):
+    """The "Detect the poses" button: preview (raw | smoothed), the UDP zip to download, a summary."""
+    try:
+        fps = float(fps or 15)
+        archive, detected, label = detect_from_video(video, fps, float(seconds or 0), smooth, model, detected, request, progress)
+    except ConrError as exc:
+        raise gr.Error(str(exc), title="Cannot use this video") from None
+    entry = next(v for v in detected.values() if v["zip"] == archive)
+    return entry["preview"], archive, f"**{label}.** Left: as detected; right: smoothed.", detected
+
+
+def load_poses(source: str, dance: str, udp_zip, fps: float, seconds: float, video=None, smooth: int = 3,
+               model: str = matting.DEFAULT_MODEL, detected: dict | None = None, request=None,
+               progress=None) -> tuple[UdpSequence, str, dict]:  # fmt: skip
+    """The pose frames to render, a short description of them, and the session's video detections."""
+    detected = detected or {}
+    if source == SOURCE_VIDEO:
+        archive, detected, label = detect_from_video(video, fps, seconds, smooth, model, detected, request, progress)
+        poses = open_udp_sequence(archive)
+    elif source == SOURCE_UPLOAD:
+        path = _path(udp_zip)
         if not path:
             raise InputError("Choose a .zip of UDP frames to upload (or pick a bundled dance).")
         poses = open_udp_sequence(path, max_entries=LIMITS.max_zip_entries, max_bytes=LIMITS.max_zip_mb * 1024**2)
@@ -268,23 +358,14 @@ def load_poses(source: str, dance: str, udp_zip, fps: float, seconds: float) -> 
             f"Render fewer seconds (at {fps:g} fps, at most {LIMITS.max_frames / fps:.0f} s) or lower the frame rate."
         )
     poses[0]  # decode one frame now: a broken sequence fails before any rendering
-    return poses, label
+    return poses, label, detected
 
 
-def gpu_seconds(items, source, dance, udp_zip, fps, seconds, background, colour, size, model, force, *args, **kwargs) -> int:
-    """ZeroGPU time budget: about 0.05 s per frame on a shared GPU plus start-up."""
-    frames = int((seconds or 10) * (fps or 30))
-    return int(min(300, 30 + 0.05 * frames))
-
-
-def _gpu(fn):
-    if spaces is not None and hasattr(spaces, "GPU"):
-        return spaces.GPU(duration=gpu_seconds)(fn)
-    return fn
 
 
 @_gpu
-def render(items, source, dance, udp_zip, fps, seconds, background, colour, size, model, force, request: gr.Request, progress=gr.Progress()):
+def render(items, source, dance, udp_zip, fps, seconds, background, colour, size, model, force, video=None, smooth=3,
+           detected=None, request: gr.Request = None, progress=gr.Progress()):  # fmt: skip
     """The Render button: sheet + dance -> MP4, transparent WebM, zip of RGBA PNG frames."""
     from conr.pipeline import render_to_files
 
@@ -299,7 +380,8 @@ def render(items, source, dance, udp_zip, fps, seconds, background, colour, size
             paths, [_display_name(p) for p in paths], model=model, force=bool(force),
             max_images=LIMITS.max_images, max_pixels=LIMITS.max_pixels,
         )  # fmt: skip
-        poses, label = load_poses(source, dance, udp_zip, fps, float(seconds or 0))
+        poses, label, detected = load_poses(source, dance, udp_zip, fps, float(seconds or 0), video, int(smooth or 1),
+                                            model, detected, request, progress)  # fmt: skip
         background_colour = None if background == "Transparent" else parse_background(colour or "#ffffff")
         renderer = ENGINE.get()
         progress(0.02, desc="Reading your character sheet")
@@ -322,19 +404,20 @@ def render(items, source, dance, udp_zip, fps, seconds, background, colour, size
         f"**Done:** {result.frames} frames ({result.frames / fps:.1f} s at {fps:g} fps), {result.width}×{result.height}, "
         f"{sheet.views} view(s), {label}, in {seconds_taken:.1f} s on {renderer.device.type.upper()}."
     )
-    return result.mp4, result.webm, result.frames_zip, status
+    return result.mp4, result.webm, result.frames_zip, status, detected
 
 
 def render_example(items, dance, request: gr.Request, progress=gr.Progress()):
     """An example row: the example sheet with one dance, at this server's default length."""
-    return render(items, SOURCE_DANCE, dance, None, DEFAULT_FPS, DEFAULT_SECONDS, "Colour", "#ffffff", "Pose canvas",
-                  matting.DEFAULT_MODEL, False, request, progress)  # fmt: skip
+    mp4, webm, frames_zip, status, _ = render(
+        items, SOURCE_DANCE, dance, None, DEFAULT_FPS, DEFAULT_SECONDS, "Colour", "#ffffff", "Pose canvas",
+        matting.DEFAULT_MODEL, False, request=request, progress=progress,
+    )  # fmt: skip
+    return mp4, webm, frames_zip, status
 
 
 # ---------------------------------------------------------------- layout
 
-SOURCE_DANCE = "Bundled dance"
-SOURCE_UPLOAD = "Upload UDP frames (.zip)"
 ON_GPU = bool(os.environ.get("SPACES_ZERO_GPU")) or __import__("torch").cuda.is_available()
 DEFAULT_FPS = 30 if ON_GPU else 10
 DEFAULT_SECONDS = 0 if ON_GPU else 2
@@ -358,6 +441,7 @@ def build_demo() -> gr.Blocks:
         banner = gr.Markdown(elem_classes="conr-banner")
         problems = gr.State("")
         selected = gr.State(None)
+        detected = gr.State({})
         with gr.Row(equal_height=False):
             with gr.Column(scale=5):
                 gr.Markdown("### 1. Your character")
@@ -370,7 +454,7 @@ def build_demo() -> gr.Blocks:
                 with gr.Row():
                     remove_button = gr.Button("Remove selected drawing", size="sm")
                 gr.Markdown("### 2. The dance")
-                source = gr.Radio([SOURCE_DANCE, SOURCE_UPLOAD], value=SOURCE_DANCE, label="Dance source")
+                source = gr.Radio([SOURCE_DANCE, SOURCE_UPLOAD, SOURCE_VIDEO], value=SOURCE_DANCE, label="Dance source")
                 with gr.Row(visible=True, equal_height=False) as dance_group:
                     with gr.Column(scale=3, min_width=200):
                         dance = gr.Dropdown(choices, value=first_dance, label="Dance", elem_id="dance-dropdown")
@@ -380,6 +464,18 @@ def build_demo() -> gr.Blocks:
                 with gr.Group(visible=False) as upload_group:
                     udp_zip = gr.File(label="UDP sequence: a .zip of .npz (key 'i'), float .exr or 16-bit .png frames",
                                       file_types=[".zip"], type="filepath")  # fmt: skip
+                with gr.Group(visible=False) as video_group:
+                    drive_video = gr.File(
+                        label=f"A video of one dancing anime character (MP4, WebM, GIF or a .zip of frames; "
+                        f"up to {LIMITS.max_video_seconds} s)",
+                        file_types=[".mp4", ".webm", ".gif", ".mov", ".mkv", ".zip"], type="filepath",
+                    )  # fmt: skip
+                    smooth = gr.Slider(1, 9, value=3, step=2, label="Steadiness: median over N frames (1 = off)")
+                    detect_button = gr.Button("Detect the poses", size="sm")
+                    video_preview = gr.Video(label="Detected poses: raw | smoothed", autoplay=True, loop=True,
+                                             interactive=False, height=200)  # fmt: skip
+                    video_status = gr.Markdown()
+                    video_udp = gr.File(label="Detected poses as a UDP sequence (.zip)", interactive=False)
                 with gr.Accordion("3. Options", open=False):
                     fps = gr.Slider(1, 60, value=DEFAULT_FPS, step=1, label="Frames per second")
                     seconds = gr.Slider(0, 60, value=DEFAULT_SECONDS, step=0.5, label="Length in seconds (0 = the whole dance)")
@@ -422,15 +518,20 @@ def build_demo() -> gr.Blocks:
         sheet.select(on_select, None, selected, api_visibility="private")
         remove_button.click(remove_selected, [sheet, selected], [sheet, selected], api_visibility="private")
         source.change(
-            lambda s: (gr.update(visible=s == SOURCE_DANCE), gr.update(visible=s == SOURCE_UPLOAD)),
-            source, [dance_group, upload_group], api_visibility="private",
+            lambda s: tuple(gr.update(visible=s == kind) for kind in (SOURCE_DANCE, SOURCE_UPLOAD, SOURCE_VIDEO)),
+            source, [dance_group, upload_group, video_group], api_visibility="private",
+        )  # fmt: skip
+        detect_button.click(
+            detect_poses, [drive_video, fps, seconds, smooth, model, detected],
+            [video_preview, video_udp, video_status, detected], api_name="detect_poses",
+            concurrency_limit=LIMITS.concurrency, concurrency_id="gpu",
         )  # fmt: skip
         dance.change(dance_preview_video, dance, preview, api_visibility="private")
         dance.change(dance_description, dance, dance_about, api_visibility="private")
         render_button.click(
             render,
-            [sheet, source, dance, udp_zip, fps, seconds, background, colour, size, model, force],
-            [video, webm, frames_zip, status],
+            [sheet, source, dance, udp_zip, fps, seconds, background, colour, size, model, force, drive_video, smooth, detected],
+            [video, webm, frames_zip, status, detected],
             api_name="render", concurrency_limit=LIMITS.concurrency, concurrency_id="gpu",
         )  # fmt: skip
     demo.queue(default_concurrency_limit=LIMITS.concurrency, max_size=LIMITS.queue_size)

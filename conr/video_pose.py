@@ -285,3 +285,17 @@ def _cut_out_frame(rgba: np.ndarray, model: str) -> np.ndarray:
         return matting.cut_out(rgba, model=model, force=True, name="frame").rgba
     except matting.NoFigureFound:
         return np.zeros_like(rgba)
+
+
+def write_comparison_preview(path: str | Path, raw: Sequence[np.ndarray], smoothed: Sequence[np.ndarray], fps: float) -> Path:
+    """The detected poses as colours, raw on the left and smoothed on the right, as an MP4."""
+    from .udp import udp_preview
+    from .video import write_video
+
+    def pictures():
+        for a, b in zip(raw, smoothed):
+            left, right = udp_preview(a), udp_preview(b)
+            gap = np.full((left.shape[0], 6, 3), 160, np.uint8)
+            yield np.hstack([left, gap, right])
+
+    return write_video(path, pictures(), fps)

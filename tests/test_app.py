@@ -93,10 +93,12 @@ def gallery(*paths) -> list[dict]:
 
 
 def render(app: RunningApp, sheet, source="Bundled dance", dance="idle-sway", udp_zip=None, fps=2, seconds=1,
-           background="Colour", colour="#ffffff", size="Pose canvas", model="u2netp", force=False):  # fmt: skip
+           background="Colour", colour="#ffffff", size="Pose canvas", model="u2netp", force=False, video=None,
+           smooth=3):  # fmt: skip
     return app.client.predict(
-        gallery(*sheet), source, dance, handle_file(str(udp_zip)) if udp_zip else None, fps, seconds,
-        background, colour, size, model, force, api_name="/render",
+        items=gallery(*sheet), source=source, dance=dance, udp_zip=handle_file(str(udp_zip)) if udp_zip else None,
+        fps=fps, seconds=seconds, background=background, colour=colour, size=size, model=model, force=force,
+        video=handle_file(str(video)) if video else None, smooth=smooth, api_name="/render",
     )  # fmt: skip
 
 
@@ -154,6 +156,27 @@ def test_rembg_cuts_out_an_uploaded_scan(app, tmp_path):
     cut = np.asarray(Image.open(items[0]["image"]))
     assert cut.shape == (*rgba.shape[:2], 4)
     assert ((cut[:, :, 3] > 127) == (rgba[:, :, 3] > 127)).mean() > 0.95
+
+
+def test_dance_from_a_video(app, tmp_path):
+    from test_video_pose import moving_character_video
+
+    clip = tmp_path / "dancer.mp4"
+    moving_character_video(clip, frames=10, fps=10)
+    preview, archive, summary = app.client.predict(
+        video=handle_file(str(clip)), fps=4, seconds=0, smooth=3, model="u2netp", api_name="/detect_poses"
+    )  # fmt: skip
+    assert "4 poses detected in dancer.mp4 at 4 fps" in summary
+    preview_info = probe_video(preview["video"] if isinstance(preview, dict) else preview)
+    assert preview_info.frames == 4 and preview_info.width > preview_info.height, "raw | smoothed side by side"
+    with zipfile.ZipFile(archive) as z:
+        assert sorted(z.namelist()) == [f"{i:05d}.npz" for i in range(4)]
+    result = render(app, EXAMPLE_SHEET[:1], source="From a video", video=clip, fps=4, seconds=0, size="256")
+    check_outputs(result, frames=4, size=(256, 208))
+    with pytest.raises(AppError, match=r"'notes.mp4' is not a video file"):
+        (tmp_path / "notes.mp4").write_text("not a video")
+        app.client.predict(video=handle_file(str(tmp_path / "notes.mp4")), fps=4, seconds=0, smooth=3, model="u2netp",
+                           api_name="/detect_poses")  # fmt: skip
 
 
 def bad_zip(tmp_path: Path, kind: str) -> Path:
@@ -218,8 +241,9 @@ def test_full_queue_refuses_extra_jobs_and_finishes_the_rest(app):
     from gradio_client.utils import QueueError
 
     jobs = [
-        app.client.submit(gallery(EXAMPLE_SHEET[0]), "Bundled dance", "idle-sway", None, 1, 1, "Colour", "#ffffff",
-                          "256", "u2netp", False, api_name="/render")  # fmt: skip
+        app.client.submit(items=gallery(EXAMPLE_SHEET[0]), source="Bundled dance", dance="idle-sway", udp_zip=None,
+                          fps=1, seconds=1, background="Colour", colour="#ffffff", size="256", model="u2netp",
+                          force=False, video=None, smooth=3, api_name="/render")  # fmt: skip
         for _ in range(4)
     ]
     done, refused = 0, 0
