@@ -17,6 +17,7 @@ from typing import Callable
 
 from .dances.cli import register_calibrate, register_dances
 from .errors import ConrError
+from .mmd.cli import register_udp_from_mmd
 
 #: Each entry adds one sub-command: ``register(subparsers)`` sets ``func`` on its parser.
 Registrar = Callable[[argparse._SubParsersAction], None]
@@ -241,6 +242,7 @@ COMMANDS: list[Registrar] = [
     register_dances,
     register_calibrate,
     register_pose_from_video,
+    register_udp_from_mmd,
 ]
 
 

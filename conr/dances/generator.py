@@ -42,9 +42,18 @@ def dance_camera(motion: Motion) -> Camera:
 
 def udp_frame(character: Character, pose: Pose, camera: Camera, size: int, convention: UdpConvention = DEFAULT_CONVENTION, rasterizer=None) -> np.ndarray:
     """One UDP frame (size, size, 4) float32: rest XYZ in ``convention`` where visible, and occupancy."""
-    rasterizer = rasterizer or get_rasterizer()
     positions, _ = posed_mesh(character, pose)
-    buffer = rasterizer.rasterize(camera.to_clip(positions), character.triangles, character.vertices, character.part_ids, size)
+    return render_udp(positions, character.vertices, character.triangles, character.part_ids, camera, size, convention, rasterizer)
+
+
+def render_udp(positions, rest, triangles, part_ids, camera: Camera, size: int, convention: UdpConvention = DEFAULT_CONVENTION, rasterizer=None) -> np.ndarray:
+    """A UDP frame of any posed mesh: ``positions`` (V, 3) posed, ``rest`` (V, 3) canonical, same vertex order.
+
+    Shared by our character and by imported models (``conr.mmd``), so every
+    UDP frame comes from the same rasterizers and the same convention.
+    """
+    rasterizer = rasterizer or get_rasterizer()
+    buffer = rasterizer.rasterize(camera.to_clip(positions), triangles, rest, part_ids, size)
     frame = np.zeros((size, size, 4), np.float32)
     frame[buffer.coverage, :3] = convention.encode(buffer.attributes[buffer.coverage])
     frame[buffer.coverage, 3] = 1.0

@@ -1,0 +1,71 @@
+"""``python -m conr udp-from-mmd MODEL.zip MOTION.vmd --out udp.zip``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from ..errors import InputError
+
+
+def _cmd_udp_from_mmd(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ..udp import write_udp_preview_video
+    from . import MmdLimits, load_model, load_motion, udp_from_mmd
+    from .to_udp import MmdScene
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".zip":
+        raise InputError(f"--out {out.name}: the UDP frames go into a .zip; use a name ending in .zip.")
+    if args.preview and Path(args.preview).suffix.lower() != ".mp4":
+        raise InputError(f"--preview {Path(args.preview).name}: the preview is an MP4; use a name ending in .mp4.")
+    started = time.perf_counter()
+    model = load_model(args.model, args.pmx)
+    motion = load_motion(args.motion)
+    scene = MmdScene(model, motion)
+    print(
+        f"model {model.name!r}: {len(model.vertices):,} vertices, {len(model.triangles):,} triangles, "
+        f"{len(model.bones)} bones, {len(scene.rig.chains)} IK chains (read in {time.perf_counter() - started:.2f} s)\n"
+        f"motion {motion.source!r}: {motion.seconds:.1f} s, {len(motion.tracks)} bone tracks, {scene.binding.matched} match the model",
+        file=sys.stderr,
+    )
+    bar = tqdm(total=0, desc="udp-from-mmd", unit="frame", dynamic_ncols=True)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        frames = udp_from_mmd(
+            model, motion, out=out, size=args.size, fps=args.fps, max_seconds=args.max_seconds,
+            limits=MmdLimits(args.limit_seconds), fmt=args.format, framing=args.framing,
+            progress=progress, exr_dir=args.exr_dir,
+        )  # fmt: skip
+    finally:
+        bar.close()
+    if args.preview:
+        write_udp_preview_video(args.preview, frames, args.fps, size=min(args.size, 512))
+        print(args.preview)
+    print(f"{len(frames)} frames of {args.size}x{args.size} UDP ({args.format}) in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    print(out)
+    return 0
+
+
+def register_udp_from_mmd(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("udp-from-mmd", help="turn an MMD model (.pmx/.zip) and dance motion (.vmd) into UDP frames")
+    p.add_argument("model", metavar="MODEL", help=".pmx model, or a .zip holding it (textures are ignored)")
+    p.add_argument("motion", metavar="MOTION", help=".vmd dance motion (or a .zip holding one)")
+    p.add_argument("--out", required=True, metavar="UDP.zip", help="zip of frames 00000.<format>, ...")
+    p.add_argument("--size", type=int, default=512, help="frame side in pixels (default 512)")
+    p.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30, MMD's own rate)")
+    p.add_argument("--max-seconds", type=float, default=None, help="convert only the first N seconds")
+    p.add_argument("--limit-seconds", type=float, default=300.0, help="refuse longer motions unless --max-seconds (default 300)")
+    p.add_argument("--format", default="npz", choices=["npz", "exr", "png"], help="frame format in the zip (default npz)")
+    p.add_argument("--framing", default="follow", choices=["follow", "fixed"], help="camera follows the character (default) or stays put")
+    p.add_argument("--pmx", default=None, metavar="NAME", help="which .pmx of a zip holding several")
+    p.add_argument("--exr-dir", default=None, metavar="DIR", help="also write every frame as a float EXR (for the original tools)")
+    p.add_argument("--preview", default=None, metavar="VIDEO.mp4", help="also write the UDP colour preview as an MP4")
+    p.set_defaults(func=_cmd_udp_from_mmd)

@@ -1,0 +1,121 @@
+"""Opening user uploads: a .pmx (or a .zip holding one, with its textures), a .vmd (or a .zip holding one).
+
+Archives are never extracted: the one entry we need is read into memory,
+after checking its declared size, its compression ratio (zip bombs) and
+that it is not encrypted; textures and everything else are ignored.
+Entry names of Japanese archives are usually Shift-JIS without the zip
+UTF-8 flag; they are shown decoded as such.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from ..errors import InputError
+from .pmx import PmxModel, read_pmx
+from .vmd import VmdMotion, read_vmd
+
+MAX_MODEL_BYTES = 256 * 1024**2
+MAX_MOTION_BYTES = 128 * 1024**2
+MAX_ZIP_ENTRIES = 20_000
+#: Uncompressed / compressed; models and motions compress well under this.
+MAX_ENTRY_RATIO = 100
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def entry_name(info: zipfile.ZipInfo) -> str:
+    """An entry's name as its author wrote it (cp932 when the UTF-8 flag is unset and it decodes)."""
+    if info.flag_bits & 0x800:
+        return info.filename
+    try:
+        return info.filename.encode("cp437").decode("cp932")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return info.filename
+
+
+def _size_checked(path: Path, cap: int, kind: str) -> bytes:
+    if not path.is_file():
+        raise InputError(f"The {kind} file '{path}' does not exist.")
+    size = path.stat().st_size
+    if size > cap:
+        raise InputError(f"'{path.name}' is {size / 1024**2:.0f} MB; a {kind} may be at most {cap / 1024**2:.0f} MB.")
+    with path.open("rb") as handle:
+        return handle.read(cap + 1)[:cap]
+
+
+def _from_zip(path: Path, suffix: str, kind: str, cap: int, member: str | None) -> tuple[bytes, str]:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(f"'{path.name}' is not a readable .zip archive ({exc}).") from None
+    with archive:
+        infos = archive.infolist()
+        if len(infos) > MAX_ZIP_ENTRIES:
+            raise InputError(f"'{path.name}' has {len(infos):,} entries, over the limit of {MAX_ZIP_ENTRIES:,}.")
+        candidates = []
+        for info in infos:
+            name = entry_name(info)
+            base = PurePosixPath(name.replace("\\", "/")).name
+            if info.is_dir() or base.startswith(".") or "__MACOSX" in name:
+                continue
+            if base.lower().endswith(suffix):
+                candidates.append((name, info))
+        if member is not None:
+            chosen = [c for c in candidates if c[0] == member or PurePosixPath(c[0].replace("\\", "/")).name == member]
+            if not chosen:
+                raise InputError(f"'{path.name}' holds no {suffix} file called '{member}'. It holds: {_listing(candidates)}.")
+            candidates = chosen[:1]
+        if not candidates:
+            hint = ""
+            if suffix == ".pmx" and any(entry_name(i).lower().endswith(".pmd") for i in infos):
+                hint = " It holds a .pmd (the older format): open it in PMX Editor and save it as .pmx."
+            raise InputError(f"'{path.name}' holds no {suffix} file; upload a .zip with the {kind} inside.{hint}")
+        if len(candidates) > 1:
+            raise InputError(
+                f"'{path.name}' holds {len(candidates)} {suffix} files: {_listing(candidates)}. "
+                f"Choose one (--pmx NAME on the command line), or upload a .zip with only that one."
+            )
+        name, info = candidates[0]
+        if info.flag_bits & 0x1:
+            raise InputError(f"'{path.name}': '{name}' is encrypted; upload an unencrypted zip.")
+        if info.file_size > cap:
+            raise InputError(f"'{path.name}': '{name}' is {info.file_size / 1024**2:.0f} MB; a {kind} may be at most {cap / 1024**2:.0f} MB.")
+        if info.compress_size and info.file_size / info.compress_size > MAX_ENTRY_RATIO:
+            raise InputError(f"'{path.name}': '{name}' expands {info.file_size / info.compress_size:.0f}-fold, which looks like a zip bomb; refusing it.")
+        try:
+            with archive.open(info) as entry:
+                data = entry.read(info.file_size + 1)
+        except (zipfile.BadZipFile, OSError, NotImplementedError, EOFError) as exc:
+            raise InputError(f"'{path.name}': '{name}' cannot be unpacked ({exc}).") from None
+        if len(data) > info.file_size:
+            raise InputError(f"'{path.name}': '{name}' is larger than its header claims; refusing it.")
+        return data, name
+
+
+def _listing(candidates) -> str:
+    names = [name for name, _ in candidates]
+    return ", ".join(f"'{n}'" for n in names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+
+
+def _read(source, suffix: str, kind: str, cap: int, member: str | None) -> tuple[bytes, str]:
+    path = Path(source)
+    if not path.is_file():
+        raise InputError(f"The {kind} file '{path}' does not exist.")
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if magic == ZIP_MAGIC:
+        return _from_zip(path, suffix, kind, cap, member)
+    return _size_checked(path, cap, kind), path.name
+
+
+def load_model(source, member: str | None = None) -> PmxModel:
+    """A PMX model from a .pmx file or a .zip holding one (``member`` picks one of several)."""
+    data, name = _read(source, ".pmx", "model", MAX_MODEL_BYTES, member)
+    return read_pmx(data, name)
+
+
+def load_motion(source, member: str | None = None) -> VmdMotion:
+    """A VMD motion from a .vmd file or a .zip holding one."""
+    data, name = _read(source, ".vmd", "motion", MAX_MOTION_BYTES, member)
+    return read_vmd(data, name)

@@ -1,0 +1,62 @@
+"""VMD keyframe interpolation: MMD's per-channel Bezier easing, and sampling a bone track at any frame.
+
+Between two keys, each channel (x, y and z of the position, and the
+rotation) follows its own easing curve, stored with the *later* key: a cubic
+Bezier from (0, 0) to (1, 1) with control points (x1, y1) and (x2, y2) on a
+0..127 grid. For elapsed fraction x of the interval, the eased fraction is
+y(s) where x(s) = x. Positions are blended linearly with it, rotations by
+slerp. Before the first key a track holds it; after the last, likewise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..dances.quaternions import slerp
+from .vmd import CURVE_MAX, BoneTrack
+
+#: Bisection steps solving x(s) = x; 2**-32 is far below float32 key precision.
+BISECTION_STEPS = 32
+
+
+def _bezier(p1: np.ndarray, p2: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """One coordinate of the cubic Bezier with end points 0 and 1 and inner control values p1, p2."""
+    u = 1.0 - s
+    return 3.0 * u * u * s * p1 + 3.0 * u * s * s * p2 + s * s * s
+
+
+def bezier_ease(curve: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Eased fraction for elapsed fraction ``x`` (in [0, 1]) on curves (..., 4) = (x1, y1, x2, y2), 0..127.
+
+    x(s) never decreases when the control values lie in [0, 1] (they do: the
+    grid is clipped), so a fixed number of bisection steps finds s: bounded
+    time, no iteration that may fail to converge.
+    """
+    curve = np.asarray(curve, np.float64) / CURVE_MAX
+    x = np.clip(np.asarray(x, np.float64), 0.0, 1.0)
+    x1, y1, x2, y2 = np.moveaxis(curve, -1, 0)
+    low, high = np.zeros_like(x + x1), np.ones_like(x + x1)
+    target = np.broadcast_to(x, low.shape)
+    for _ in range(BISECTION_STEPS):
+        middle = 0.5 * (low + high)
+        below = _bezier(x1, x2, middle) < target
+        low = np.where(below, middle, low)
+        high = np.where(below, high, middle)
+    y = _bezier(y1, y2, 0.5 * (low + high))
+    linear = (x1 == y1) & (x2 == y2)  # control points on the diagonal: the curve is y = x
+    return np.where(linear, target, y)
+
+
+def sample_track(track: BoneTrack, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (F, 3) and rotations (F, 4) of ``track`` at (fractional) ``frames`` (F,)."""
+    frames = np.asarray(frames, np.float64)
+    keys = track.frames
+    before = np.searchsorted(keys, frames, side="right") - 1
+    i = np.clip(before, 0, len(keys) - 1)
+    j = np.clip(before + 1, 0, len(keys) - 1)
+    span = (keys[j] - keys[i]).astype(np.float64)
+    elapsed = np.where(span > 0, (frames - keys[i]) / np.where(span > 0, span, 1.0), 0.0)
+    eased = bezier_ease(track.curves[j], np.clip(elapsed, 0.0, 1.0)[:, None])  # (F, 4): x, y, z, rotation
+    positions = track.positions[i] + (track.positions[j] - track.positions[i]) * eased[:, :3]
+    rotations = slerp(track.rotations[i], track.rotations[j], eased[:, 3])
+    return positions, rotations

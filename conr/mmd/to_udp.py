@@ -1,0 +1,227 @@
+"""An MMD model and motion -> UDP frames, through the dances' convention and renderer.
+
+The canonical coordinates of a UDP pixel are the surface point's place in
+the model's own bind pose (MMD models are modelled in the A-pose the
+released network was trained with), mapped by the dances' ``UdpConvention``
+with its box set to the bind-pose mesh (MMD x, z, y per channel, min-max
+normalised; a saved calibration's affine map applies as it does to the
+bundled dances). Frames are rendered by ``conr.dances.generator.render_udp``
+(the same rasterizers as the bundled dances) from a camera that follows the
+character (``conr.mmd.framing``), at 30 frames per second by default.
+
+Faces of hidden materials (diffuse alpha 0) are left out; faces of
+double-sided materials are drawn from both sides (added once more, wound
+the other way), as MMD shows them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from ..dances import MAX_FPS, MAX_SIZE, MIN_FPS, MIN_SIZE
+from ..dances.camera import Camera
+from ..dances.convention import UdpConvention
+from ..dances.generator import FRAMING_RATE, render_udp
+from ..errors import InputError
+from ..udp import UdpSequence, encode_udp, open_udp_sequence
+from .framing import FRAMINGS, fixed_camera, follow_cameras
+from .posing import MotionBinding, Rig
+from .pmx import PmxModel
+from .vmd import FPS as VMD_FPS
+from .vmd import VmdMotion
+
+log = logging.getLogger(__name__)
+
+#: Framing samples every 7th vertex (as the bundled dances do), and at most about this many points a frame.
+FRAMING_POINTS = 20_000
+#: Poses evaluated per batch when sampling the motion.
+BATCH_FRAMES = 32
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class MmdLimits:
+    """What one conversion may be: motions longer than ``max_seconds`` are refused unless trimmed."""
+
+    max_seconds: float = 300.0
+
+
+def mmd_convention(rest_points: np.ndarray, base: UdpConvention | None = None) -> UdpConvention:
+    """The dances' convention (axes, calibration) with its box set to this bind-pose mesh (metres)."""
+    if base is None:
+        from ..dances.calibrate import active_convention
+
+        base = active_convention()
+    low, high = rest_points.min(axis=0), rest_points.max(axis=0)
+    if np.any(high - low < 1e-6):
+        raise InputError("The model is flat (no extent along one axis), so it cannot give UDP coordinates.")
+    return UdpConvention(tuple(float(v) for v in low), tuple(float(v) for v in high), base.axes, base.affine, base.name)
+
+
+class MmdScene:
+    """A model bound to a motion: poses, skinned surfaces and the faces to draw, in our model space."""
+
+    def __init__(self, model: PmxModel, motion: VmdMotion):
+        self.model, self.motion = model, motion
+        self.rig = Rig(model)
+        self.binding = MotionBinding(self.rig, motion)
+        triangles = model.triangles
+        materials = model.triangle_materials()
+        if materials is not None and len(triangles):
+            hidden = np.array([m.diffuse_alpha <= 0.0 for m in model.materials], bool)
+            double = np.array([m.double_sided for m in model.materials], bool)
+            shown = ~hidden[materials]
+            triangles = np.concatenate([triangles[shown], triangles[shown & double[materials]][:, ::-1]])
+        if not len(triangles):
+            raise InputError(f"'{model.source}' has no visible faces to draw.")
+        # Only vertices that faces use: stray vertices elsewhere must not shift the box or the framing.
+        self.used, inverse = np.unique(triangles, return_inverse=True)
+        self.triangles = inverse.reshape(-1, 3).astype(np.int32)
+        self.rest = self.rig.rest[self.used]
+        self.part_ids = np.ones(len(self.used), np.uint8)
+        step = max(7, int(np.ceil(len(self.used) / FRAMING_POINTS)))
+        self.framing_rows = self.used[::step]
+
+    def worlds(self, frames: np.ndarray) -> Iterator[np.ndarray]:
+        """Bone world transforms at each VMD frame number (fractional allowed)."""
+        frames = np.asarray(frames, np.float64)
+        for start in range(0, len(frames), BATCH_FRAMES):
+            samples = self.binding.sample(frames[start : start + BATCH_FRAMES])
+            for k in range(len(samples.rotations)):
+                yield self.rig.pose(samples.rotations[k], samples.translations[k], samples.ik_enabled[k])
+
+    def positions(self, world: np.ndarray) -> np.ndarray:
+        """Posed positions (metres) of the drawn vertices, in ``rest`` order."""
+        return self.rig.posed_vertices(world, self.used)
+
+    def framing_points(self, frames: np.ndarray) -> list[np.ndarray]:
+        return [self.rig.posed_vertices(world, self.framing_rows) for world in self.worlds(frames)]
+
+
+def frame_times(motion_seconds: float, fps: float, max_seconds: float | None, limits: MmdLimits, name: str) -> np.ndarray:
+    """Output times in seconds: the whole motion, or its first ``max_seconds``; refuse over-long motions."""
+    if not max_seconds and motion_seconds > limits.max_seconds:
+        raise InputError(
+            f"The motion '{name}' lasts {motion_seconds:.1f} s, over the limit of {limits.max_seconds:g} s. "
+            f"Convert only its start (max_seconds / --max-seconds), or use a shorter motion."
+        )
+    duration = min(motion_seconds, max_seconds or limits.max_seconds, limits.max_seconds)
+    return np.arange(max(1, int(round(duration * fps)))) / fps
+
+
+def frame_cameras(scene: MmdScene, times: np.ndarray, framing: str | Camera = "follow") -> list[Camera]:
+    """The camera of each output time (seconds): following the body, fixed for the whole span, or given."""
+    times = np.asarray(times, np.float64)
+    step = float(times[1] - times[0]) if len(times) > 1 else 1.0 / VMD_FPS
+    if isinstance(framing, Camera):
+        return [framing] * len(times)
+    if framing == "fixed":  # sampled like the bundled dances: FRAMING_RATE poses a second over the span
+        span = float(times[-1] + step) if len(times) else 0.0
+        samples = np.arange(max(1, int(np.ceil(span * FRAMING_RATE - 1e-9)))) / FRAMING_RATE
+        return [fixed_camera(scene.framing_points(samples * VMD_FPS))] * len(times)
+    if framing == "follow":
+        return follow_cameras(scene.framing_points(times * VMD_FPS), 1.0 / step)
+    raise InputError(f"Unknown framing {framing!r}; use one of {', '.join(FRAMINGS)}.")
+
+
+def mmd_udp_frames(scene: MmdScene, times: np.ndarray, size: int = 512, convention: UdpConvention | None = None,
+                   framing: str | Camera = "follow", rasterizer=None, progress: Progress | None = None) -> Iterator[np.ndarray]:  # fmt: skip
+    """Yield the UDP frames of ``scene`` at ``times`` (seconds)."""
+    convention = convention or mmd_convention(scene.rest)
+    times = np.asarray(times, np.float64)
+    cameras = frame_cameras(scene, times, framing)
+    for index, (world, camera) in enumerate(zip(scene.worlds(times * VMD_FPS), cameras)):
+        yield render_udp(scene.positions(world), scene.rest, scene.triangles, scene.part_ids, camera, size, convention, rasterizer)
+        if progress is not None:
+            progress(index + 1, len(times))
+
+
+def check_binding(scene: MmdScene) -> None:
+    """Refuse a motion that cannot move this model (no bone keys, or none for its bones)."""
+    motion, model = scene.motion, scene.model
+    if not motion.tracks:
+        other = ", ".join(f"{n} {k}" for k, n in ((k, motion.counts.get(k, 0)) for k in ("camera", "morph", "light")) if n)
+        hint = f" (it holds {other} keys: a camera or facial motion?)" if other else ""
+        raise InputError(f"'{motion.source}' holds no bone keys{hint}. Give a dance motion for the body.")
+    if scene.binding.matched == 0:
+        examples = ", ".join(t.name for t in list(motion.tracks.values())[:5])
+        raise InputError(
+            f"None of the bones '{motion.source}' animates ({examples}, ...) exist in '{model.source}'. "
+            "MMD motions name bones in Japanese (センター, 左足ＩＫ, ...): use a model with the standard bone names."
+        )
+
+
+def udp_from_mmd(
+    model,
+    motion,
+    out=None,
+    size: int = 512,
+    fps: float = 30.0,
+    max_seconds: float | None = None,
+    limits: MmdLimits = MmdLimits(),
+    fmt: str = "npz",
+    framing: str | Camera = "follow",
+    member: str | None = None,
+    progress: Progress | None = None,
+    convention: UdpConvention | None = None,
+    rasterizer=None,
+    exr_dir=None,
+) -> UdpSequence:
+    """Convert an MMD model (.pmx, or a .zip with one) and motion (.vmd) into UDP frames.
+
+    Args:
+        model: path of a .pmx or .zip (or a parsed ``PmxModel``).
+        motion: path of a .vmd, or a .zip holding one (or a parsed ``VmdMotion``).
+        out: the .zip of frames to write (``00000.<fmt>``...); default: a new file in the temp folder
+            (the caller owns it).
+        size: frame side in pixels; fps: frames per second of the result.
+        max_seconds: convert only the motion's first seconds; without it a motion longer than
+            ``limits.max_seconds`` is refused.
+        fmt: frame format in the zip: npz (what CoNR reads), exr (float, as the original tools) or png.
+        framing: "follow" (default), "fixed", or a ``conr.dances.camera.Camera``.
+        member: which .pmx of a zip holding several.
+        progress: called as progress(frames_done, frames_total).
+        convention: the UDP convention (default: the dances' active one with the box of this model).
+        exr_dir: also write each frame there as a float EXR (00000.exr, ...).
+
+    Returns the frames, read lazily from ``out``. Raises InputError for bad files, settings or lengths.
+    """
+    from .files import load_model, load_motion
+
+    if not MIN_SIZE <= int(size) <= MAX_SIZE:
+        raise InputError(f"UDP size {size} is out of range: use {MIN_SIZE} to {MAX_SIZE} pixels.")
+    if not MIN_FPS <= fps <= MAX_FPS:
+        raise InputError(f"Frame rate {fps:g} is out of range: use {MIN_FPS} to {MAX_FPS} frames per second.")
+    if fmt not in ("npz", "exr", "png"):
+        raise InputError(f"Unknown UDP frame format {fmt!r}; use npz, exr or png.")
+    model = model if isinstance(model, PmxModel) else load_model(model, member)
+    motion = motion if isinstance(motion, VmdMotion) else load_motion(motion)
+    scene = MmdScene(model, motion)
+    check_binding(scene)
+    times = frame_times(motion.seconds, fps, max_seconds, limits, motion.source)
+    if out is None:
+        handle, name = tempfile.mkstemp(prefix="conr-mmd-", suffix=".zip")
+        os.close(handle)
+        out = name
+    out = Path(out)
+    if exr_dir is not None:
+        Path(exr_dir).mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+        frames = mmd_udp_frames(scene, times, int(size), convention, framing, rasterizer, progress)
+        for index, frame in enumerate(frames):
+            archive.writestr(f"{index:05d}.{fmt}", encode_udp(frame, fmt))
+            if exr_dir is not None:
+                (Path(exr_dir) / f"{index:05d}.exr").write_bytes(encode_udp(frame, "exr"))
+    log.info("converted %s + %s: %d frames of %d px in %.1f s", model.source, motion.source, len(times), size, time.perf_counter() - started)
+    return open_udp_sequence(out)

@@ -1,0 +1,295 @@
+"""Test-only writers of PMX 2.0/2.1 models and VMD motions, and exports of our own character and dances.
+
+Every MMD file the tests read is made here from our own data: no model or
+motion from elsewhere is ever committed. The layouts follow the public
+descriptions of the formats; the writers are deliberately independent of
+the readers (struct packing, not the readers' code), so a round trip
+checks both.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from conr.dances.character import Character
+from conr.dances.motion import Motion
+from conr.mmd import pmx
+from conr.mmd.axes import to_mmd_points
+
+LINEAR_CURVE = (20, 20, 107, 107)  # MMD's default: control points on the diagonal
+
+
+# ---------------------------------------------------------------- PMX
+
+
+@dataclass
+class BoneSpec:
+    name: str
+    position: tuple[float, float, float]  # MMD units
+    parent: int = -1
+    flags: int = pmx.ROTATABLE | pmx.VISIBLE | pmx.ENABLED
+    layer: int = 0
+    tail: object = (0.0, 1.0, 0.0)  # an offset, or a bone index (with TAIL_IS_BONE)
+    inherit: tuple[int, float] | None = None  # (source bone, weight); set INHERIT_* in flags
+    ik: pmx.IkChain | None = None  # set IK in flags
+    name_en: str = ""
+    fixed_axis: tuple[float, float, float] | None = None
+    local_axes: tuple[float, ...] | None = None
+    external_parent: int | None = None
+
+
+@dataclass
+class MaterialSpec:
+    name: str
+    index_count: int
+    alpha: float = 1.0
+    double_sided: bool = False
+    shared_toon: bool = True
+
+
+@dataclass
+class PmxSpec:
+    vertices: np.ndarray  # (V, 3) MMD units
+    triangles: np.ndarray  # (T, 3)
+    bones: list[BoneSpec]
+    bone_ids: np.ndarray  # (V, 4), -1 unused
+    weights: np.ndarray  # (V, 4)
+    weight_types: np.ndarray | None = None  # (V,) 0..4; default: by the number of influences
+    materials: list[MaterialSpec] | None = None
+    textures: list[str] = field(default_factory=list)
+    encoding: str = "utf-16-le"
+    version: float = 2.0
+    additional_uvs: int = 0
+    name: str = "テストモデル"
+    comment: str = "made by the CoNR Space tests"
+    index_sizes: dict | None = None  # override: vertex, texture, material, bone, morph, rigid
+
+
+def _size_for(count: int, unsigned: bool = False) -> int:
+    if unsigned:
+        return 1 if count <= 255 else 2 if count <= 65535 else 4
+    return 1 if count <= 127 else 2 if count <= 32767 else 4
+
+
+def _index(value: int, size: int, unsigned: bool = False) -> bytes:
+    code = {1: "b", 2: "h", 4: "i"}[size]
+    if unsigned and size < 4:
+        code = code.upper()
+    return struct.pack("<" + code, value)
+
+
+def pmx_bytes(spec: PmxSpec) -> bytes:
+    """Serialise ``spec`` as a PMX file."""
+    encoding = spec.encoding
+
+    def text(value: str) -> bytes:
+        data = value.encode(encoding)
+        return struct.pack("<i", len(data)) + data
+
+    materials = spec.materials or [MaterialSpec("material", 3 * len(spec.triangles))]
+    sizes = {
+        "vertex": _size_for(len(spec.vertices), unsigned=True),
+        "texture": _size_for(len(spec.textures)),
+        "material": _size_for(len(materials)),
+        "bone": _size_for(len(spec.bones)),
+        "morph": 1,
+        "rigid": 1,
+    }
+    sizes.update(spec.index_sizes or {})
+    b = sizes["bone"]
+    out = bytearray(b"PMX " + struct.pack("<f", spec.version))
+    out += bytes([8, 0 if encoding == "utf-16-le" else 1, spec.additional_uvs, sizes["vertex"], sizes["texture"],
+                  sizes["material"], b, sizes["morph"], sizes["rigid"]])  # fmt: skip
+    out += text(spec.name) + text("test model") + text(spec.comment) + text(spec.comment)
+
+    types = spec.weight_types
+    if types is None:
+        influences = (spec.weights > 0).sum(axis=1)
+        types = np.where(influences <= 1, 0, np.where(influences == 2, 1, 2))
+    out += struct.pack("<i", len(spec.vertices))
+    for v, (position, kind) in enumerate(zip(spec.vertices, types)):
+        out += struct.pack("<3f", *position) + struct.pack("<3f", 0.0, 1.0, 0.0) + struct.pack("<2f", 0.5, 0.5)
+        out += struct.pack("<4f", 0, 0, 0, 0) * spec.additional_uvs
+        order = np.argsort(-spec.weights[v], kind="stable")
+        ids, ws = spec.bone_ids[v][order], spec.weights[v][order]
+        out += bytes([int(kind)])
+        if kind == 0:
+            out += _index(int(ids[0]), b)
+        elif kind in (1, 3):
+            total = ws[0] + ws[1]
+            out += _index(int(ids[0]), b) + _index(int(ids[1]) if ws[1] > 0 else -1, b) + struct.pack("<f", ws[0] / total)
+            if kind == 3:  # SDEF: C, R0, R1 (ignored by our reader)
+                out += struct.pack("<9f", *position, *position, *position)
+        else:
+            out += b"".join(_index(int(i) if w > 0 else -1, b) for i, w in zip(ids, ws)) + struct.pack("<4f", *ws)
+        out += struct.pack("<f", 1.0)  # edge scale
+
+    indices = np.asarray(spec.triangles).reshape(-1)
+    out += struct.pack("<i", len(indices))
+    code = {1: "B", 2: "H", 4: "i"}[sizes["vertex"]]
+    out += struct.pack(f"<{len(indices)}{code}", *indices.tolist())
+
+    out += struct.pack("<i", len(spec.textures)) + b"".join(text(t) for t in spec.textures)
+    out += struct.pack("<i", len(materials))
+    for m in materials:
+        out += text(m.name) + text(m.name)
+        out += struct.pack("<4f", 0.8, 0.8, 0.8, m.alpha) + struct.pack("<3f", 0, 0, 0) + struct.pack("<f", 5.0)
+        out += struct.pack("<3f", 0.4, 0.4, 0.4) + bytes([pmx.DOUBLE_SIDED if m.double_sided else 0])
+        out += struct.pack("<4f", 0, 0, 0, 1) + struct.pack("<f", 1.0)
+        out += _index(0 if spec.textures else -1, sizes["texture"]) + _index(-1, sizes["texture"]) + bytes([0])
+        out += bytes([1, 0]) if m.shared_toon else bytes([0]) + _index(-1, sizes["texture"])
+        out += text("") + struct.pack("<i", m.index_count)
+
+    out += struct.pack("<i", len(spec.bones))
+    for bone in spec.bones:
+        out += text(bone.name) + text(bone.name_en) + struct.pack("<3f", *bone.position) + _index(bone.parent, b)
+        flags = bone.flags
+        out += struct.pack("<i", bone.layer) + struct.pack("<H", flags)
+        out += _index(int(bone.tail), b) if flags & pmx.TAIL_IS_BONE else struct.pack("<3f", *bone.tail)
+        if flags & (pmx.INHERIT_ROTATION | pmx.INHERIT_TRANSLATION):
+            source, weight = bone.inherit or (-1, 0.0)
+            out += _index(source, b) + struct.pack("<f", weight)
+        if flags & pmx.FIXED_AXIS:
+            out += struct.pack("<3f", *(bone.fixed_axis or (1.0, 0.0, 0.0)))
+        if flags & pmx.LOCAL_AXES:
+            out += struct.pack("<6f", *(bone.local_axes or (1, 0, 0, 0, 0, 1)))
+        if flags & pmx.EXTERNAL_PARENT:
+            out += struct.pack("<i", bone.external_parent or 0)
+        if flags & pmx.IK:
+            ik = bone.ik
+            out += _index(ik.target, b) + struct.pack("<i", ik.loops) + struct.pack("<f", ik.unit_angle)
+            out += struct.pack("<i", len(ik.links))
+            for link in ik.links:
+                out += _index(link.bone, b)
+                if link.lower is None:
+                    out += bytes([0])
+                else:
+                    out += bytes([1]) + struct.pack("<3f", *link.lower) + struct.pack("<3f", *link.upper)
+    # Morphs, display frames, rigid bodies, joints: empty (a display frame list is required by MMD, so one).
+    out += struct.pack("<i", 0)
+    out += struct.pack("<i", 1) + text("Root") + text("Root") + bytes([1]) + struct.pack("<i", 0)
+    out += struct.pack("<i", 0) + struct.pack("<i", 0)
+    return bytes(out)
+
+
+# ---------------------------------------------------------------- VMD
+
+
+@dataclass
+class BoneKey:
+    name: str
+    frame: int
+    position: tuple[float, float, float] = (0.0, 0.0, 0.0)  # MMD units
+    rotation: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)  # (w, x, y, z)
+    curves: tuple[tuple[int, int, int, int], ...] = (LINEAR_CURVE,) * 4  # x, y, z, rotation: (x1, y1, x2, y2)
+
+
+def _name(value: str, size: int) -> bytes:
+    raw = value.encode("cp932")[:size]
+    return raw + b"\0" * (size - len(raw))
+
+
+def vmd_bytes(keys: list[BoneKey], ik_switches: list[tuple[int, list[tuple[str, bool]]]] | None = None, model_name: str = "テストモデル",
+              morph_keys: int = 0, camera_keys: int = 0, old_format: bool = False) -> bytes:  # fmt: skip
+    """Serialise bone keys (and IK switches, and filler morph/camera keys) as a VMD file."""
+    if old_format:
+        out = bytearray(b"Vocaloid Motion Data file".ljust(30, b"\0") + _name(model_name, 10))
+    else:
+        out = bytearray(b"Vocaloid Motion Data 0002".ljust(30, b"\0") + _name(model_name, 20))
+    out += struct.pack("<I", len(keys))
+    for key in keys:
+        w, x, y, z = key.rotation
+        out += _name(key.name, 15) + struct.pack("<I", key.frame) + struct.pack("<3f", *key.position) + struct.pack("<4f", x, y, z, w)
+        row = bytes([key.curves[c][p] for p in range(4) for c in range(4)])  # x1 of x, y, z, r; then y1; x2; y2
+        out += row * 4
+    out += struct.pack("<I", morph_keys) + b"".join(_name("まばたき", 15) + struct.pack("<If", i, 0.5) for i in range(morph_keys))
+    out += struct.pack("<I", camera_keys) + bytes(61) * camera_keys
+    out += struct.pack("<I", 0) + struct.pack("<I", 0)  # light, self shadow
+    switches = ik_switches or []
+    out += struct.pack("<I", len(switches))
+    for frame, entries in switches:
+        out += struct.pack("<IBI", frame, 1, len(entries))
+        for name, enabled in entries:
+            out += _name(name, 20) + bytes([int(enabled)])
+    return bytes(out)
+
+
+# ---------------------------------------------------------------- our character and dances as MMD files
+
+#: Our bone names -> the standard Japanese MMD names (as a real model would have them).
+JAPANESE = {"hips": "下半身", "spine": "上半身", "chest": "上半身2", "neck": "首", "head": "頭"}
+for _side, _jp in (("L", "左"), ("R", "右")):
+    JAPANESE.update({f"shoulder.{_side}": f"{_jp}肩", f"upper_arm.{_side}": f"{_jp}腕", f"forearm.{_side}": f"{_jp}ひじ",
+                     f"hand.{_side}": f"{_jp}手首", f"thigh.{_side}": f"{_jp}足", f"shin.{_side}": f"{_jp}ひざ",
+                     f"foot.{_side}": f"{_jp}足首"})  # fmt: skip
+IK_BONES = {"L": "左足ＩＫ", "R": "右足ＩＫ"}
+KNEE_LIMITS = ((-np.pi, 0.0, 0.0), (np.radians(-0.5), 0.0, 0.0))
+
+
+def character_spec(character: Character, encoding: str = "utf-16-le", version: float = 2.0, ik: bool = True,
+                   unusual_weights: bool = True) -> PmxSpec:  # fmt: skip
+    """Our character as a PMX model: same vertices (in MMD units), triangles, skin weights and bones.
+
+    With ``ik``, two leg IK bones (ankle targets, knee hinges with MMD's
+    limits, then the thigh) are added after the skeleton. With
+    ``unusual_weights`` every 5th two-bone vertex is written as SDEF (and
+    every 7th four-bone vertex as QDEF in PMX 2.1), which the reader skins
+    like BDEF2 / BDEF4, so the geometry is unchanged.
+    """
+    skeleton = character.skeleton
+    bones = []
+    for i, name in enumerate(skeleton.names):
+        parent = int(skeleton.parents[i])
+        flags = pmx.ROTATABLE | pmx.VISIBLE | pmx.ENABLED | (pmx.TRANSLATABLE if parent < 0 else 0)
+        tail = tuple(to_mmd_points(skeleton.tails[i] - skeleton.heads[i]).tolist())
+        bones.append(BoneSpec(JAPANESE[name], tuple(to_mmd_points(skeleton.heads[i]).tolist()), parent, flags, tail=tail, name_en=name))
+    if ik:
+        for side in ("L", "R"):
+            foot, shin, thigh = (skeleton.index[f"{b}.{side}"] for b in ("foot", "shin", "thigh"))
+            chain = pmx.IkChain(foot, 40, 2.0, (pmx.IkLink(shin, *KNEE_LIMITS), pmx.IkLink(thigh)))
+            flags = pmx.ROTATABLE | pmx.TRANSLATABLE | pmx.VISIBLE | pmx.ENABLED | pmx.IK
+            bones.append(BoneSpec(IK_BONES[side], tuple(to_mmd_points(skeleton.heads[foot]).tolist()), -1, flags, ik=chain,
+                                  name_en=f"leg IK.{side}"))  # fmt: skip
+    weights = np.where(character.weights > 1e-7, character.weights, 0.0)
+    influences = (weights > 0).sum(axis=1)
+    types = np.where(influences <= 1, 0, np.where(influences == 2, 1, 2))
+    if unusual_weights:
+        two = np.flatnonzero(types == 1)
+        types[two[::5]] = 3
+        if version >= 2.1:
+            four = np.flatnonzero(types == 2)
+            types[four[::7]] = 4
+    ranges = character.part_ranges
+    materials = [MaterialSpec(part, 3 * (end - start), double_sided=part == "skirt") for part, (start, end) in ranges.items()]
+    return PmxSpec(to_mmd_points(character.vertices), character.triangles, bones, character.bone_ids, weights, types,
+                   materials, ["tex/body.png"], encoding, version, name="CoNR テストキャラ")  # fmt: skip
+
+
+def dance_keys(motion: Motion, character: Character, ik: str = "consistent", seconds: float | None = None) -> tuple[list[BoneKey], list]:
+    """Bake one loop of ``motion`` into VMD keys at every MMD frame (30 per second).
+
+    ``ik`` says what the leg IK bones do:
+    "consistent": keyed at the ankles the dance puts them (every bone keyed too),
+    "drive": keyed at those ankles, with no thigh or knee keys, so IK alone bends the legs,
+    "off": keyed nowhere useful, and switched off by an IK key at frame 0.
+    """
+    skeleton = character.skeleton
+    frames = int(round((seconds or motion.seconds) * 30))
+    keys = []
+    for frame in range(frames):
+        pose = motion.sample(frame / 30)
+        world = skeleton.world_transforms(pose.rotations, pose.root_offset)
+        for i, name in enumerate(skeleton.names):
+            if ik == "drive" and name.split(".")[0] in ("thigh", "shin"):
+                continue
+            position = tuple(to_mmd_points(pose.root_offset).tolist()) if skeleton.parents[i] < 0 else (0.0, 0.0, 0.0)
+            keys.append(BoneKey(JAPANESE[name], frame, position, tuple(pose.rotations[i].tolist())))
+        for side in ("L", "R"):
+            foot = skeleton.index[f"foot.{side}"]
+            offset = world[foot, :3, 3] - skeleton.heads[foot] if ik != "off" else np.array([0.0, 0.5, -0.3])
+            keys.append(BoneKey(IK_BONES[side], frame, tuple(to_mmd_points(offset).tolist())))
+    switches = [(0, [(IK_BONES["L"], False), (IK_BONES["R"], False)])] if ik == "off" else []
+    return keys, switches
