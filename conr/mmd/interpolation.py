@@ -26,13 +26,14 @@ def _bezier(p1: np.ndarray, p2: np.ndarray, s: np.ndarray) -> np.ndarray:
 
 
 def bezier_ease(curve: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Eased fraction for elapsed fraction ``x`` (in [0, 1]) on curves (..., 4) = (x1, y1, x2, y2), 0..127.
+    """Eased fraction for elapsed fraction ``x`` (in [0, 1]) on curves (..., 4) = (x1, y1, x2, y2), 0..127
+    (values beyond are clipped).
 
     x(s) never decreases when the control values lie in [0, 1] (they do: the
     grid is clipped), so a fixed number of bisection steps finds s: bounded
     time, no iteration that may fail to converge.
     """
-    curve = np.asarray(curve, np.float64) / CURVE_MAX
+    curve = np.clip(np.asarray(curve, np.float64), 0, CURVE_MAX) / CURVE_MAX
     x = np.clip(np.asarray(x, np.float64), 0.0, 1.0)
     x1, y1, x2, y2 = np.moveaxis(curve, -1, 0)
     low, high = np.zeros_like(x + x1), np.ones_like(x + x1)
