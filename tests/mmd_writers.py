@@ -293,3 +293,50 @@ def dance_keys(motion: Motion, character: Character, ik: str = "consistent", sec
             keys.append(BoneKey(IK_BONES[side], frame, tuple(to_mmd_points(offset).tolist())))
     switches = [(0, [(IK_BONES["L"], False), (IK_BONES["R"], False)])] if ik == "off" else []
     return keys, switches
+
+
+# ---------------------------------------------------------------- a small model and motion using every feature
+
+
+def feature_spec(encoding: str = "utf-16-le", version: float = 2.1, index_sizes: dict | None = None, additional_uvs: int = 2) -> PmxSpec:
+    """A small model with every weight type, bone flag, IK limits, materials of both toon kinds, textures."""
+    plain = pmx.ROTATABLE | pmx.VISIBLE | pmx.ENABLED
+    movable = plain | pmx.TRANSLATABLE
+    knee = pmx.IkLink(3, (-np.pi, 0.0, 0.0), (np.radians(-0.5), 0.0, 0.0))
+    bones = [
+        BoneSpec("全ての親", (0.0, 0.0, 0.0), -1, movable | pmx.TAIL_IS_BONE, tail=1, name_en="root"),
+        BoneSpec("センター", (0.0, 8.0, 0.0), 0, movable | pmx.TAIL_IS_BONE, tail=2, name_en="center"),
+        BoneSpec("左足", (1.0, 10.0, 0.0), 1, plain, name_en="leg_L"),
+        BoneSpec("左ひざ", (1.0, 5.0, 0.0), 2, plain | pmx.FIXED_AXIS, fixed_axis=(1.0, 0.0, 0.0), name_en="knee_L"),
+        BoneSpec("左足首", (1.0, 1.0, 0.0), 3, plain | pmx.LOCAL_AXES, name_en="ankle_L"),
+        BoneSpec("左足ＩＫ", (1.0, 1.0, 0.0), 0, movable | pmx.IK, ik=pmx.IkChain(4, 40, 2.0, (knee, pmx.IkLink(2))), name_en="leg IK_L"),
+        BoneSpec("左足D", (1.0, 10.0, 0.0), 1, plain | pmx.INHERIT_ROTATION, layer=1, inherit=(2, 1.0), name_en="leg D_L"),
+        BoneSpec("右腕捩🎀", (-3.0, 14.0, 0.0), 1, plain | pmx.INHERIT_ROTATION | pmx.INHERIT_TRANSLATION | pmx.EXTERNAL_PARENT,
+                 inherit=(1, 0.5), external_parent=7, name_en="arm twist_R"),  # fmt: skip
+        BoneSpec("物理", (0.0, 15.0, 1.0), 1, plain | pmx.AFTER_PHYSICS, layer=-2, name_en="physics"),
+    ]
+    vertices = np.array([[0, 0, 0], [2, 0, 0], [0, 2, 0], [1, 10, 0], [1, 5, -0.5], [1, 1, 0.5], [-3, 14, 0], [0, 15, 1]], np.float64)
+    ids = np.array([[2, -1, -1, -1], [2, 3, -1, -1], [3, 4, 2, 6], [2, 3, -1, -1], [3, 4, 2, 1], [4, -1, -1, -1], [7, 1, -1, -1], [8, -1, -1, -1]])
+    weights = np.array([[1, 0, 0, 0], [0.7, 0.3, 0, 0], [0.4, 0.3, 0.2, 0.1], [0.5, 0.5, 0, 0], [0.25, 0.25, 0.25, 0.25],
+                        [1, 0, 0, 0], [0.9, 0.1, 0, 0], [1, 0, 0, 0]], np.float64)  # fmt: skip
+    types = np.array([0, 1, 2, 3, 4 if version >= 2.1 else 2, 0, 1, 0])
+    triangles = np.array([[0, 1, 2], [3, 4, 5], [5, 6, 7], [0, 2, 7]])
+    materials = [MaterialSpec("肌", 6, double_sided=True), MaterialSpec("服", 3, shared_toon=False), MaterialSpec("隠し", 3, alpha=0.0)]
+    return PmxSpec(vertices, triangles, bones, ids, weights, types, materials, ["tex/肌.png", "toon.bmp"], encoding, version,
+                   additional_uvs, name="機能テスト", index_sizes=index_sizes)  # fmt: skip
+
+
+def feature_motion_bytes() -> bytes:
+    """A short motion for ``feature_spec``: keys with curves, IK on and off, filler morph and camera keys."""
+    turn = lambda deg, axis=(0, 1, 0): tuple(np.r_[np.cos(np.radians(deg) / 2), np.sin(np.radians(deg) / 2) * np.asarray(axis)].tolist())  # noqa: E731
+    keys = [
+        BoneKey("センター", 0, (0.0, 0.0, 0.0)),
+        BoneKey("センター", 15, (2.0, -1.0, -3.0), turn(30), curves=((10, 80, 60, 120),) * 4),
+        BoneKey("左足ＩＫ", 0, (0.0, 0.0, 0.0)),
+        BoneKey("左足ＩＫ", 10, (0.0, 3.0, -2.0)),
+        BoneKey("左足ＩＫ", 20, (1.0, 1.0, 1.0)),
+        BoneKey("右腕捩🎀".encode("cp932", errors="replace").decode("cp932"), 5, rotation=turn(45, (1, 0, 0))),
+        BoneKey("左ひざ", 0, rotation=turn(-20, (1, 0, 0))),
+    ]
+    return vmd_bytes(keys, ik_switches=[(0, [("左足ＩＫ", True)]), (12, [("左足ＩＫ", False)]), (16, [("左足ＩＫ", True)])],
+                     morph_keys=3, camera_keys=2)  # fmt: skip
