@@ -28,13 +28,15 @@ def fixed_camera(samples: list[np.ndarray], margin: float = MARGIN) -> Camera:
 
 
 def _smooth(values: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian smoothing along axis 0 with edge values held; bounded kernel."""
-    if sigma < 0.5 or len(values) < 2:
+    """Gaussian smoothing along axis 0; the ends are extended by point reflection, so steady motion stays exact."""
+    if sigma < 0.5 or len(values) < 3:
         return values
-    radius = int(min(np.ceil(3 * sigma), len(values)))
+    radius = int(min(np.ceil(3 * sigma), len(values) - 1))
     kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
     kernel /= kernel.sum()
-    padded = np.concatenate([np.repeat(values[:1], radius, 0), values, np.repeat(values[-1:], radius, 0)])
+    before = 2 * values[0] - values[radius:0:-1]
+    after = 2 * values[-1] - values[-2 : -radius - 2 : -1]
+    padded = np.concatenate([before, values, after])
     return np.stack([np.convolve(padded[:, c], kernel, mode="valid") for c in range(values.shape[1])], axis=1)
 
 

@@ -63,8 +63,11 @@ def mmd_convention(rest_points: np.ndarray, base: UdpConvention | None = None) -
 
         base = active_convention()
     low, high = rest_points.min(axis=0), rest_points.max(axis=0)
-    if np.any(high - low < 1e-6):
-        raise InputError("The model is flat (no extent along one axis), so it cannot give UDP coordinates.")
+    extent = high - low
+    if extent.max() < 1e-6:
+        raise InputError("The model has no extent (all its visible vertices are at one point), so it cannot give UDP coordinates.")
+    flat = extent < 1e-6 * extent.max()  # a paper-thin model: that channel sits at 0.5
+    low, high = np.where(flat, (low + high) / 2 - extent.max() / 2, low), np.where(flat, (low + high) / 2 + extent.max() / 2, high)
     return UdpConvention(tuple(float(v) for v in low), tuple(float(v) for v in high), base.axes, base.affine, base.name)
 
 
@@ -108,15 +111,16 @@ class MmdScene:
         return [self.rig.posed_vertices(world, self.framing_rows) for world in self.worlds(frames)]
 
 
-def frame_times(motion_seconds: float, fps: float, max_seconds: float | None, limits: MmdLimits, name: str) -> np.ndarray:
-    """Output times in seconds: the whole motion, or its first ``max_seconds``; refuse over-long motions."""
-    if not max_seconds and motion_seconds > limits.max_seconds:
+def frame_times(motion: VmdMotion, fps: float, max_seconds: float | None, limits: MmdLimits) -> np.ndarray:
+    """Output times in seconds, from 0 up to the last key (or the first ``max_seconds``); refuse over-long motions."""
+    if not max_seconds and motion.seconds > limits.max_seconds:
         raise InputError(
-            f"The motion '{name}' lasts {motion_seconds:.1f} s, over the limit of {limits.max_seconds:g} s. "
+            f"The motion '{motion.source}' lasts {motion.seconds:.1f} s, over the limit of {limits.max_seconds:g} s. "
             f"Convert only its start (max_seconds / --max-seconds), or use a shorter motion."
         )
-    duration = min(motion_seconds, max_seconds or limits.max_seconds, limits.max_seconds)
-    return np.arange(max(1, int(round(duration * fps)))) / fps
+    count = int(np.floor(motion.last_frame / VMD_FPS * fps + 1e-6)) + 1  # the last key's moment included
+    keep = min(max_seconds or limits.max_seconds, limits.max_seconds)
+    return np.arange(max(1, min(count, int(round(keep * fps))))) / fps
 
 
 def frame_cameras(scene: MmdScene, times: np.ndarray, framing: str | Camera = "follow") -> list[Camera]:
@@ -208,7 +212,7 @@ def udp_from_mmd(
     motion = motion if isinstance(motion, VmdMotion) else load_motion(motion)
     scene = MmdScene(model, motion)
     check_binding(scene)
-    times = frame_times(motion.seconds, fps, max_seconds, limits, motion.source)
+    times = frame_times(motion, fps, max_seconds, limits)
     if out is None:
         handle, name = tempfile.mkstemp(prefix="conr-mmd-", suffix=".zip")
         os.close(handle)

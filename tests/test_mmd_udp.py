@@ -1,0 +1,205 @@
+"""MMD to UDP: our character and dances exported as PMX/VMD give the native path's UDP; framing, limits, CLI."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pytest
+
+from conr.dances.character import build_character
+from conr.dances.convention import CANONICAL_BOX_MAX, CANONICAL_BOX_MIN, DEFAULT_CONVENTION
+from conr.dances.generator import dance_camera, dance_frames
+from conr.dances.motions import MOTIONS
+from conr.errors import InputError
+from conr.mmd import MmdLimits, udp_from_mmd
+from conr.mmd.pmx import read_pmx
+from conr.mmd.to_udp import MmdScene, frame_cameras, mmd_convention, mmd_udp_frames
+from conr.mmd.vmd import read_vmd
+from conr.udp import open_udp_sequence
+from mmd_writers import (BoneKey, BoneSpec, MaterialSpec, PmxSpec, character_spec, dance_keys, feature_motion_bytes,
+                         feature_spec, pmx_bytes, vmd_bytes)  # fmt: skip
+
+SIZE = 160
+
+
+@pytest.fixture(autouse=True)
+def _no_saved_calibration(monkeypatch):
+    monkeypatch.setenv("CONR_UDP_CALIBRATION", "off")
+
+
+@pytest.fixture(scope="module")
+def character_model():
+    return read_pmx(pmx_bytes(character_spec(build_character(), version=2.1)), "character.pmx")
+
+
+def _motion(name: str, ik: str):
+    keys, switches = dance_keys(MOTIONS[name], build_character(), ik)
+    return read_vmd(vmd_bytes(keys, switches), f"{name}.vmd")
+
+
+def _compare(native: list[np.ndarray], imported: list[np.ndarray]) -> dict:
+    """Agreement of two UDP sequences: coverage IoU (worst frame), and value differences on shared pixels."""
+    ious, diffs = [], []
+    for a, b in zip(native, imported):
+        ca, cb = a[..., 3] > 0.5, b[..., 3] > 0.5
+        ious.append((ca & cb).sum() / (ca | cb).sum())
+        diffs.append(np.abs(a[..., :3] - b[..., :3])[ca & cb].max(axis=1))
+    diffs = np.concatenate(diffs)
+    return {"iou": min(ious), "within_1e-4": float(np.mean(diffs < 1e-4)), "within_1/255": float(np.mean(diffs < 1 / 255)),
+            "mean": float(diffs.mean()), "max": float(diffs.max())}  # fmt: skip
+
+
+@pytest.mark.parametrize("dance,ik", [("step-and-clap", "consistent"), ("wave", "off")])
+def test_exported_dance_gives_the_native_udp(character_model, dance, ik):
+    """Every bone keyed: with IK targets where the dance puts the ankles, or IK switched off, the frames are the same."""
+    motion = MOTIONS[dance]
+    scene = MmdScene(character_model, _motion(dance, ik))
+    assert scene.binding.matched == 21 and len(scene.rig.chains) == 2
+    everything = motion.frame_times(30)
+    camera = frame_cameras(scene, everything, "fixed")[0]
+    native_camera = dance_camera(motion)
+    for field in ("centre_x", "centre_y", "eye_z", "near", "far"):
+        assert getattr(camera, field) == pytest.approx(getattr(native_camera, field), abs=1e-5)
+    convention = mmd_convention(scene.rest)
+    assert np.allclose(convention.box_min, CANONICAL_BOX_MIN, atol=2e-6) and np.allclose(convention.box_max, CANONICAL_BOX_MAX, atol=2e-6)
+    times = everything[::24]
+    native = list(dance_frames(motion, SIZE, 30, DEFAULT_CONVENTION, times=times))
+    imported = list(mmd_udp_frames(scene, times, SIZE, convention, framing=camera))
+    agreement = _compare(native, imported)
+    assert agreement["iou"] >= 0.999, agreement
+    assert agreement["within_1e-4"] >= 0.999 and agreement["within_1/255"] >= 0.9995, agreement
+
+
+def test_ik_driven_legs_land_where_the_dance_puts_the_feet(character_model):
+    """No thigh or knee keys at all: CCD bends the legs so the ankles reach the IK bones."""
+    motion, character = MOTIONS["step-and-clap"], build_character()
+    scene = MmdScene(character_model, _motion("step-and-clap", "drive"))
+    times = motion.frame_times(30)[::16]
+    feet = [scene.rig.names.index(n) for n in ("左足首", "右足首")]
+    for t, world in zip(times, scene.worlds(times * 30)):
+        pose = motion.sample(t)
+        native = character.skeleton.world_transforms(pose.rotations, pose.root_offset)
+        ankles = native[[character.skeleton.index["foot.L"], character.skeleton.index["foot.R"]], :3, 3]
+        assert np.abs(world[feet, :3, 3] - ankles).max() < 1e-4  # 0.1 mm
+        knees = [scene.rig.names.index(n) for n in ("左ひざ", "右ひざ")]
+        for knee in knees:  # hinges about x, bent forwards (negative), within MMD's limits
+            relative = world[scene.rig.parents[knee], :3, :3].T @ world[knee, :3, :3]
+            assert abs(relative[0, 1]) < 1e-9 and abs(relative[0, 2]) < 1e-9 and abs(relative[0, 0] - 1) < 1e-9
+            assert np.arctan2(relative[2, 1], relative[1, 1]) <= np.radians(-0.5) + 1e-9
+    native = list(dance_frames(motion, SIZE, 30, DEFAULT_CONVENTION, times=times[::2]))
+    imported = list(mmd_udp_frames(scene, times[::2], SIZE, mmd_convention(scene.rest), framing=dance_camera(motion)))
+    agreement = _compare(native, imported)
+    # The legs may twist a little differently (IK picks its own knee plane), the rest is the same.
+    assert agreement["iou"] >= 0.97 and agreement["mean"] < 0.005, agreement
+
+
+def test_the_characters_left_is_on_the_viewers_right(character_model):
+    """MMD x is the character's own left; facing the camera it shows on the image's right, and UDP channel 0 grows with it."""
+    scene = MmdScene(character_model, read_vmd(vmd_bytes([BoneKey("下半身", 0)]), "rest.vmd"))
+    frame = next(mmd_udp_frames(scene, np.array([0.0]), SIZE, framing="fixed"))
+    covered = frame[..., 3] > 0.5
+    columns = np.nonzero(covered)[1]
+    middle = (columns.min() + columns.max()) / 2
+    left_side = covered & (frame[..., 0] > 0.6)
+    right_side = covered & (frame[..., 0] < 0.4)
+    assert np.nonzero(left_side)[1].mean() > middle + 5 and np.nonzero(right_side)[1].mean() < middle - 5
+    rows = np.nonzero(covered)[0]
+    assert frame[rows.min(), :, 2].max() > 0.95 and frame[rows.max(), covered[rows.max()], 2].max() < 0.1  # head 1, feet 0
+
+
+def test_follow_framing_keeps_a_travelling_character_centred_and_sized(character_model):
+    # The hips and both feet travel 4.8 m to the side and 3.2 m towards the camera (IK keeps planted feet otherwise).
+    keys = [BoneKey(bone, frame, (60.0 * frame / 60, 0.0, -40.0 * frame / 60)) for bone in ("下半身", "左足ＩＫ", "右足ＩＫ") for frame in (0, 60)]
+    scene = MmdScene(character_model, read_vmd(vmd_bytes(keys), "travel.vmd"))
+    times = np.arange(0, 61, 6) / 30
+    followed = list(mmd_udp_frames(scene, times, 128, framing="follow"))
+    heights, centres = [], []
+    for frame in followed:
+        rows, columns = np.nonzero(frame[..., 3] > 0.5)
+        heights.append(rows.max() - rows.min())
+        centres.append(((columns.min() + columns.max()) / 2, (rows.min() + rows.max()) / 2))
+    assert max(heights) - min(heights) <= 3 and min(heights) > 0.75 * 128  # same size, filling the frame
+    assert np.abs(np.array(centres) - 64).max() < 8
+    fixed = list(mmd_udp_frames(scene, times[[0, -1]], 128, framing="fixed"))
+    assert all((f[..., 3] > 0.5).sum() < 0.6 * (followed[0][..., 3] > 0.5).sum() for f in fixed)  # one camera for all: smaller
+
+
+def test_hidden_and_double_sided_materials(tmp_path):
+    # Three shallow square pyramids side by side, their faces wound to face away from the camera.
+    quads, vertices = [], []
+    for k in range(3):
+        x = k * 3.0
+        base = len(vertices)
+        vertices += [[x, 0, 0], [x + 2, 0, 0], [x + 2, 2, 0], [x, 2, 0], [x + 1, 1, 0.3]]
+        quads += [[base + i, base + (i + 1) % 4, base + 4] for i in range(4)]
+    vertices = np.array(vertices, np.float64)
+    ids = np.zeros((len(vertices), 4), int) - 1
+    ids[:, 0] = 0
+    weights = np.zeros((len(vertices), 4))
+    weights[:, 0] = 1
+    materials = [MaterialSpec("single", 12), MaterialSpec("double", 12, double_sided=True), MaterialSpec("hidden", 12, alpha=0.0, double_sided=True)]
+    spec = PmxSpec(vertices, np.array(quads), [BoneSpec("センター", (0, 0, 0))], ids, weights, materials=materials)
+    scene = MmdScene(read_pmx(pmx_bytes(spec), "quads.pmx"), read_vmd(vmd_bytes([BoneKey("センター", 0)]), "still.vmd"))
+    assert scene.rest[:, 0].max() == pytest.approx(5 * 0.08)  # the hidden pyramid is not part of the canonical box
+    frame = next(mmd_udp_frames(scene, np.array([0.0]), 96, framing="fixed"))
+    columns = np.nonzero(frame[..., 3] > 0.5)[1]
+    # The camera frames x from 0 to 5 (the hidden one is left out); only the double-sided pyramid (x 3 to 5) shows.
+    assert len(columns) > 500 and columns.min() > 48
+    spec.triangles = np.array(quads)[:, ::-1]  # turned towards the camera: the single-sided one shows too
+    scene = MmdScene(read_pmx(pmx_bytes(spec), "quads.pmx"), read_vmd(vmd_bytes([BoneKey("センター", 0)]), "still.vmd"))
+    frame = next(mmd_udp_frames(scene, np.array([0.0]), 96, framing="fixed"))
+    columns = np.nonzero(frame[..., 3] > 0.5)[1]
+    assert columns.min() < 20 and columns.max() > 76 and len(columns) > 2 * 500
+
+
+def test_udp_from_mmd_writes_frames_with_limits(tmp_path):
+    model_zip = tmp_path / "model.zip"
+    with zipfile.ZipFile(model_zip, "w") as archive:
+        archive.writestr("feature/model.pmx", pmx_bytes(feature_spec()))
+        archive.writestr("feature/tex/肌.png", b"\x89PNG")
+    motion = tmp_path / "dance.vmd"
+    motion.write_bytes(feature_motion_bytes())  # 21 frames = 0.7 s
+    calls = []
+    frames = udp_from_mmd(model_zip, motion, out=tmp_path / "udp.zip", size=64, fps=30, progress=lambda d, t: calls.append((d, t)),
+                          exr_dir=tmp_path / "exr")  # fmt: skip
+    assert len(frames) == 21 and calls[-1] == (21, 21) and frames[0].shape == (64, 64, 4)
+    assert sorted(p.name for p in (tmp_path / "exr").iterdir())[:2] == ["00000.exr", "00001.exr"]
+    assert np.allclose(open_udp_sequence(tmp_path / "exr")[5], frames[5], atol=1e-7)  # float EXR, lossless
+    assert len(udp_from_mmd(model_zip, motion, out=tmp_path / "half.zip", size=64, fps=15, fmt="png")) == 11  # 0.7 s at 15 fps
+    with pytest.raises(InputError, match=r"'dance.vmd' lasts 0.7 s, over the limit of 0.5 s"):
+        udp_from_mmd(model_zip, motion, out=tmp_path / "no.zip", size=64, limits=MmdLimits(max_seconds=0.5))
+    trimmed = udp_from_mmd(model_zip, motion, out=tmp_path / "trim.zip", size=64, max_seconds=0.2, limits=MmdLimits(max_seconds=0.5))
+    assert len(trimmed) == 6
+    with pytest.raises(InputError, match="size 10"):
+        udp_from_mmd(model_zip, motion, size=10)
+
+
+def test_motions_that_cannot_move_the_model_are_refused(tmp_path):
+    model = pmx_bytes(feature_spec())
+    (tmp_path / "m.pmx").write_bytes(model)
+    (tmp_path / "camera.vmd").write_bytes(vmd_bytes([], camera_keys=4))
+    with pytest.raises(InputError, match="holds no bone keys.*4 camera keys"):
+        udp_from_mmd(tmp_path / "m.pmx", tmp_path / "camera.vmd", size=64)
+    (tmp_path / "other.vmd").write_bytes(vmd_bytes([BoneKey("Bip01 Pelvis", 0), BoneKey("Bip01 Spine", 3)]))
+    with pytest.raises(InputError, match="None of the bones 'other.vmd' animates .Bip01 Pelvis, Bip01 Spine"):
+        udp_from_mmd(tmp_path / "m.pmx", tmp_path / "other.vmd", size=64)
+
+
+def test_cli_udp_from_mmd(tmp_path, capsys):
+    from conr.cli import main
+
+    (tmp_path / "model.pmx").write_bytes(pmx_bytes(feature_spec()))
+    (tmp_path / "dance.vmd").write_bytes(feature_motion_bytes())
+    out = tmp_path / "udp.zip"
+    code = main(["udp-from-mmd", str(tmp_path / "model.pmx"), str(tmp_path / "dance.vmd"), "--out", str(out), "--size", "64",
+                 "--max-seconds", "0.3", "--format", "exr", "--preview", str(tmp_path / "preview.mp4")])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "9 bones, 1 IK chains" in captured.err and "4 bone tracks, 4 match the model" in captured.err
+    assert len(open_udp_sequence(out)) == 9 and zipfile.ZipFile(out).namelist()[0] == "00000.exr"
+    assert (tmp_path / "preview.mp4").stat().st_size > 0
+    (tmp_path / "broken.pmx").write_bytes(pmx_bytes(feature_spec())[:300])
+    code = main(["udp-from-mmd", str(tmp_path / "broken.pmx"), str(tmp_path / "dance.vmd"), "--out", str(tmp_path / "x.zip")])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.err.startswith("error: 'broken.pmx' is not a usable PMX model") and "Traceback" not in captured.err
