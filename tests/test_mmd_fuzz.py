@@ -26,7 +26,7 @@ from conr.mmd.vmd import read_vmd
 from mmd_writers import BoneKey, BoneSpec, PmxSpec, feature_motion_bytes, feature_spec, pmx_bytes, vmd_bytes
 
 #: Examples per byte-mutation test; the rig and full-conversion tests run a half and a tenth of it.
-EXAMPLES = int(os.environ.get("CONR_FUZZ_EXAMPLES") or 0) or 250
+EXAMPLES = int(os.environ.get("CONR_FUZZ_EXAMPLES") or 0) or 400
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=timedelta(seconds=3),  # generous for slow CI machines; a hang or quadratic blow-up still trips it
