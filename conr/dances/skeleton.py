@@ -113,15 +113,33 @@ class Skeleton:
         return (world @ unbind)[:, :3, :]
 
 
+#: Vertices skinned per block: small enough to stay in the CPU cache, large enough for numpy.
+SKIN_BLOCK = 16384
+
+
 def skin(rest: np.ndarray, bone_ids: np.ndarray, weights: np.ndarray, matrices: np.ndarray, normals: np.ndarray | None = None):
     """Linear blend skinning: posed positions (V, 3), and posed normals when given.
 
-    ``bone_ids`` / ``weights`` are (V, K) with rows summing to 1.
+    ``bone_ids`` / ``weights`` are (V, K) with rows summing to 1. Imported
+    models have hundreds of thousands of vertices, mostly with one or two
+    bones, so vertices go in cache-sized blocks and influences slot by slot,
+    skipping zero weights; no (V, K, 3, 4) array is ever built.
     """
-    blended = np.einsum("vk,vkij->vij", weights, matrices[bone_ids])
-    positions = np.einsum("vij,vj->vi", blended[:, :, :3], rest) + blended[:, :, 3]
-    if normals is None:
+    positions = np.zeros((len(rest), 3))
+    posed_normals = None if normals is None else np.zeros((len(rest), 3))
+    for start in range(0, len(rest), SKIN_BLOCK):
+        block = slice(start, start + SKIN_BLOCK)
+        for k in range(bone_ids.shape[1]):
+            weight = weights[block, k]
+            rows = np.flatnonzero(weight != 0)
+            if not rows.size:
+                continue
+            matrix = matrices[bone_ids[block, k][rows]]
+            scale = weight[rows, None]
+            positions[block][rows] += scale * (np.einsum("vij,vj->vi", matrix[:, :, :3], rest[block][rows]) + matrix[:, :, 3])
+            if posed_normals is not None:
+                posed_normals[block][rows] += scale * np.einsum("vij,vj->vi", matrix[:, :, :3], normals[block][rows])
+    if posed_normals is None:
         return positions, None
-    posed_normals = np.einsum("vij,vj->vi", blended[:, :, :3], normals)
     posed_normals /= np.maximum(np.linalg.norm(posed_normals, axis=1, keepdims=True), 1e-12)
     return positions, posed_normals
