@@ -118,10 +118,15 @@ class Rig:
         matrices[-1] = np.eye(4)[:3]
         return matrices
 
-    def posed_vertices(self, world: np.ndarray, subset: np.ndarray | None = None) -> np.ndarray:
-        """Skinned vertex positions (V, 3) in metres (only ``subset`` rows when given)."""
+    def skin_arrays(self, subset: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rest, bone ids, weights) of all vertices or of ``subset``, for ``posed_vertices``."""
         rows = slice(None) if subset is None else subset
-        positions, _ = skin(self.rest[rows], self.bone_ids[rows], self.weights[rows], self.skinning_matrices(world))
+        return self.rest[rows], self.bone_ids[rows], self.weights[rows]
+
+    def posed_vertices(self, world: np.ndarray, arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """Skinned vertex positions (V, 3) in metres, of ``arrays`` from ``skin_arrays`` (default: all vertices)."""
+        rest, bone_ids, weights = arrays or self.skin_arrays()
+        positions, _ = skin(rest, bone_ids, weights, self.skinning_matrices(world))
         return positions
 
 

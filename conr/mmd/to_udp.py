@@ -90,10 +90,11 @@ class MmdScene:
         # Only vertices that faces use: stray vertices elsewhere must not shift the box or the framing.
         self.used, inverse = np.unique(triangles, return_inverse=True)
         self.triangles = inverse.reshape(-1, 3).astype(np.int32)
-        self.rest = self.rig.rest[self.used]
+        self.drawn = self.rig.skin_arrays(self.used)
+        self.rest = self.drawn[0]
         self.part_ids = np.ones(len(self.used), np.uint8)
         step = max(7, int(np.ceil(len(self.used) / FRAMING_POINTS)))
-        self.framing_rows = self.used[::step]
+        self.sampled = self.rig.skin_arrays(self.used[::step])
 
     def worlds(self, frames: np.ndarray) -> Iterator[np.ndarray]:
         """Bone world transforms at each VMD frame number (fractional allowed)."""
@@ -105,10 +106,10 @@ class MmdScene:
 
     def positions(self, world: np.ndarray) -> np.ndarray:
         """Posed positions (metres) of the drawn vertices, in ``rest`` order."""
-        return self.rig.posed_vertices(world, self.used)
+        return self.rig.posed_vertices(world, self.drawn)
 
     def framing_points(self, frames: np.ndarray) -> list[np.ndarray]:
-        return [self.rig.posed_vertices(world, self.framing_rows) for world in self.worlds(frames)]
+        return [self.rig.posed_vertices(world, self.sampled) for world in self.worlds(frames)]
 
 
 def frame_times(motion: VmdMotion, fps: float, max_seconds: float | None, limits: MmdLimits) -> np.ndarray:
