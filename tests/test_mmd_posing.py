@@ -244,3 +244,27 @@ def test_ik_without_limits_and_without_loops_still_behaves():
     none = _leg(loops=0)
     world = _pose(none, [BoneKey("左足ＩＫ", 0, (0.0, 2.0, -1.5))])
     assert world[3, :3, 3] == pytest.approx(ANKLE * UNIT)  # a chain with no loops does nothing
+
+
+def test_crafted_ik_work_is_bounded():
+    """Absurd loop counts are scaled to a per-frame budget; absurd numbers of chains are refused."""
+    import time
+
+    from conr.errors import InputError
+    from conr.mmd.posing import MAX_IK_CHAINS, MAX_IK_WORK_PER_FRAME
+
+    plain = pmx.ROTATABLE | pmx.VISIBLE | pmx.ENABLED
+    chain = [BoneSpec("根", (0, 0, 0), flags=MOVABLE)] + [BoneSpec(f"節{k}", (0, -k - 1.0, 0), k, plain) for k in range(300)]
+    links = tuple(pmx.IkLink(k) for k in range(299, 299 - 64, -1))  # 64 links, each re-posing the bones below it
+    greedy = BoneSpec("欲張りIK", (0, -301.0, 0), -1, MOVABLE | pmx.IK, ik=pmx.IkChain(300, 2**31 - 1, 0.001, links))
+    rig = _rig(chain + [greedy])
+    (solver,) = rig.chains.values()
+    assert solver.loops * sum(len(p) + 1 for p in solver.paths) <= MAX_IK_WORK_PER_FRAME
+    started = time.perf_counter()
+    world = _pose(rig, [BoneKey("欲張りIK", 0, (500.0, 0.0, 0.0))])  # far out of reach
+    assert time.perf_counter() - started < 30 and np.isfinite(world).all()
+
+    many = [BoneSpec("根", (0, 0, 0), flags=MOVABLE), BoneSpec("先", (0, 1, 0), 0, plain)]
+    many += [BoneSpec(f"IK{k}", (0, 1, 0), -1, MOVABLE | pmx.IK, ik=pmx.IkChain(1, 1, 1.0, (pmx.IkLink(0),))) for k in range(MAX_IK_CHAINS + 1)]
+    with pytest.raises(InputError, match=f"has {MAX_IK_CHAINS + 1} IK chains"):
+        _rig(many)

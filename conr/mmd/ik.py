@@ -5,7 +5,7 @@ thigh) is turned so its target bone (the ankle) reaches the IK bone. We use
 cyclic coordinate descent: for each link from the target's end upwards,
 turn the link so the target points at the goal, a step at most the chain's
 unit angle; repeat up to the chain's loop count, stopping once the target
-is within ``TOLERANCE``.
+is within ``TOLERANCE`` or an iteration no longer brings it closer.
 
 Links whose limits allow turning about one axis only (knees: x, -180 to
 -0.5 degrees) are hinges and are solved exactly rather than stepped:
@@ -35,6 +35,8 @@ from ..dances.quaternions import multiply, to_matrix
 
 #: Targets closer than this to the goal (metres) are done.
 TOLERANCE = 1e-5
+#: An iteration bringing the target less than this much closer (metres) ends the solve: it will not get there.
+STALL = 1e-7
 #: A limit range narrower than this (radians) counts as "this axis may not turn".
 FIXED_AXIS_RANGE = 1e-6
 
@@ -161,11 +163,13 @@ def solve_chain(state: ChainState, chain: Chain) -> int:
     """Move ``chain``'s links in ``state`` so its target reaches the IK bone; returns the iterations used."""
     goal = state.world[chain.ik_bone, :3, 3].copy()
     unit_angle = chain.unit_angle if chain.unit_angle > 0 and math.isfinite(chain.unit_angle) else math.pi
-    iterations = 0
+    iterations, previous = 0, math.inf
     for iterations in range(1, chain.loops + 1):
-        if np.linalg.norm(state.world[chain.target, :3, 3] - goal) < TOLERANCE:
+        distance = float(np.linalg.norm(state.world[chain.target, :3, 3] - goal))
+        if distance < TOLERANCE or previous - distance < STALL:  # there, or as close as it gets (out of reach)
             iterations -= 1
             break
+        previous = distance
         for k, link in enumerate(chain.links):
             effector = state.world[chain.target, :3, 3]
             if np.linalg.norm(effector - goal) < TOLERANCE:

@@ -48,16 +48,39 @@ def bezier_ease(curve: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.where(linear, target, y)
 
 
+class TrackSet:
+    """Several tracks sampled together: their keys concatenated once, one easing pass per call."""
+
+    def __init__(self, tracks: list[BoneTrack]):
+        self.tracks = list(tracks)
+        self.offsets = np.cumsum([0] + [len(t.frames) for t in self.tracks])[:-1]
+        self.positions = np.concatenate([t.positions for t in self.tracks]) if self.tracks else np.zeros((0, 3))
+        self.rotations = np.concatenate([t.rotations for t in self.tracks]) if self.tracks else np.zeros((0, 4))
+        self.curves = np.concatenate([t.curves for t in self.tracks]) if self.tracks else np.zeros((0, 4, 4), np.uint8)
+
+    def sample(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positions (T, F, 3) and rotations (T, F, 4) of every track at (fractional) ``frames`` (F,)."""
+        frames = np.asarray(frames, np.float64).reshape(-1)
+        if not self.tracks:
+            return np.zeros((0, len(frames), 3)), np.zeros((0, len(frames), 4))
+        starts, ends, fractions = [], [], []
+        for track, offset in zip(self.tracks, self.offsets):  # each frame's interval: a binary search per track
+            keys = track.frames
+            before = np.searchsorted(keys, frames, side="right") - 1
+            i = np.clip(before, 0, len(keys) - 1)
+            j = np.clip(before + 1, 0, len(keys) - 1)
+            span = (keys[j] - keys[i]).astype(np.float64)
+            fractions.append(np.where(span > 0, (frames - keys[i]) / np.where(span > 0, span, 1.0), 0.0))
+            starts.append(i + offset)
+            ends.append(j + offset)
+        i, j = np.concatenate(starts), np.concatenate(ends)
+        eased = bezier_ease(self.curves[j], np.clip(np.concatenate(fractions), 0.0, 1.0)[:, None])  # x, y, z, rotation
+        moved = self.positions[i] + (self.positions[j] - self.positions[i]) * eased[:, :3]
+        turned = slerp(self.rotations[i], self.rotations[j], eased[:, 3])
+        return moved.reshape(len(self.tracks), len(frames), 3), turned.reshape(len(self.tracks), len(frames), 4)
+
+
 def sample_track(track: BoneTrack, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions (F, 3) and rotations (F, 4) of ``track`` at (fractional) ``frames`` (F,)."""
-    frames = np.asarray(frames, np.float64)
-    keys = track.frames
-    before = np.searchsorted(keys, frames, side="right") - 1
-    i = np.clip(before, 0, len(keys) - 1)
-    j = np.clip(before + 1, 0, len(keys) - 1)
-    span = (keys[j] - keys[i]).astype(np.float64)
-    elapsed = np.where(span > 0, (frames - keys[i]) / np.where(span > 0, span, 1.0), 0.0)
-    eased = bezier_ease(track.curves[j], np.clip(elapsed, 0.0, 1.0)[:, None])  # (F, 4): x, y, z, rotation
-    positions = track.positions[i] + (track.positions[j] - track.positions[i]) * eased[:, :3]
-    rotations = slerp(track.rotations[i], track.rotations[j], eased[:, 3])
-    return positions, rotations
+    """Positions (F, 3) and rotations (F, 4) of one track at (fractional) ``frames`` (F,)."""
+    positions, rotations = TrackSet([track]).sample(frames)
+    return positions[0], rotations[0]

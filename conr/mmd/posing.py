@@ -27,14 +27,19 @@ import numpy as np
 
 from ..dances.quaternions import exp, log, multiply, to_matrix
 from ..dances.skeleton import skin
+from ..errors import InputError
 from .axes import to_model_points
 from .ik import Chain, Link, hinge_axis, prepare_chain, solve_chain
-from .interpolation import sample_track
+from .interpolation import TrackSet
 from .pmx import PmxModel
 from .vmd import IK_NAME_BYTES, NAME_BYTES, VmdMotion
 
-#: Budget of IK link steps per frame over all chains; loop counts are scaled down to fit it.
-MAX_IK_STEPS_PER_FRAME = 20_000
+#: Budget of bone updates by IK iterations per frame (all chains); loop counts are scaled down to fit it.
+MAX_IK_WORK_PER_FRAME = 100_000
+#: Real models have a handful of IK chains (legs, toes, sometimes hair or skirts).
+MAX_IK_CHAINS = 512
+#: Bones re-posed by all chains together (their paths and the bones hanging below them).
+MAX_IK_REFRESHES = 200_000
 
 
 def _power(q: np.ndarray, weight: float) -> np.ndarray:
@@ -70,6 +75,9 @@ class Rig:
             if p >= 0:
                 children[p].append(i)
         self.chains: dict[int, Chain] = {}
+        wanted = sum(1 for b in bones if b.ik is not None and b.ik.loops)
+        if wanted > MAX_IK_CHAINS:
+            raise InputError(f"'{model.source}' has {wanted} IK chains; at most {MAX_IK_CHAINS} are supported.")
         for i, bone in enumerate(bones):
             if bone.ik is None or not bone.ik.loops:
                 continue
@@ -83,9 +91,12 @@ class Rig:
             chain = prepare_chain(i, bone.ik.target, bone.ik.loops, bone.ik.unit_angle, links, self.parents, children)
             if chain is not None:
                 self.chains[i] = chain
-        steps = sum(c.loops * len(c.links) for c in self.chains.values())
-        if steps > MAX_IK_STEPS_PER_FRAME:  # a crafted model could ask for millions of steps a frame
-            scale = MAX_IK_STEPS_PER_FRAME / steps
+        refreshes = sum(len(c.after) + sum(len(p) for p in c.paths) for c in self.chains.values())
+        if refreshes > MAX_IK_REFRESHES:  # every chain re-poses the bones below it: bound that work per frame
+            raise InputError(f"'{model.source}' has IK chains over {refreshes:,} bones in all; at most {MAX_IK_REFRESHES:,} are supported.")
+        work = sum(c.loops * sum(len(p) + 1 for p in c.paths) for c in self.chains.values())
+        if work > MAX_IK_WORK_PER_FRAME:  # a crafted model could ask for millions of steps a frame
+            scale = MAX_IK_WORK_PER_FRAME / work
             self.chains = {i: _with_loops(c, max(1, int(c.loops * scale))) for i, c in self.chains.items()}
         # Skinning: slot -1 (no bone) points at an extra identity matrix, so such weights do nothing.
         self.rest = to_model_points(model.vertices)
@@ -194,6 +205,7 @@ class MotionBinding:
             if key in motion.tracks and key not in seen:  # two bones cut to the same 15 bytes: the first gets the track
                 self.tracks[i] = motion.tracks[key]
                 seen.add(key)
+        self.track_set = TrackSet(list(self.tracks.values()))
 
     @property
     def matched(self) -> int:
@@ -206,10 +218,10 @@ class MotionBinding:
         rotations = np.zeros((len(frames), count, 4))
         rotations[..., 0] = 1.0
         translations = np.zeros((len(frames), count, 3))
-        for bone, track in self.tracks.items():
-            positions, quaternions = sample_track(track, frames)
-            rotations[:, bone] = quaternions
-            translations[:, bone] = to_model_points(positions)
+        bones = list(self.tracks)
+        positions, quaternions = self.track_set.sample(frames)
+        rotations[:, bones] = quaternions.transpose(1, 0, 2)
+        translations[:, bones] = to_model_points(positions).transpose(1, 0, 2)
         switches = {i: self.motion.ik.state(name, frames) for i, name in self.rig.ik_names.items()}
         enabled = [{i: bool(state[f]) for i, state in switches.items()} for f in range(len(frames))]
         return MotionSamples(rotations, translations, enabled)
