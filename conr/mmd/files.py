@@ -37,11 +37,11 @@ def entry_name(info: zipfile.ZipInfo) -> str:
 def _size_checked(path: Path, cap: int, kind: str) -> bytes:
     if not path.is_file():
         raise InputError(f"The {kind} file '{path}' does not exist.")
-    size = path.stat().st_size
-    if size > cap:
-        raise InputError(f"'{path.name}' is {size / 1024**2:.0f} MB; a {kind} may be at most {cap / 1024**2:.0f} MB.")
     with path.open("rb") as handle:
-        return handle.read(cap + 1)[:cap]
+        data = handle.read(cap + 1)  # never more than the cap, whatever the file claims to be
+    if len(data) > cap:
+        raise InputError(f"'{path.name}' is {path.stat().st_size / 1024**2:.0f} MB; a {kind} may be at most {cap / 1024**2:.0f} MB.")
+    return data
 
 
 def _from_zip(path: Path, suffix: str, kind: str, cap: int, member: str | None) -> tuple[bytes, str]:

@@ -33,7 +33,7 @@ from ..dances.convention import UdpConvention
 from ..dances.generator import FRAMING_RATE, render_udp
 from ..errors import InputError
 from ..udp import UdpSequence, encode_udp, open_udp_sequence
-from .framing import FRAMINGS, fixed_camera, follow_cameras
+from .framing import FRAMINGS, extent_of, fixed_camera, follow_cameras
 from .posing import MotionBinding, Rig
 from .pmx import PmxModel
 from .vmd import FPS as VMD_FPS
@@ -41,8 +41,10 @@ from .vmd import VmdMotion
 
 log = logging.getLogger(__name__)
 
-#: Framing samples every 7th vertex (as the bundled dances do), and at most about this many points a frame.
+#: Framing samples every 7th vertex (as the bundled dances do), and at most about this many points a frame ...
 FRAMING_POINTS = 20_000
+#: ... and, for one fixed camera fitted to all sampled poses at once, this many in all.
+FIXED_FRAMING_POINTS = 2_000_000
 #: Poses evaluated per batch when sampling the motion.
 BATCH_FRAMES = 32
 
@@ -93,8 +95,7 @@ class MmdScene:
         self.drawn = self.rig.skin_arrays(self.used)
         self.rest = self.drawn[0]
         self.part_ids = np.ones(len(self.used), np.uint8)
-        step = max(7, int(np.ceil(len(self.used) / FRAMING_POINTS)))
-        self.sampled = self.rig.skin_arrays(self.used[::step])
+        self.sampled = self.framing_arrays(1)
 
     def worlds(self, frames: np.ndarray) -> Iterator[np.ndarray]:
         """Bone world transforms at each VMD frame number (fractional allowed)."""
@@ -108,8 +109,15 @@ class MmdScene:
         """Posed positions (metres) of the drawn vertices, in ``rest`` order."""
         return self.rig.posed_vertices(world, self.drawn)
 
-    def framing_points(self, frames: np.ndarray) -> list[np.ndarray]:
-        return [self.rig.posed_vertices(world, self.sampled) for world in self.worlds(frames)]
+    def framing_arrays(self, frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Skin arrays of the vertices framing looks at: every 7th, fewer for big models or many frames at once."""
+        step = max(7, int(np.ceil(len(self.used) / FRAMING_POINTS)), int(np.ceil(len(self.used) * frames / FIXED_FRAMING_POINTS)))
+        return self.rig.skin_arrays(self.used[::step])
+
+    def framing_points(self, frames: np.ndarray, arrays=None) -> Iterator[np.ndarray]:
+        """Posed framing vertices at each VMD frame."""
+        for world in self.worlds(frames):
+            yield self.rig.posed_vertices(world, arrays or self.sampled)
 
 
 def frame_times(motion: VmdMotion, fps: float, max_seconds: float | None, limits: MmdLimits) -> np.ndarray:
@@ -133,9 +141,10 @@ def frame_cameras(scene: MmdScene, times: np.ndarray, framing: str | Camera = "f
     if framing == "fixed":  # sampled like the bundled dances: FRAMING_RATE poses a second over the span
         span = float(times[-1] + step) if len(times) else 0.0
         samples = np.arange(max(1, int(np.ceil(span * FRAMING_RATE - 1e-9)))) / FRAMING_RATE
-        return [fixed_camera(scene.framing_points(samples * VMD_FPS))] * len(times)
-    if framing == "follow":
-        return follow_cameras(scene.framing_points(times * VMD_FPS), 1.0 / step)
+        points = list(scene.framing_points(samples * VMD_FPS, scene.framing_arrays(len(samples))))
+        return [fixed_camera(points)] * len(times)
+    if framing == "follow":  # one small summary per frame: long dances frame in constant memory
+        return follow_cameras([extent_of(points) for points in scene.framing_points(times * VMD_FPS)], 1.0 / step)
     raise InputError(f"Unknown framing {framing!r}; use one of {', '.join(FRAMINGS)}.")
 
 
@@ -207,6 +216,8 @@ def udp_from_mmd(
         raise InputError(f"UDP size {size} is out of range: use {MIN_SIZE} to {MAX_SIZE} pixels.")
     if not MIN_FPS <= fps <= MAX_FPS:
         raise InputError(f"Frame rate {fps:g} is out of range: use {MIN_FPS} to {MAX_FPS} frames per second.")
+    if max_seconds is not None and not max_seconds > 0:
+        raise InputError(f"max_seconds must be a positive number of seconds, not {max_seconds!r}.")
     if fmt not in ("npz", "exr", "png"):
         raise InputError(f"Unknown UDP frame format {fmt!r}; use npz, exr or png.")
     model = model if isinstance(model, PmxModel) else load_model(model, member)
