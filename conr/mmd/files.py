@@ -80,9 +80,12 @@ def _from_zip(path: Path, suffix: str, kind: str, cap: int, member: str | None) 
         if info.flag_bits & 0x1:
             raise InputError(f"'{path.name}': '{name}' is encrypted; upload an unencrypted zip.")
         if info.file_size > cap:
-            raise InputError(f"'{path.name}': '{name}' is {info.file_size / 1024**2:.0f} MB; a {kind} may be at most {cap / 1024**2:.0f} MB.")
+            raise InputError(
+                f"'{path.name}': '{name}' is {info.file_size / 1024**2:.0f} MB; a {kind} may be at most {cap / 1024**2:.0f} MB."
+            )
         if info.compress_size and info.file_size / info.compress_size > MAX_ENTRY_RATIO:
-            raise InputError(f"'{path.name}': '{name}' expands {info.file_size / info.compress_size:.0f}-fold, which looks like a zip bomb; refusing it.")
+            ratio = info.file_size / info.compress_size
+            raise InputError(f"'{path.name}': '{name}' expands {ratio:.0f}-fold, which looks like a zip bomb; refusing it.")
         try:
             with archive.open(info) as entry:
                 data = entry.read(info.file_size + 1)

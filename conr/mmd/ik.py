@@ -211,7 +211,9 @@ def solve_chain(state: ChainState, chain: Chain) -> int:
     return iterations
 
 
-def prepare_chain(ik_bone: int, target: int, loops: int, unit_angle: float, links, parents: np.ndarray, children: list[list[int]]) -> Chain | None:
+def prepare_chain(
+    ik_bone: int, target: int, loops: int, unit_angle: float, links, parents: np.ndarray, children: list[list[int]]
+) -> Chain | None:
     """Keep the links that are ancestors of ``target`` (others cannot move it); None if none are."""
     ancestors, j, guard = [], int(target), 0
     while j >= 0 and guard <= len(parents):  # the hierarchy is acyclic (checked on reading); the guard is belt and braces

@@ -82,7 +82,9 @@ class MmdScene:
         self.binding = MotionBinding(self.rig, motion)
         triangles = model.triangles
         materials = model.triangle_materials()
-        if materials is not None and len(triangles):
+        if materials is None:
+            log.warning("%s: the materials do not cover the faces exactly; drawing every face one-sided", model.source)
+        elif len(triangles):
             hidden = np.array([m.diffuse_alpha <= 0.0 for m in model.materials], bool)
             double = np.array([m.double_sided for m in model.materials], bool)
             shown = ~hidden[materials]
@@ -230,6 +232,7 @@ def udp_from_mmd(
         os.close(handle)
         out = name
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     if exr_dir is not None:
         Path(exr_dir).mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

@@ -107,7 +107,8 @@ def read_vmd(data: bytes, name: str = "motion.vmd") -> VmdMotion:
     count = r.count("bone key count", MAX_BONE_KEYS, BONE_KEY.itemsize, signed=False)
     keys = np.frombuffer(r.raw(count * BONE_KEY.itemsize, "bone keys"), BONE_KEY, count)
     counts = {"bone": count}
-    for section, size in (("morph", MORPH_KEY_BYTES), ("camera", CAMERA_KEY_BYTES), ("light", LIGHT_KEY_BYTES), ("self-shadow", SHADOW_KEY_BYTES)):
+    skipped = (("morph", MORPH_KEY_BYTES), ("camera", CAMERA_KEY_BYTES), ("light", LIGHT_KEY_BYTES), ("self-shadow", SHADOW_KEY_BYTES))
+    for section, size in skipped:
         if r.remaining < 4:
             break
         n = r.count(f"{section} key count", MAX_OTHER_KEYS, size, signed=False)
