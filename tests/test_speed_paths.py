@@ -20,7 +20,10 @@ def test_batching_does_not_change_frames(renderer, fixture_sheet, frames):
     one_by_one = renderer.render(frames, batch_size=1)
     batched = renderer.render(frames, batch_size=2)
     for a, b in zip(one_by_one, batched):
-        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+        # compare premultiplied colour: straight RGB amplifies rounding where alpha is tiny
+        pa, pb = (np.rint(x[:, :, :3] * (x[:, :, 3:4] / 255.0)) for x in (a, b))
+        assert np.abs(pa - pb).max() <= 1
+        assert np.abs(a[:, :, 3].astype(int) - b[:, :, 3].astype(int)).max() <= 1
 
 
 def test_channels_last_matches_the_fixture(renderer, fixture_sheet, fixture_poses):
