@@ -160,13 +160,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep", action="store_true", help="views 1/2/4/8 x batch 1..32")
     parser.add_argument("--end-to-end", type=int, default=0, metavar="N", help="also time parse + render + MP4 for N frames")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the shader first")
+    parser.add_argument("--plain-layout", action="store_true", help="NCHW convolutions instead of channels-last")
+    parser.add_argument("--precisions", nargs="*", default=None, metavar="DTYPE",
+                        help="compare precisions on the reference fixture: time and max abs difference from float32 "
+                        "(default: the reduced precisions this device computes natively)")  # fmt: skip
     args = parser.parse_args(argv)
 
     if args.threads:
         torch.set_num_threads(args.threads)
     network, source = load_network(args.weights)
     device = torch.device(args.device) if args.device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    renderer = ConrRenderer(network, device=device, dtype=args.dtype)
+    renderer = ConrRenderer(network, device=device, dtype=args.dtype, channels_last=not args.plain_layout)
+    if args.compile:
+        renderer.compile()
+    if args.precisions is not None:
+        return compare_precisions(renderer, args.precisions, source)
     dtype = renderer.dtype
     if device.type == "cuda":
         peak, machine = gpu_peak_gflops(dtype)
@@ -208,6 +217,22 @@ def main(argv: list[str] | None = None) -> int:
             )
     if args.end_to_end:
         end_to_end(renderer, args.views, args.end_to_end)
+    return 0
+
+
+def compare_precisions(renderer: ConrRenderer, dtypes: list[str], source: str) -> int:
+    """The fixture (3 views, 2 frames) in each precision: seconds per frame and max abs difference from float32."""
+    from .pipeline import reduced_precisions
+    from .udp import read_udp
+
+    sheet = renderer.parse_sheet(sorted((FIXTURES / "sheet").glob("*.png")))
+    frames = [read_udp(p) for p in sorted((FIXTURES / "poses").glob("*.npz"))]
+    results = renderer.compare_precisions(frames, sheet, dtypes or reduced_precisions(renderer.device))
+    print(f"# precision on the reference fixture ({sheet.views} views, {len(frames)} frames, {source})")
+    print("| precision | s/frame | max abs diff vs float32 |")
+    print("|---|---:|---:|")
+    for name, row in results.items():
+        print(f"| {name} | {row['seconds_per_frame']:.3f} | {row['max_abs_diff']:.2e} |")
     return 0
 
 

@@ -125,6 +125,7 @@ class ConrRenderer:
         device: where to run; default CUDA if available, else CPU.
         dtype: float32 (reference precision), or float16 / bfloat16 for the shader (autocast).
         batch_size: frames per forward pass; default chosen from free memory.
+        channels_last: run the shader's convolutions in NHWC (faster with oneDNN and cuDNN).
     """
 
     def __init__(
@@ -133,12 +134,14 @@ class ConrRenderer:
         device: str | torch.device | None = None,
         dtype: str | torch.dtype | None = None,
         batch_size: int | None = None,
+        channels_last: bool = True,
     ):
         self.device = pick_device(device)
         self.dtype = parse_dtype(dtype)
         if self.dtype == torch.float16 and self.device.type == "cpu":
             raise InputError("float16 is for GPUs; on the CPU use bfloat16 or float32.")
         self.network = network.eval().to(self.device)
+        self.network.shader.set_channels_last(channels_last)
         self.batch_size = batch_size
         self.sheet: CharacterSheet | None = None
         self._sheets: OrderedDict[str, CharacterSheet] = OrderedDict()
@@ -156,15 +159,28 @@ class ConrRenderer:
         batch_size: int | None = None,
         allow_download: bool = True,
         progress: bool = True,
+        channels_last: bool = True,
     ) -> ConrRenderer:
         """Resolve the four checkpoint files (see ``conr.weights``), check and load them."""
         resolved = resolve_weights(weights_dir, allow_download=allow_download, progress=progress)
         network = CoNRNetwork()
         for part in PARTS:
             load_part(getattr(network, part), part, resolved.paths[part])
-        renderer = cls(network, device=device, dtype=dtype, batch_size=batch_size)
+        renderer = cls(network, device=device, dtype=dtype, batch_size=batch_size, channels_last=channels_last)
         renderer.weights = resolved
         return renderer
+
+    def compile(self, mode: str | None = None) -> ConrRenderer:
+        """Compile the shader with ``torch.compile`` (optional, never required).
+
+        The default mode on CUDA is "reduce-overhead" (CUDA graphs: the
+        shader launches a few hundred small kernels per frame); elsewhere the
+        default inductor mode. Each new batch shape compiles once more.
+        """
+        if mode is None:
+            mode = "reduce-overhead" if self.device.type == "cuda" else "default"
+        self.network.shader.forward = torch.compile(self.network.shader.forward, mode=mode, dynamic=False)
+        return self
 
     # ------------------------------------------------------------ helpers
 

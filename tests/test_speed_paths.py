@@ -26,17 +26,18 @@ def test_batching_does_not_change_frames(renderer, fixture_sheet, frames):
         assert np.abs(a[:, :, 3].astype(int) - b[:, :, 3].astype(int)).max() <= 1
 
 
-def test_channels_last_matches_the_fixture(renderer, fixture_sheet, fixture_poses):
+def test_plain_layout_matches_the_fixture(renderer, fixture_sheet, fixture_poses):
+    """The renderer's default is channels-last; the plain NCHW layout gives the same numbers."""
     from conftest import FIXTURES
 
     with np.load(FIXTURES / "expected" / "tensors.npz") as expected:
         reference = [expected["rgba_0"], expected["rgba_1"]]
     renderer.parse_sheet(fixture_sheet)
-    renderer.network.shader.set_channels_last(True)
+    renderer.network.shader.set_channels_last(False)
     try:
         out = renderer.render_premultiplied_256([read_udp(p) for p in fixture_poses])
     finally:
-        renderer.network.shader.set_channels_last(False)
+        renderer.network.shader.set_channels_last(True)
     assert max(float(np.abs(out[i] - reference[i]).max()) for i in range(2)) <= 1e-4
 
 
