@@ -22,13 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from .network import CoNRNetwork
 from .pipeline import ConrRenderer, render_to_files
-from .udp import UdpSequence
 
-FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "conr-reference" / "inputs"
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures" / "conr-reference" / "inputs"
+EXAMPLE_SHEET = ROOT / "examples" / "sheet"
 
 
 # ---------------------------------------------------------------- inputs
@@ -59,28 +59,16 @@ def synthetic_poses(frames: int) -> list[np.ndarray]:
 
 
 def count_flops(network: CoNRNetwork, views: int, device: torch.device) -> tuple[float, float]:
-    """(GFLOP to parse ``views`` views, GFLOP per rendered frame): convolutions and transposed convolutions, 2 per MAC."""
-    totals = {"value": 0.0}
+    """(GFLOP to parse ``views`` views, GFLOP per rendered frame), counted by PyTorch's FLOP counter."""
+    from torch.utils.flop_counter import FlopCounterMode
 
-    def hook(module: nn.Module, inputs, output) -> None:
-        x = inputs[0]
-        if isinstance(module, nn.ConvTranspose2d):
-            macs = x.shape[0] * x.shape[2] * x.shape[3] * module.in_channels * module.out_channels * np.prod(module.kernel_size)
-        else:
-            macs = output.numel() * module.in_channels * np.prod(module.kernel_size) / module.groups
-        totals["value"] += 2.0 * float(macs)
-
-    handles = [m.register_forward_hook(hook) for m in network.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
-    try:
-        renderer = ConrRenderer(network, device=device)
+    renderer = ConrRenderer(network, device=device)
+    with FlopCounterMode(display=False) as counter:
         sheet = renderer.parse_sheet(synthetic_sheet(views))
-        parse = totals["value"]
-        totals["value"] = 0.0
+    parse = counter.get_total_flops()
+    with FlopCounterMode(display=False) as counter:
         renderer.render(synthetic_poses(1), sheet, batch_size=1)
-        return parse / 1e9, totals["value"] / 1e9
-    finally:
-        for h in handles:
-            h.remove()
+    return parse / 1e9, counter.get_total_flops() / 1e9
 
 
 def cpu_peak_gflops() -> tuple[float, str]:
@@ -160,13 +148,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep", action="store_true", help="views 1/2/4/8 x batch 1..32")
     parser.add_argument("--end-to-end", type=int, default=0, metavar="N", help="also time parse + render + MP4 for N frames")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the shader first")
+    parser.add_argument("--plain-layout", action="store_true", help="NCHW convolutions instead of channels-last")
+    parser.add_argument("--precisions", nargs="*", default=None, metavar="DTYPE",
+                        help="compare precisions on the reference fixture: time and max abs difference from float32 "
+                        "(default: the reduced precisions this device computes natively)")  # fmt: skip
     args = parser.parse_args(argv)
 
     if args.threads:
         torch.set_num_threads(args.threads)
     network, source = load_network(args.weights)
     device = torch.device(args.device) if args.device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    renderer = ConrRenderer(network, device=device, dtype=args.dtype)
+    renderer = ConrRenderer(network, device=device, dtype=args.dtype, channels_last=not args.plain_layout)
+    if args.compile:
+        renderer.compile()
+    if args.precisions is not None:
+        return compare_precisions(renderer, args.precisions, source)
     dtype = renderer.dtype
     if device.type == "cuda":
         peak, machine = gpu_peak_gflops(dtype)
@@ -211,20 +208,41 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def compare_precisions(renderer: ConrRenderer, dtypes: list[str], source: str) -> int:
+    """The fixture (3 views, 2 frames) in each precision: seconds per frame and max abs difference from float32."""
+    from .pipeline import reduced_precisions
+    from .udp import read_udp
+
+    sheet = renderer.parse_sheet(sorted((FIXTURES / "sheet").glob("*.png")))
+    frames = [read_udp(p) for p in sorted((FIXTURES / "poses").glob("*.npz"))]
+    results = renderer.compare_precisions(frames, sheet, dtypes or reduced_precisions(renderer.device))
+    print(f"# precision on the reference fixture ({sheet.views} views, {len(frames)} frames, {source})")
+    print("| precision | s/frame | max abs diff vs float32 |")
+    print("|---|---:|---:|")
+    for name, row in results.items():
+        print(f"| {name} | {row['seconds_per_frame']:.3f} | {row['max_abs_diff']:.2e} |")
+    return 0
+
+
 def end_to_end(renderer: ConrRenderer, views: int, frames: int) -> None:
-    """Upload-to-MP4 time: parse a fresh sheet, render ``frames`` frames, encode H.264."""
+    """Upload-to-MP4 time: parse a fresh sheet, render ``frames`` frames of a bundled dance, encode H.264."""
+    from . import dances
+
+    examples = sorted(EXAMPLE_SHEET.glob("*.png"))
+    images = [str(p) for p in examples][:views] if len(examples) >= views else synthetic_sheet(views)
+    dance = dances.dance_udp("step-and-clap")  # rendered and cached before the clock starts
+    poses = dance.select([i % len(dance) for i in range(frames)])
     renderer.sheet = None
     renderer._sheets.clear()
-    poses = UdpSequence.from_arrays(synthetic_poses(frames))
     with tempfile.TemporaryDirectory() as tmp:
         sync(renderer.device)
         start = time.perf_counter()
-        sheet = renderer.parse_sheet(synthetic_sheet(views))
+        sheet = renderer.parse_sheet(images)
         result = render_to_files(renderer, poses, sheet=sheet, mp4=os.path.join(tmp, "out.mp4"), fps=30)
         sync(renderer.device)
         seconds = time.perf_counter() - start
-    print(f"end to end: {result.frames} frames ({result.frames / 30:.1f} s of 30 fps video), {views} views, "
-          f"{result.width}x{result.height}: {seconds:.2f} s ({result.frames / seconds:.1f} frames/s)")  # fmt: skip
+    print(f"end to end: {result.frames} frames ({result.frames / 30:.1f} s of 30 fps video), {sheet.views} views, "
+          f"{result.width}x{result.height}, parse + render + MP4: {seconds:.2f} s ({result.frames / seconds:.2f} frames/s)")  # fmt: skip
 
 
 if __name__ == "__main__":

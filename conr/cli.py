@@ -69,6 +69,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
     poses[0]
     started = time.perf_counter()
     renderer = ConrRenderer.from_pretrained(args.weights, device=args.device, dtype=args.dtype, batch_size=args.batch_size)
+    if args.compile:
+        renderer.compile()
     loaded = time.perf_counter()
     print(f"weights: {renderer.weights.sources[next(iter(renderer.weights.sources))]}; device: {renderer.device}", file=sys.stderr)
     sheet = renderer.parse_sheet(args.sheet)
@@ -107,6 +109,7 @@ def register_render(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="frames per forward pass (default: from free memory)")
     p.add_argument("--size", type=int, default=None, help="longest output side in pixels (default: the pose canvas)")
     p.add_argument("--max-frames", type=int, default=None, help="render only the first N frames")
+    p.add_argument("--compile", action="store_true", help="torch.compile the shader (pays off on GPUs for long dances)")
     p.set_defaults(func=_cmd_render)
 
 

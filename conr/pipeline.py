@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -56,6 +57,22 @@ def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
     if name not in DTYPES:
         raise InputError(f"Unknown precision {dtype!r}: use float32, bfloat16 or float16.")
     return DTYPES[name]
+
+
+def reduced_precisions(device: torch.device) -> list[str]:
+    """Reduced precisions worth trying here: the GPU's, or bfloat16 on CPUs that compute it natively.
+
+    Without native support (AVX512-BF16 / AMX) a CPU emulates bfloat16 at a
+    hundredth of float32's speed, so it is not offered.
+    """
+    if device.type == "cuda":
+        return ["float16", "bfloat16"] if torch.cuda.is_bf16_supported() else ["float16"]
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return []
+    return ["bfloat16"] if ("avx512_bf16" in flags or "amx_bf16" in flags) else []
 
 
 @dataclass
@@ -106,8 +123,9 @@ class ConrRenderer:
     Args:
         network: a ``CoNRNetwork`` with weights loaded.
         device: where to run; default CUDA if available, else CPU.
-        dtype: float32 (reference precision), bfloat16 or float16 (autocast).
+        dtype: float32 (reference precision), or float16 / bfloat16 for the shader (autocast).
         batch_size: frames per forward pass; default chosen from free memory.
+        channels_last: run the shader's convolutions in NHWC (faster with oneDNN and cuDNN).
     """
 
     def __init__(
@@ -116,12 +134,14 @@ class ConrRenderer:
         device: str | torch.device | None = None,
         dtype: str | torch.dtype | None = None,
         batch_size: int | None = None,
+        channels_last: bool = True,
     ):
         self.device = pick_device(device)
         self.dtype = parse_dtype(dtype)
         if self.dtype == torch.float16 and self.device.type == "cpu":
             raise InputError("float16 is for GPUs; on the CPU use bfloat16 or float32.")
         self.network = network.eval().to(self.device)
+        self.network.shader.set_channels_last(channels_last)
         self.batch_size = batch_size
         self.sheet: CharacterSheet | None = None
         self._sheets: OrderedDict[str, CharacterSheet] = OrderedDict()
@@ -139,22 +159,30 @@ class ConrRenderer:
         batch_size: int | None = None,
         allow_download: bool = True,
         progress: bool = True,
+        channels_last: bool = True,
     ) -> ConrRenderer:
         """Resolve the four checkpoint files (see ``conr.weights``), check and load them."""
         resolved = resolve_weights(weights_dir, allow_download=allow_download, progress=progress)
         network = CoNRNetwork()
         for part in PARTS:
             load_part(getattr(network, part), part, resolved.paths[part])
-        renderer = cls(network, device=device, dtype=dtype, batch_size=batch_size)
+        renderer = cls(network, device=device, dtype=dtype, batch_size=batch_size, channels_last=channels_last)
         renderer.weights = resolved
         return renderer
 
-    # ------------------------------------------------------------ helpers
+    def compile(self, mode: str | None = None) -> ConrRenderer:
+        """Compile the shader with ``torch.compile`` (optional, never required).
 
-    def _autocast(self):
-        if self.dtype == torch.float32:
-            return torch.autocast(self.device.type, enabled=False)
-        return torch.autocast(self.device.type, dtype=self.dtype)
+        The default mode on CUDA is "reduce-overhead" (CUDA graphs: the
+        shader launches a few hundred small kernels per frame); elsewhere the
+        default inductor mode. Each new batch shape compiles once more.
+        """
+        if mode is None:
+            mode = "reduce-overhead" if self.device.type == "cuda" else "default"
+        self.network.shader.forward = torch.compile(self.network.shader.forward, mode=mode, dynamic=False)
+        return self
+
+    # ------------------------------------------------------------ helpers
 
     def default_batch_size(self) -> int:
         """Frames per pass: bounded by free device memory (about 0.35 GB per frame and view in float32)."""
@@ -189,7 +217,7 @@ class ConrRenderer:
                 self._sheets.move_to_end(key)
                 self.sheet = self._sheets[key]
                 return self.sheet
-            with torch.inference_mode(), self._autocast():
+            with torch.inference_mode():
                 rgb = torch.from_numpy(prepared.rgb).to(self.device)
                 alpha = torch.from_numpy(prepared.alpha).to(self.device)
                 features = self.network.parse_sheet(rgb, alpha)
@@ -204,7 +232,7 @@ class ConrRenderer:
         """UDP the parser predicts for each cut-out drawing, (256, 256, 4) float32 each, in the square crop."""
         names = [describe(img, i) for i, img in enumerate(images)]
         prepared = prepare_sheet([load_image(img, n) for img, n in zip(images, names)], names)
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode():
             udp = self.network.detect_udp(torch.from_numpy(prepared.rgb).to(self.device))
         return list(udp.float().permute(0, 2, 3, 1).cpu().numpy())
 
@@ -228,7 +256,7 @@ class ConrRenderer:
             cuts = [c.cut(premultiply(f), NETWORK_SIZE).astype(np.float32) / 255.0 for f, c in zip(chunk, crops) if c]
             if cuts:
                 rgb = torch.from_numpy(np.stack([c[:, :, :3].transpose(2, 0, 1) for c in cuts]))
-                with torch.inference_mode(), self._autocast():
+                with torch.inference_mode():
                     predicted = self.network.detect_udp(rgb.to(self.device)).float().cpu().numpy()
             k = 0
             for frame, crop in zip(chunk, crops):
@@ -246,19 +274,28 @@ class ConrRenderer:
 
     # ------------------------------------------------------------ render
 
-    def _run(self, sheet: CharacterSheet, targets: np.ndarray) -> np.ndarray:
-        """Network forward for a batch; halves the batch on CUDA out-of-memory."""
+    def _launch(self, sheet: CharacterSheet, targets: np.ndarray) -> list[torch.Tensor]:
+        """Start the network on a batch (asynchronous on CUDA); on out-of-memory, halve the batch and go on."""
         try:
-            with torch.inference_mode(), self._autocast():
+            with torch.inference_mode():
                 target = torch.from_numpy(targets).to(self.device, non_blocking=True)
-                return self.network.render(sheet.features, target).float().cpu().numpy()
+                return [self.network.render(sheet.features, target, shader_dtype=self.dtype)]
         except torch.OutOfMemoryError:
             if len(targets) == 1:
                 raise
-            torch.cuda.empty_cache()
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
             half = len(targets) // 2
             self.batch_size = max(1, half)
-            return np.concatenate([self._run(sheet, targets[:half]), self._run(sheet, targets[half:])])
+            return self._launch(sheet, targets[:half]) + self._launch(sheet, targets[half:])
+
+    @staticmethod
+    def _fetch(outputs: list[torch.Tensor]) -> np.ndarray:
+        """Wait for a launched batch and bring it to the CPU as float32 (N, 4, S, S)."""
+        return np.concatenate([out.float().cpu().numpy() for out in outputs])
+
+    def _run(self, sheet: CharacterSheet, targets: np.ndarray) -> np.ndarray:
+        return self._fetch(self._launch(sheet, targets))
 
     def render_iter(
         self,
@@ -301,6 +338,8 @@ class ConrRenderer:
                     k += 1
             return out
 
+        # Pipelined: while batch i runs on the device, batch i+1 is read and cropped on a
+        # worker thread and the frames of batch i-1 (pasted on another) go to the caller.
         done = 0
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="conr-io") as pool:
             next_batch = pool.submit(prepare, starts[0])
@@ -310,11 +349,11 @@ class ConrRenderer:
                 if i + 1 < len(starts):
                     next_batch = pool.submit(prepare, starts[i + 1])
                 targets = [pose.target for _, pose in prepared if pose is not None]
-                renders = self._run(sheet, np.stack(targets)) if targets else None
-                pasted = pool.submit(paste, prepared, renders)
+                launched = self._launch(sheet, np.stack(targets)) if targets else None
                 if pending is not None:
                     yield from pending.result()
-                pending = pasted
+                renders = self._fetch(launched) if launched else None
+                pending = pool.submit(paste, prepared, renders)
                 done += len(prepared)
                 if progress:
                     progress(done, total)
@@ -330,6 +369,59 @@ class ConrRenderer:
     ) -> list[np.ndarray]:
         """All frames at once (see ``render_iter``; prefer it for long dances)."""
         return list(self.render_iter(udp_frames, sheet, batch_size, progress))
+
+    def compare_precisions(
+        self,
+        frames: Sequence[np.ndarray],
+        sheet: CharacterSheet | None = None,
+        candidates: Sequence[str | torch.dtype] | None = None,
+    ) -> dict[str, dict[str, float]]:
+        """Seconds per frame and max abs difference from float32 of the 256x256 RGBA render, per precision.
+
+        Runs each precision twice (the first run warms up kernels) on
+        ``frames``; leaves the renderer's precision as it was.
+        """
+        sheet = sheet or self.sheet
+        if candidates is None:
+            candidates = reduced_precisions(self.device)
+        original = self.dtype
+        results: dict[str, dict[str, float]] = {}
+        reference = None
+        try:
+            for candidate in ["float32", *[c for c in candidates if parse_dtype(c) != torch.float32]]:
+                self.dtype = parse_dtype(candidate)
+                name = str(self.dtype).replace("torch.", "")
+                self.render_premultiplied_256(frames[:1], sheet)  # warm-up
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                started = time.perf_counter()
+                out = self.render_premultiplied_256(frames, sheet)
+                seconds = (time.perf_counter() - started) / len(frames)
+                if reference is None:
+                    reference = out
+                results[name] = {"seconds_per_frame": seconds, "max_abs_diff": float(np.abs(out - reference).max())}
+        finally:
+            self.dtype = original
+        return results
+
+    def choose_precision(
+        self,
+        frames: Sequence[np.ndarray],
+        sheet: CharacterSheet | None = None,
+        tolerance: float = 2e-2,
+        candidates: Sequence[str | torch.dtype] | None = None,
+    ) -> dict[str, dict[str, float]]:
+        """Switch to the fastest precision whose render stays within ``tolerance`` of float32.
+
+        Measured on this device with these weights (see ``compare_precisions``);
+        returns the measurements. Float32 is kept when nothing reduced is both
+        faster and close enough (CPUs without native bfloat16, say).
+        """
+        results = self.compare_precisions(frames, sheet, candidates)
+        eligible = {k: v for k, v in results.items() if v["max_abs_diff"] <= tolerance}
+        best = min(eligible, key=lambda k: eligible[k]["seconds_per_frame"])
+        self.dtype = parse_dtype(best)
+        return results
 
     def render_premultiplied_256(self, udp_frames: Sequence[np.ndarray], sheet: CharacterSheet | None = None) -> np.ndarray:
         """The network's raw output (N, 4, 256, 256), RGB premultiplied: what the original computes before pasting."""

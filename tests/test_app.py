@@ -15,15 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
 from PIL import Image
 
 from conftest import FIXTURES, ROOT
 from conr.udp import encode_udp, read_udp
 from conr.video import probe_video, read_video_frames
-
-gradio_client = pytest.importorskip("gradio_client")
-from gradio_client import Client, handle_file  # noqa: E402
-from gradio_client.exceptions import AppError  # noqa: E402
 
 EXAMPLE_SHEET = sorted((ROOT / "examples" / "sheet").glob("*.png"))
 MAX_FRAMES = 8
@@ -271,7 +269,8 @@ def test_missing_weights_page_opens_and_render_explains(rembg_dir, tmp_path):
 
 
 def test_browser_shows_upload_dropdown_button_and_video(app, output_dir):
-    playwright = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api as playwright
+
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.fail("Chromium is needed for the browser test: apt-get install chromium")

@@ -124,9 +124,9 @@ class DecoderBlock(nn.Module):
         feat = self.conv0[1:](feat)
         for group in self.convblocks:
             feat = group(feat) + feat
-        out = self.conv_last(feat)
-        if self.channels_last:  # the outputs are sliced by channel: plain layout is faster from here
-            out = out.contiguous()
+        # Flows, masks and messages continue in float32 (plain layout: they are sliced by
+        # channel): warping coordinates need its precision under reduced-precision autocast.
+        out = self.conv_last(feat).to(torch.float32, memory_format=torch.contiguous_format)
         return self.outputs.split(out)
 
 

@@ -37,11 +37,11 @@ class WarpGrids:
         released weights were trained with.
         """
         b, _, h, w = x.shape
-        base, scale = self.get(h, w, flow.device, flow.dtype)
-        grid = base + flow.permute(0, 2, 3, 1) / scale
-        if grid.dtype != x.dtype:
-            grid = grid.to(x.dtype)
-        return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
+        # Always in float32: half-precision sampling coordinates are off by pixels.
+        base, scale = self.get(h, w, flow.device, torch.float32)
+        grid = base + flow.float().permute(0, 2, 3, 1) / scale
+        with torch.autocast(x.device.type, enabled=False):
+            return F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border", align_corners=True)
 
     def warp_grouped(self, x: Tensor, flow: Tensor) -> Tensor:
         """Warp channel groups of ``x`` by their own flows.
