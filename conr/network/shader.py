@@ -107,15 +107,30 @@ class DecoderBlock(nn.Module):
     def _layout(self, x: Tensor) -> Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
-    def forward(self, per_view: Tensor, per_frame: Tensor | None, frames: int, views: int) -> dict[str, Tensor | None]:
-        """``per_view``: (frames*views or views, Cv, h, w); ``per_frame``: (frames, Cf, h, w) or None."""
+    def _concat(self, parts: list[Tensor]) -> Tensor:
+        """Concatenate along channels straight into the layout the convolutions want (one copy, not two)."""
+        if not self.channels_last:
+            return torch.cat(parts, 1)
+        first = parts[0]
+        out = torch.empty(
+            (first.shape[0], sum(p.shape[1] for p in parts), *first.shape[2:]),
+            dtype=first.dtype, device=first.device, memory_format=torch.channels_last,
+        )  # fmt: skip
+        offset = 0
+        for part in parts:
+            out[:, offset : offset + part.shape[1]].copy_(part)
+            offset += part.shape[1]
+        return out
+
+    def forward(self, per_view: list[Tensor], per_frame: list[Tensor], frames: int, views: int) -> dict[str, Tensor | None]:
+        """``per_view``: tensors (frames*views or views, c, h, w); ``per_frame``: tensors (frames, c, h, w), maybe none."""
         first = self.conv0[0]
-        if per_frame is None:
-            feat = first(self._layout(per_view))
+        if not per_frame:
+            feat = first(self._concat(per_view))
         else:
             w_view, w_frame = self._split_weight()
-            feat = F.conv2d(self._layout(per_view), w_view, first.bias, first.stride, first.padding)
-            shared = F.conv2d(self._layout(per_frame), w_frame, None, first.stride, first.padding)
+            feat = F.conv2d(self._concat(per_view), w_view, first.bias, first.stride, first.padding)
+            shared = F.conv2d(self._concat(per_frame), w_frame, None, first.stride, first.padding)
             if feat.shape[0] == views:  # the per-view part is the same for every frame
                 feat = feat.unsqueeze(0) + shared.unsqueeze(1)
                 feat = self._layout(feat.reshape(frames * views, *feat.shape[2:]))
@@ -229,7 +244,7 @@ class Shader(nn.Module):
         last = len(self.decoder_blocks) - 1
         flow = per_view(zero_flow)
         for level, block in enumerate(self.decoder_blocks):
-            out = block(torch.cat(view_parts, 1), torch.cat(frame_parts, 1) if frame_parts else None, n, m)
+            out = block(view_parts, frame_parts, n, m)
 
             has_next_features = level + 1 < len(reference_features)
             size = tuple((reference_features[level + 1] if has_next_features else reference).shape[-2:])
