@@ -85,12 +85,13 @@ OUTPUT_ROOT = Path(os.environ.get("CONR_OUTPUT_DIR") or Path(tempfile.gettempdir
 SOURCE_DANCE = "Bundled dance"
 SOURCE_UPLOAD = "Upload UDP frames (.zip)"
 SOURCE_VIDEO = "From a video"
+SOURCE_MMD = "Your own MMD dance (.pmx + .vmd)"
 
 
 def gpu_seconds(items, source, dance, udp_zip, fps, seconds, *args, **kwargs) -> int:
     """ZeroGPU time budget for a render: about 0.05 s per frame on a shared GPU, plus start-up and detection."""
     frames = int((seconds or 10) * (fps or 30))
-    detection = 0.3 * frames if source == SOURCE_VIDEO else 0
+    detection = 0.3 * frames if source == SOURCE_VIDEO else 0.1 * frames if source == SOURCE_MMD else 0
     return int(min(300, 30 + 0.05 * frames + detection))
 
 
@@ -344,12 +345,35 @@ def detect_poses(video, fps, seconds, smooth, model, detected, request: gr.Reque
     return entry["preview"], archive, f"**{label}.** Left: as detected; right: smoothed.", detected
 
 
+def convert_mmd(mmd_model, mmd_motion, fps: float, seconds: float, request, progress) -> tuple[UdpSequence, str]:
+    """A user's MMD model and motion -> UDP frames (our own PMX/VMD readers, the dances' renderer)."""
+    from conr.mmd import MmdLimits, udp_from_mmd
+
+    model_path, motion_path = _path(mmd_model), _path(mmd_motion)
+    if not model_path or not motion_path:
+        raise InputError("Upload both the MMD model (.pmx, or a .zip holding it) and the motion (.vmd).")
+    folder = session_dir(request) / "mmd"
+    folder.mkdir(exist_ok=True)
+
+    def on_progress(done: int, total: int) -> None:
+        if progress:
+            progress(done / max(total, 1), desc=f"Posing your MMD model: frame {done} of {total}")
+
+    poses = udp_from_mmd(
+        model_path, motion_path, out=folder / f"{uuid.uuid4().hex[:8]}-udp.zip", size=512, fps=fps,
+        max_seconds=seconds or None, limits=MmdLimits(max_seconds=LIMITS.max_frames / fps), progress=on_progress,
+    )  # fmt: skip
+    return poses, f"your MMD dance {Path(motion_path).name} on {Path(model_path).name}"
+
+
 def load_poses(source: str, dance: str, udp_zip, fps: float, seconds: float, video=None, smooth: int = 3,
                model: str = matting.DEFAULT_MODEL, detected: dict | None = None, request=None,
-               progress=None) -> tuple[UdpSequence, str, dict]:  # fmt: skip
+               progress=None, mmd_model=None, mmd_motion=None) -> tuple[UdpSequence, str, dict]:  # fmt: skip
     """The pose frames to render, a short description of them, and the session's video detections."""
     detected = detected or {}
-    if source == SOURCE_VIDEO:
+    if source == SOURCE_MMD:
+        poses, label = convert_mmd(mmd_model, mmd_motion, fps, seconds, request, progress)
+    elif source == SOURCE_VIDEO:
         archive, detected, label = detect_from_video(video, fps, seconds, smooth, model, detected, request, progress)
         poses = open_udp_sequence(archive)
     elif source == SOURCE_UPLOAD:
@@ -381,7 +405,7 @@ def load_poses(source: str, dance: str, udp_zip, fps: float, seconds: float, vid
 
 @_gpu
 def render(items, source, dance, udp_zip, fps, seconds, background, colour, size, model, force, video=None, smooth=3,
-           detected=None, request: gr.Request = None, progress=gr.Progress()):  # fmt: skip
+           mmd_model=None, mmd_motion=None, detected=None, request: gr.Request = None, progress=gr.Progress()):  # fmt: skip
     """The Render button: sheet + dance -> MP4, transparent WebM, zip of RGBA PNG frames."""
     from conr.pipeline import render_to_files
 
@@ -397,7 +421,7 @@ def render(items, source, dance, udp_zip, fps, seconds, background, colour, size
             max_images=LIMITS.max_images, max_pixels=LIMITS.max_pixels,
         )  # fmt: skip
         poses, label, detected = load_poses(source, dance, udp_zip, fps, float(seconds or 0), video, int(smooth or 1),
-                                            model, detected, request, progress)  # fmt: skip
+                                            model, detected, request, progress, mmd_model, mmd_motion)  # fmt: skip
         background_colour = None if background == "Transparent" else parse_background(colour or "#ffffff")
         renderer = ENGINE.get()
         progress(0.02, desc="Reading your character sheet")
@@ -470,7 +494,8 @@ def build_demo() -> gr.Blocks:
                 with gr.Row():
                     remove_button = gr.Button("Remove selected drawing", size="sm")
                 gr.Markdown("### 2. The dance")
-                source = gr.Radio([SOURCE_DANCE, SOURCE_UPLOAD, SOURCE_VIDEO], value=SOURCE_DANCE, label="Dance source")
+                source = gr.Radio([SOURCE_DANCE, SOURCE_UPLOAD, SOURCE_VIDEO, SOURCE_MMD], value=SOURCE_DANCE,
+                                  label="Dance source")  # fmt: skip
                 with gr.Row(visible=True, equal_height=False) as dance_group:
                     with gr.Column(scale=3, min_width=200):
                         dance = gr.Dropdown(choices, value=first_dance, label="Dance", elem_id="dance-dropdown")
@@ -492,6 +517,12 @@ def build_demo() -> gr.Blocks:
                                              interactive=False, height=200)  # fmt: skip
                     video_status = gr.Markdown()
                     video_udp = gr.File(label="Detected poses as a UDP sequence (.zip)", interactive=False)
+                with gr.Group(visible=False) as mmd_group:
+                    with gr.Row():
+                        mmd_model = gr.File(label="MMD model: .pmx, or a .zip with the .pmx (textures are not needed)",
+                                            file_types=[".pmx", ".zip"], type="filepath")  # fmt: skip
+                        mmd_motion = gr.File(label="MMD motion: .vmd", file_types=[".vmd", ".zip"], type="filepath")
+                    gr.Markdown("PMX 2.0/2.1 with its bones and IK, any VMD bone motion; the camera follows the character.")
                 with gr.Accordion("3. Options", open=False):
                     fps = gr.Slider(1, 60, value=DEFAULT_FPS, step=1, label="Frames per second")
                     seconds = gr.Slider(0, 60, value=DEFAULT_SECONDS, step=0.5, label="Length in seconds (0 = the whole dance)")
@@ -534,8 +565,8 @@ def build_demo() -> gr.Blocks:
         sheet.select(on_select, None, selected, api_visibility="private")
         remove_button.click(remove_selected, [sheet, selected], [sheet, selected], api_visibility="private")
         source.change(
-            lambda s: tuple(gr.update(visible=s == kind) for kind in (SOURCE_DANCE, SOURCE_UPLOAD, SOURCE_VIDEO)),
-            source, [dance_group, upload_group, video_group], api_visibility="private",
+            lambda s: tuple(gr.update(visible=s == k) for k in (SOURCE_DANCE, SOURCE_UPLOAD, SOURCE_VIDEO, SOURCE_MMD)),
+            source, [dance_group, upload_group, video_group, mmd_group], api_visibility="private",
         )  # fmt: skip
         detect_button.click(
             detect_poses, [drive_video, fps, seconds, smooth, model, detected],
@@ -546,7 +577,8 @@ def build_demo() -> gr.Blocks:
         dance.change(dance_description, dance, dance_about, api_visibility="private")
         render_button.click(
             render,
-            [sheet, source, dance, udp_zip, fps, seconds, background, colour, size, model, force, drive_video, smooth, detected],
+            [sheet, source, dance, udp_zip, fps, seconds, background, colour, size, model, force, drive_video, smooth,
+             mmd_model, mmd_motion, detected],  # fmt: skip
             [video, webm, frames_zip, status, detected],
             api_name="render", concurrency_limit=LIMITS.concurrency, concurrency_id="gpu",
         )  # fmt: skip

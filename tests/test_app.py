@@ -92,11 +92,14 @@ def gallery(*paths) -> list[dict]:
 
 def render(app: RunningApp, sheet, source="Bundled dance", dance="idle-sway", udp_zip=None, fps=2, seconds=1,
            background="Colour", colour="#ffffff", size="Pose canvas", model="u2netp", force=False, video=None,
-           smooth=3):  # fmt: skip
+           smooth=3, mmd_model=None, mmd_motion=None):  # fmt: skip
+    def upload(path):
+        return handle_file(str(path)) if path else None
+
     return app.client.predict(
-        items=gallery(*sheet), source=source, dance=dance, udp_zip=handle_file(str(udp_zip)) if udp_zip else None,
-        fps=fps, seconds=seconds, background=background, colour=colour, size=size, model=model, force=force,
-        video=handle_file(str(video)) if video else None, smooth=smooth, api_name="/render",
+        items=gallery(*sheet), source=source, dance=dance, udp_zip=upload(udp_zip), fps=fps, seconds=seconds,
+        background=background, colour=colour, size=size, model=model, force=force, video=upload(video),
+        smooth=smooth, mmd_model=upload(mmd_model), mmd_motion=upload(mmd_motion), api_name="/render",
     )  # fmt: skip
 
 
@@ -177,6 +180,31 @@ def test_dance_from_a_video(app, tmp_path):
                            api_name="/detect_poses")  # fmt: skip
 
 
+def test_your_own_mmd_dance(app, tmp_path):
+    """Our character exported as PMX and the wave as VMD (the test-only writers), rendered through the app."""
+    from mmd_writers import character_spec, dance_keys, pmx_bytes, vmd_bytes
+
+    from conr.dances.character import build_character
+    from conr.dances.motions import MOTIONS
+
+    character = build_character()
+    model = tmp_path / "our-character.zip"
+    with zipfile.ZipFile(model, "w") as z:
+        z.writestr("model/character.pmx", pmx_bytes(character_spec(character, version=2.1)))
+        z.writestr("model/tex/skin.png", b"unused texture")
+    keys, switches = dance_keys(MOTIONS["wave"], character, "consistent")
+    motion = tmp_path / "wave.vmd"
+    motion.write_bytes(vmd_bytes(keys, switches))
+    result = render(app, EXAMPLE_SHEET[:1], source="Your own MMD dance (.pmx + .vmd)", mmd_model=model,
+                    mmd_motion=motion, fps=2, seconds=1, size="256")  # fmt: skip
+    check_outputs(result, frames=2, size=(256, 256))
+    assert "your MMD dance wave.vmd on our-character.zip" in result[3]
+    broken = tmp_path / "broken.vmd"
+    broken.write_bytes(b"Vocaloid Motion Data 0002" + b"\0" * 10)
+    with pytest.raises(AppError, match=r"broken.vmd"):
+        render(app, EXAMPLE_SHEET[:1], source="Your own MMD dance (.pmx + .vmd)", mmd_model=model, mmd_motion=broken)
+
+
 def bad_zip(tmp_path: Path, kind: str) -> Path:
     archive = tmp_path / f"{kind}.zip"
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
@@ -241,7 +269,8 @@ def test_full_queue_refuses_extra_jobs_and_finishes_the_rest(app):
     jobs = [
         app.client.submit(items=gallery(EXAMPLE_SHEET[0]), source="Bundled dance", dance="idle-sway", udp_zip=None,
                           fps=1, seconds=1, background="Colour", colour="#ffffff", size="256", model="u2netp",
-                          force=False, video=None, smooth=3, api_name="/render")  # fmt: skip
+                          force=False, video=None, smooth=3, mmd_model=None, mmd_motion=None,
+                          api_name="/render")  # fmt: skip
         for _ in range(4)
     ]
     done, refused = 0, 0
