@@ -172,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# CoNR benchmark: {machine}; torch {torch.__version__}; {device}; {str(dtype).replace('torch.', '')}; {source}")
 
     view_counts = [1, 2, 4, 8] if args.sweep else [args.views]
-    batches = [1, 2, 4, 8, 16, 32] if args.sweep else [args.batch or renderer.default_batch_size()]
+    sweep_batches = [1, 2, 4, 8, 16, 32] if device.type == "cuda" else [1, 2, 4]  # CPUs gain nothing beyond
+    batches = sweep_batches if args.sweep else [args.batch or renderer.default_batch_size()]
     print("| views | batch | parse s | s/frame | frames/s | GFLOP/frame | GFLOP/s | % of peak | peak mem GB |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for views in view_counts:
