@@ -26,6 +26,7 @@ from typing import Callable, Iterable, Iterator, Sequence, Union
 import cv2
 import numpy as np
 
+from .archive import MAX_ZIP_ENTRIES, check_entry, is_unsafe_name, open_zip, read_entry
 from .crop import SquareCrop
 from .errors import InputError
 
@@ -34,7 +35,6 @@ RANGE_TOLERANCE = 1e-3
 MAX_SIDE = 4096
 MIN_SIDE = 8
 #: Archive limits (zip bombs, absurd uploads).
-MAX_ZIP_ENTRIES = 20_000
 MAX_ZIP_BYTES = 8 * 1024**3
 MAX_ENTRY_RATIO = 200  # uncompressed / compressed; float maps compress far less than this
 
@@ -287,35 +287,21 @@ def _folder_sequence(folder: Path) -> UdpSequence:
 
 
 def _zip_sequence(path: Path, max_entries: int, max_bytes: int) -> UdpSequence:
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise InputError(f"'{path.name}' is not a readable .zip archive ({exc}).") from None
-    with archive:
-        infos = archive.infolist()
-        if len(infos) > max_entries:
-            raise InputError(f"'{path.name}' has {len(infos)} entries, over the limit of {max_entries}.")
-        total = 0
-        frames = []
-        for info in infos:
+    total = 0
+    frames = []
+    with open_zip(path, max_entries) as archive:
+        for info in archive.infolist():
             name = info.filename
-            parts = PurePosixPath(name.replace("\\", "/")).parts
-            if name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+            if is_unsafe_name(name):
                 raise InputError(f"'{path.name}' contains an unsafe path '{name}' (absolute or with '..'); refusing it.")
             if info.is_dir() or not _is_frame_name(name):
                 continue
-            if info.flag_bits & 0x1:
-                raise InputError(f"'{path.name}': entry '{name}' is encrypted; upload an unencrypted zip.")
             total += info.file_size
             if total > max_bytes:
                 raise InputError(
                     f"'{path.name}' unpacks to more than {max_bytes / 1024**3:.1f} GB (at entry '{name}'); refusing it."
                 )
-            if info.compress_size and info.file_size / info.compress_size > MAX_ENTRY_RATIO:
-                raise InputError(
-                    f"'{path.name}': entry '{name}' expands {info.file_size / info.compress_size:.0f}-fold, "
-                    "which looks like a zip bomb; refusing it."
-                )
+            check_entry(path, info, name, MAX_ENTRY_RATIO)
             frames.append(info)
     if not frames:
         raise InputError(f"'{path.name}' holds no UDP frames (.npz, .exr or 16-bit .png).")
@@ -323,12 +309,8 @@ def _zip_sequence(path: Path, max_entries: int, max_bytes: int) -> UdpSequence:
     names = [info.filename for info in frames]
 
     def load(index: int) -> bytes:
-        info = frames[index]
-        with zipfile.ZipFile(path) as z, z.open(info) as entry:
-            data = entry.read(info.file_size + 1)
-        if len(data) > info.file_size:
-            raise InputError(f"'{path.name}': entry '{info.filename}' is larger than its header claims; refusing it.")
-        return data
+        with zipfile.ZipFile(path) as archive:
+            return read_entry(archive, frames[index], path)
 
     return UdpSequence(names, loader=load)
 

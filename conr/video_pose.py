@@ -24,11 +24,15 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
+from .archive import check_entry, is_unsafe_name, open_zip, read_entry
 from .errors import InputError
 from .udp import UdpSequence, natural_key
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".webm", ".gif", ".mov", ".mkv", ".avi", ".m4v")
+#: One frame image inside a zip may be at most this large (reads stop there, so no ratio check:
+#: uncompressed BMP frames legitimately deflate very well).
+MAX_IMAGE_BYTES = 64 * 1024**2
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -114,25 +118,19 @@ def _image_entries(path: Path) -> tuple[list[str], Callable[[str], bytes]]:
     if path.is_dir():
         files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: natural_key(p.name))
         return [p.name for p in files], lambda name: (path / name).read_bytes()
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise InputError(f"'{path.name}' is not a readable .zip archive ({exc}).") from None
-    names = []
-    with archive:
+    infos = {}
+    with open_zip(path) as archive:
         for info in archive.infolist():
-            parts = PurePosixPath(info.filename).parts
-            if info.filename.startswith("/") or ".." in parts:
+            if is_unsafe_name(info.filename):
                 raise InputError(f"'{path.name}' contains an unsafe path '{info.filename}'; refusing it.")
             if not info.is_dir() and PurePosixPath(info.filename).suffix.lower() in IMAGE_SUFFIXES:
-                if info.file_size > 64 * 1024**2:
-                    raise InputError(f"'{path.name}': '{info.filename}' is larger than 64 MB; refusing it.")
-                names.append(info.filename)
-    names.sort(key=natural_key)
+                check_entry(path, info, info.filename, max_bytes=MAX_IMAGE_BYTES, kind="frame image")
+                infos[info.filename] = info
+    names = sorted(infos, key=natural_key)
 
     def load(name: str) -> bytes:
-        with zipfile.ZipFile(path) as z:
-            return z.read(name)
+        with zipfile.ZipFile(path) as archive:
+            return read_entry(archive, infos[name], path)
 
     return names, load
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from ..archive import check_entry, open_zip, read_entry
 from ..errors import InputError
 from .pmx import PmxModel, read_pmx
 from .vmd import VmdMotion, read_vmd
 
 MAX_MODEL_BYTES = 256 * 1024**2
 MAX_MOTION_BYTES = 128 * 1024**2
-MAX_ZIP_ENTRIES = 20_000
 #: Uncompressed / compressed; models and motions compress well under this.
 MAX_ENTRY_RATIO = 100
 ZIP_MAGIC = b"PK\x03\x04"
@@ -45,14 +45,8 @@ def _size_checked(path: Path, cap: int, kind: str) -> bytes:
 
 
 def _from_zip(path: Path, suffix: str, kind: str, cap: int, member: str | None) -> tuple[bytes, str]:
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise InputError(f"'{path.name}' is not a readable .zip archive ({exc}).") from None
-    with archive:
+    with open_zip(path) as archive:
         infos = archive.infolist()
-        if len(infos) > MAX_ZIP_ENTRIES:
-            raise InputError(f"'{path.name}' has {len(infos):,} entries, over the limit of {MAX_ZIP_ENTRIES:,}.")
         candidates = []
         for info in infos:
             name = entry_name(info)
@@ -77,23 +71,8 @@ def _from_zip(path: Path, suffix: str, kind: str, cap: int, member: str | None) 
                 f"Choose one (--pmx NAME on the command line), or upload a .zip with only that one."
             )
         name, info = candidates[0]
-        if info.flag_bits & 0x1:
-            raise InputError(f"'{path.name}': '{name}' is encrypted; upload an unencrypted zip.")
-        if info.file_size > cap:
-            raise InputError(
-                f"'{path.name}': '{name}' is {info.file_size / 1024**2:.0f} MB; a {kind} may be at most {cap / 1024**2:.0f} MB."
-            )
-        if info.compress_size and info.file_size / info.compress_size > MAX_ENTRY_RATIO:
-            ratio = info.file_size / info.compress_size
-            raise InputError(f"'{path.name}': '{name}' expands {ratio:.0f}-fold, which looks like a zip bomb; refusing it.")
-        try:
-            with archive.open(info) as entry:
-                data = entry.read(info.file_size + 1)
-        except (zipfile.BadZipFile, OSError, NotImplementedError, EOFError) as exc:
-            raise InputError(f"'{path.name}': '{name}' cannot be unpacked ({exc}).") from None
-        if len(data) > info.file_size:
-            raise InputError(f"'{path.name}': '{name}' is larger than its header claims; refusing it.")
-        return data, name
+        check_entry(path, info, name, MAX_ENTRY_RATIO, cap, kind)
+        return read_entry(archive, info, path, name), name
 
 
 def _listing(candidates) -> str:
