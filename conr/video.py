@@ -225,10 +225,9 @@ class FrameSink:
     ):
         self.background = background if background is not None else (255, 255, 255)
         self.count = 0
-        self._writers: list[VideoWriter] = []
         self.mp4 = VideoWriter(mp4, width, height, fps, MP4) if mp4 else None
         self.webm = VideoWriter(webm, width, height, fps, WEBM_ALPHA) if webm else None
-        self._writers = [w for w in (self.mp4, self.webm) if w]
+        self._writers: list[VideoWriter] = [w for w in (self.mp4, self.webm) if w]
         self.frames_dir = Path(frames_dir) if frames_dir else None
         if self.frames_dir:
             self.frames_dir.mkdir(parents=True, exist_ok=True)

@@ -279,20 +279,20 @@ def _shoe(skeleton: Skeleton, side: str):
     return tube(control, (0, 1, 0), rings=14, around=20, cap_rings=3)
 
 
+def _around_head(offsets, rings: int, around: int):
+    """A closed surface around the head centre, ``offsets`` giving its extent per direction."""
+    surface = HEAD_CENTRE + offsets(sphere_directions(rings, around))
+    bottom = HEAD_CENTRE + offsets(np.array([0.0, -1.0, 0.0]))
+    top = HEAD_CENTRE + offsets(np.array([0.0, 1.0, 0.0]))
+    return ring_surface(surface, bottom, top)
+
+
 def _head():
-    directions = sphere_directions(32, 40)
-    rings = HEAD_CENTRE + head_offsets(directions)
-    bottom = HEAD_CENTRE + head_offsets(np.array([0.0, -1.0, 0.0]))
-    top = HEAD_CENTRE + head_offsets(np.array([0.0, 1.0, 0.0]))
-    return ring_surface(rings, bottom, top)
+    return _around_head(head_offsets, 32, 40)
 
 
 def _hair():
-    directions = sphere_directions(40, 64)
-    rings = HEAD_CENTRE + hair_offsets(directions)
-    bottom = HEAD_CENTRE + hair_offsets(np.array([0.0, -1.0, 0.0]))
-    top = HEAD_CENTRE + hair_offsets(np.array([0.0, 1.0, 0.0]))
-    return ring_surface(rings, bottom, top)
+    return _around_head(hair_offsets, 40, 64)
 
 
 def _back_hair():
