@@ -15,3 +15,20 @@ class InputError(ConrError, ValueError):
 
 class WeightsError(ConrError):
     """The CoNR checkpoint files are missing, damaged or of the wrong layout."""
+
+
+class Cancelled(ConrError):
+    """The user (or a closed tab, or a disconnected client) stopped the job; partial outputs are removed."""
+
+
+#: A cancel signal: a ``threading.Event`` or any callable answering "stop now?".
+def is_cancelled(cancel) -> bool:
+    if cancel is None:
+        return False
+    return cancel.is_set() if hasattr(cancel, "is_set") else bool(cancel())
+
+
+def check_cancelled(cancel, what: str = "The job") -> None:
+    """Raise ``Cancelled`` if ``cancel`` says so; long loops call this between steps."""
+    if is_cancelled(cancel):
+        raise Cancelled(f"{what} was cancelled.")
