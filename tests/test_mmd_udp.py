@@ -186,6 +186,43 @@ def test_motions_that_cannot_move_the_model_are_refused(tmp_path):
         udp_from_mmd(tmp_path / "m.pmx", tmp_path / "other.vmd", size=64)
 
 
+def _face_model() -> bytes:
+    """Centre, head, both eyes (below the head) and a hair bone; one triangle on each."""
+    names = [("センター", (0, 8, 0), -1), ("頭", (0, 16, 0), 0), ("両目", (0, 17, -1), 1), ("左目", (0.5, 17, -1), 2), ("髪", (0, 18, 1), 1)]
+    bones = [BoneSpec(name, position, parent) for name, position, parent in names]
+    vertices = np.array([[x + dx, y + dy, z] for _, (x, y, z), _ in names for dx, dy in ((0, 0), (1, 0), (0, 1))], np.float64)
+    ids = np.full((len(vertices), 4), -1)
+    ids[:, 0] = np.repeat(np.arange(len(names)), 3)
+    weights = np.zeros((len(vertices), 4))
+    weights[:, 0] = 1.0
+    return pmx_bytes(PmxSpec(vertices, np.arange(len(vertices)).reshape(-1, 3), bones, ids, weights))
+
+
+def test_facial_motions_are_refused(tmp_path):
+    """Morph keys, eye keys, a still centre key: nothing moves the body, so say so rather than render a statue."""
+    (tmp_path / "face.pmx").write_bytes(_face_model())
+    (tmp_path / "m.pmx").write_bytes(pmx_bytes(feature_spec()))
+    look = (np.cos(0.2), 0.0, np.sin(0.2), 0.0)
+    motions = {
+        "blink.vmd": vmd_bytes([], morph_keys=7),
+        "eyes.vmd": vmd_bytes([BoneKey("両目", 0), BoneKey("両目", 10, rotation=look), BoneKey("センター", 0)], morph_keys=3),
+        "hair.vmd": vmd_bytes([BoneKey("左目", 5, rotation=look), BoneKey("髪", 5, rotation=look)]),
+    }
+    for name, data in motions.items():
+        (tmp_path / name).write_bytes(data)
+    with pytest.raises(InputError, match=r"^'blink.vmd' has expression keys only \(7 morph keys, no bone keys\); pick a dance motion"):
+        udp_from_mmd(tmp_path / "face.pmx", tmp_path / "blink.vmd", size=64)
+    with pytest.raises(InputError, match=r"'eyes.vmd' has expression keys only \(3 morph keys, bone keys only for the face: 両目\)"):
+        udp_from_mmd(tmp_path / "face.pmx", tmp_path / "eyes.vmd", size=64)
+    with pytest.raises(InputError, match=r"'hair.vmd' has expression keys only \(0 morph keys, bone keys only for the face: 左目, 髪\)"):
+        udp_from_mmd(tmp_path / "face.pmx", tmp_path / "hair.vmd", size=64)
+    with pytest.raises(InputError, match=r"'eyes.vmd' has expression keys only .*両目"):  # the model has no eye bones
+        udp_from_mmd(tmp_path / "m.pmx", tmp_path / "eyes.vmd", size=64)
+    # The same keys with a turn of the centre make a (tiny) dance.
+    (tmp_path / "nod.vmd").write_bytes(vmd_bytes([BoneKey("両目", 10, rotation=look), BoneKey("センター", 10, rotation=look)], morph_keys=3))
+    assert len(udp_from_mmd(tmp_path / "face.pmx", tmp_path / "nod.vmd", out=tmp_path / "nod.zip", size=64)) == 11
+
+
 def test_cli_udp_from_mmd(tmp_path, capsys):
     from conr.cli import main
 

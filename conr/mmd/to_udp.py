@@ -162,9 +162,44 @@ def mmd_udp_frames(scene: MmdScene, times: np.ndarray, size: int = 512, conventi
             progress(index + 1, len(times))
 
 
+#: Bones a facial motion keys besides its morphs (eyes, tongue); with the head's descendants they move no body.
+FACE_BONES = frozenset({"両目", "左目", "右目", "舌1", "舌2", "舌3", "目"})
+
+
+def _face_bones(model) -> set[int]:
+    """Bones whose motion only changes the face: the named eye/tongue bones and everything below the head."""
+    bones = {i for i, b in enumerate(model.bones) if b.name in FACE_BONES}
+    head = model.bone_index.get("頭")
+    if head is not None:
+        below = {head}
+        for i, bone in enumerate(model.bones):  # parents may come after children: walk up from each bone
+            seen, j = [], i
+            while j >= 0 and j not in below and len(seen) <= len(model.bones):
+                seen.append(j)
+                j = model.bones[j].parent
+            if j in below:
+                below.update(seen)
+        bones |= below - {head}
+    return bones
+
+
+def _moves(track) -> bool:
+    """Whether any key of ``track`` turns or shifts its bone from the bind pose."""
+    return bool((np.abs(track.rotations[:, 0]) < 1 - 1e-9).any() or (np.abs(track.positions) > 1e-9).any())
+
+
 def check_binding(scene: MmdScene) -> None:
-    """Refuse a motion that cannot move this model (no bone keys, or none for its bones)."""
+    """Refuse a motion that cannot move this model: no bone keys, keys for the face only, or none for its bones."""
     motion, model = scene.motion, scene.model
+    morphs = motion.counts.get("morph", 0)
+    face = _face_bones(model)
+    face_keys = [t.name for i, t in scene.binding.tracks.items() if i in face and _moves(t)]
+    body_keys = [t for i, t in scene.binding.tracks.items() if i not in face and _moves(t)]
+    unmatched_face = scene.binding.matched == 0 and motion.tracks and all(t.name in FACE_BONES for t in motion.tracks.values())
+    if not body_keys and (morphs or face_keys or unmatched_face) and not (motion.counts.get("camera", 0) and not morphs):
+        names = sorted(set(face_keys) or {t.name for t in motion.tracks.values()})
+        bones = f"bone keys only for the face: {', '.join(names[:5])}" if motion.tracks else "no bone keys"
+        raise InputError(f"'{motion.source}' has expression keys only ({morphs} morph keys, {bones}); pick a dance motion.")
     if not motion.tracks:
         other = ", ".join(f"{n} {k}" for k, n in ((k, motion.counts.get(k, 0)) for k in ("camera", "morph", "light")) if n)
         hint = f" (it holds {other} keys: a camera or facial motion?)" if other else ""
