@@ -175,6 +175,36 @@ def test_udp_from_mmd_writes_frames_with_limits(tmp_path):
         udp_from_mmd(model_zip, motion, size=10)
 
 
+def test_start_offset_skips_the_intro(tmp_path):
+    """Frame k from ``start`` is frame k + start * fps of the whole motion; the length counts from the start."""
+    from conr.dances.camera import Camera
+    from conr.mmd.to_udp import frame_times
+
+    (tmp_path / "m.pmx").write_bytes(pmx_bytes(feature_spec()))
+    (tmp_path / "dance.vmd").write_bytes(feature_motion_bytes())  # keys at frames 0 to 20
+    motion = read_vmd(feature_motion_bytes(), "dance.vmd")
+    assert np.allclose(frame_times(motion, 30, None, MmdLimits(), 0.2), np.arange(6, 21) / 30)
+    assert np.allclose(frame_times(motion, 15, 0.1, MmdLimits(), 0.2), [0.2, 0.2 + 1 / 15])  # max_seconds from the start
+    assert np.allclose(frame_times(motion, 15, 9.0, MmdLimits(), 0.5), 0.5 + np.arange(3) / 15)  # only to the last key
+    assert np.allclose(frame_times(motion, 30, None, MmdLimits(), 2 / 3), [2 / 3])  # the last key itself
+    camera = Camera(0.0, 0.6, -4.0, 0.5, 8.0)
+    whole = udp_from_mmd(tmp_path / "m.pmx", tmp_path / "dance.vmd", out=tmp_path / "all.zip", size=64, framing=camera)
+    late = udp_from_mmd(tmp_path / "m.pmx", tmp_path / "dance.vmd", out=tmp_path / "late.zip", size=64, framing=camera, start=0.2,
+                        max_seconds=0.2)  # fmt: skip
+    assert len(whole) == 21 and len(late) == 6
+    for k in range(6):
+        assert np.array_equal(late[k], whole[k + 6])
+    assert not np.array_equal(late[0], whole[0])
+    with pytest.raises(InputError, match=r"start 5 s is past the end of 'dance.vmd' \(its last key is at 0.7 s\)"):
+        udp_from_mmd(tmp_path / "m.pmx", tmp_path / "dance.vmd", size=64, start=5)
+    with pytest.raises(InputError, match="start must be a number of seconds"):
+        udp_from_mmd(tmp_path / "m.pmx", tmp_path / "dance.vmd", size=64, start=-1)
+    with pytest.raises(InputError, match=r"'dance.vmd' lasts 0.4 s from 0.3 s on, over the limit of 0.3 s"):
+        udp_from_mmd(tmp_path / "m.pmx", tmp_path / "dance.vmd", size=64, start=0.3, limits=MmdLimits(max_seconds=0.3))
+    fixed = udp_from_mmd(tmp_path / "m.pmx", tmp_path / "dance.vmd", out=tmp_path / "fixed.zip", size=64, framing="fixed", start=0.5)
+    assert len(fixed) == 6 and all((f[..., 3] > 0.5).any() for f in fixed)
+
+
 def test_motions_that_cannot_move_the_model_are_refused(tmp_path):
     model = pmx_bytes(feature_spec())
     (tmp_path / "m.pmx").write_bytes(model)
@@ -230,7 +260,7 @@ def test_cli_udp_from_mmd(tmp_path, capsys):
     (tmp_path / "dance.vmd").write_bytes(feature_motion_bytes())
     out = tmp_path / "udp.zip"
     code = main(["udp-from-mmd", str(tmp_path / "model.pmx"), str(tmp_path / "dance.vmd"), "--out", str(out), "--size", "64",
-                 "--max-seconds", "0.3", "--format", "exr", "--preview", str(tmp_path / "preview.mp4")])  # fmt: skip
+                 "--start", "0.1", "--max-seconds", "0.3", "--format", "exr", "--preview", str(tmp_path / "preview.mp4")])  # fmt: skip
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "9 bones, 1 IK chains" in captured.err and "4 bone tracks, 4 match the model" in captured.err

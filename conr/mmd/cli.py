@@ -40,7 +40,7 @@ def _cmd_udp_from_mmd(args: argparse.Namespace) -> int:
 
     try:
         frames = udp_from_mmd(
-            model, motion, out=out, size=args.size, fps=args.fps, max_seconds=args.max_seconds,
+            model, motion, out=out, size=args.size, fps=args.fps, start=args.start, max_seconds=args.max_seconds,
             limits=MmdLimits(args.limit_seconds), fmt=args.format, framing=args.framing,
             progress=progress, exr_dir=args.exr_dir,
         )  # fmt: skip
@@ -61,7 +61,8 @@ def register_udp_from_mmd(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="UDP.zip", help="zip of frames 00000.<format>, ...")
     p.add_argument("--size", type=int, default=512, help="frame side in pixels (default 512)")
     p.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30, MMD's own rate)")
-    p.add_argument("--max-seconds", type=float, default=None, help="convert only the first N seconds")
+    p.add_argument("--start", type=float, default=0.0, metavar="SECONDS", help="skip the motion's first SECONDS (an intro; default 0)")
+    p.add_argument("--max-seconds", type=float, default=None, help="convert only N seconds (from --start)")
     p.add_argument("--limit-seconds", type=float, default=300.0, help="refuse longer motions unless --max-seconds (default 300)")
     p.add_argument("--format", default="npz", choices=["npz", "exr", "png"], help="frame format in the zip (default npz)")
     p.add_argument("--framing", default="follow", choices=["follow", "fixed"], help="camera follows the character (default) or stays put")

@@ -122,16 +122,26 @@ class MmdScene:
             yield self.rig.posed_vertices(world, arrays or self.sampled)
 
 
-def frame_times(motion: VmdMotion, fps: float, max_seconds: float | None, limits: MmdLimits) -> np.ndarray:
-    """Output times in seconds, from 0 up to the last key (or the first ``max_seconds``); refuse over-long motions."""
-    if not max_seconds and motion.seconds > limits.max_seconds:
+def frame_times(motion: VmdMotion, fps: float, max_seconds: float | None, limits: MmdLimits, start: float = 0.0) -> np.ndarray:
+    """Output times in seconds, from ``start`` up to the last key (or ``max_seconds`` of it); refuse over-long spans.
+
+    Real dance motions open with an intro: ``start`` skips it.
+    """
+    if not (np.isfinite(start) and start >= 0):
+        raise InputError(f"The start must be a number of seconds from 0 on, not {start!r}.")
+    end = motion.last_frame / VMD_FPS
+    if start > end + 1e-9:
+        raise InputError(f"The start {start:g} s is past the end of '{motion.source}' (its last key is at {end:.1f} s); start earlier.")
+    span = motion.seconds - start
+    if not max_seconds and span > limits.max_seconds:
+        what = f"lasts {span:.1f} s" + (f" from {start:g} s on" if start else "")
         raise InputError(
-            f"The motion '{motion.source}' lasts {motion.seconds:.1f} s, over the limit of {limits.max_seconds:g} s. "
-            f"Convert only its start (max_seconds / --max-seconds), or use a shorter motion."
+            f"The motion '{motion.source}' {what}, over the limit of {limits.max_seconds:g} s. "
+            f"Convert only part of it (max_seconds / --max-seconds), or use a shorter motion."
         )
-    count = int(np.floor(motion.last_frame / VMD_FPS * fps + 1e-6)) + 1  # the last key's moment included
+    count = int(np.floor((end - start) * fps + 1e-6)) + 1  # the last key's moment included
     keep = min(max_seconds or limits.max_seconds, limits.max_seconds)
-    return np.arange(max(1, min(count, int(round(keep * fps))))) / fps
+    return start + np.arange(max(1, min(count, int(round(keep * fps))))) / fps
 
 
 def frame_cameras(scene: MmdScene, times: np.ndarray, framing: str | Camera = "follow") -> list[Camera]:
@@ -141,8 +151,8 @@ def frame_cameras(scene: MmdScene, times: np.ndarray, framing: str | Camera = "f
     if isinstance(framing, Camera):
         return [framing] * len(times)
     if framing == "fixed":  # sampled like the bundled dances: FRAMING_RATE poses a second over the span
-        span = float(times[-1] + step) if len(times) else 0.0
-        samples = np.arange(max(1, int(np.ceil(span * FRAMING_RATE - 1e-9)))) / FRAMING_RATE
+        first, span = (float(times[0]), float(times[-1] + step - times[0])) if len(times) else (0.0, 0.0)
+        samples = first + np.arange(max(1, int(np.ceil(span * FRAMING_RATE - 1e-9)))) / FRAMING_RATE
         points = list(scene.framing_points(samples * VMD_FPS, scene.framing_arrays(len(samples))))
         return [fixed_camera(points)] * len(times)
     if framing == "follow":  # one small summary per frame: long dances frame in constant memory
@@ -220,6 +230,7 @@ def udp_from_mmd(
     fps: float = 30.0,
     max_seconds: float | None = None,
     limits: MmdLimits = MmdLimits(),
+    start: float = 0.0,
     fmt: str = "npz",
     framing: str | Camera = "follow",
     member: str | None = None,
@@ -236,8 +247,9 @@ def udp_from_mmd(
         out: the .zip of frames to write (``00000.<fmt>``...); default: a new file in the temp folder
             (the caller owns it).
         size: frame side in pixels; fps: frames per second of the result.
-        max_seconds: convert only the motion's first seconds; without it a motion longer than
+        max_seconds: convert only this many seconds (from ``start``); without it a motion longer than
             ``limits.max_seconds`` is refused.
+        start: skip the motion's first seconds (real dances open with an intro); frame 0 is the pose at ``start``.
         fmt: frame format in the zip: npz (what CoNR reads), exr (float, as the original tools) or png.
         framing: "follow" (default), "fixed", or a ``conr.dances.camera.Camera``.
         member: which .pmx of a zip holding several.
@@ -261,7 +273,7 @@ def udp_from_mmd(
     motion = motion if isinstance(motion, VmdMotion) else load_motion(motion)
     scene = MmdScene(model, motion)
     check_binding(scene)
-    times = frame_times(motion, fps, max_seconds, limits)
+    times = frame_times(motion, fps, max_seconds, limits, start)
     if out is None:
         handle, name = tempfile.mkstemp(prefix="conr-mmd-", suffix=".zip")
         os.close(handle)
