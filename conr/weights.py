@@ -120,18 +120,29 @@ def minimum_size(part: str) -> int:
     return PARAMETER_COUNTS[part] * 4
 
 
+def damaged(name: str) -> str:
+    """The user-facing summary for one bad file: no server path, no PyTorch wording."""
+    return (
+        f"The weights file {name} on this machine is damaged or not the released CoNR file, so nothing can be "
+        "rendered. Whoever runs the app must download it again (see the README, section Weights) and restart; "
+        "the server log says what was wrong."
+    )
+
+
 def check_size(part: str, path: Path, expected: int | None = None) -> None:
     """Cheap check before loading: truncated downloads fail here."""
     size = path.stat().st_size
     if expected is not None and size != expected:
         raise WeightsError(
             f"{path.name} at {path} is {size:,} bytes but the released file is {expected:,} bytes: "
-            "it is truncated or a different file."
+            "it is truncated or a different file.",
+            user_message=damaged(path.name),
         )
     if size < minimum_size(part):
         raise WeightsError(
             f"{path.name} at {path} is only {size:,} bytes; the {PARAMETER_COUNTS[part]:,} float32 parameters "
-            f"need at least {minimum_size(part):,}. The file is truncated: download it again."
+            f"need at least {minimum_size(part):,}. The file is truncated: download it again.",
+            user_message=damaged(path.name),
         )
 
 
@@ -142,19 +153,24 @@ def read_state_dict(path: Path, map_location: str | torch.device = "cpu") -> dic
     except Exception as exc:  # zip errors, pickle refusals, truncation
         raise WeightsError(
             f"{path.name} at {path} cannot be read as a PyTorch checkpoint ({type(exc).__name__}: {exc}). "
-            "It is damaged or not one of the CoNR files: download it again."
+            "It is damaged or not one of the CoNR files: download it again.",
+            user_message=damaged(path.name),
         ) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise WeightsError(f"{path.name} at {path} does not hold a state dict of tensors.")
+        raise WeightsError(f"{path.name} at {path} does not hold a state dict of tensors.", user_message=damaged(path.name))
     if state and all(k.startswith("module.") for k in state):
         state = {k[len("module.") :]: v for k, v in state.items()}
     return state
 
 
 def check_state_dict(module: nn.Module, state: dict[str, torch.Tensor], name: str) -> None:
-    """Raise WeightsError naming every key that is missing, unexpected or of the wrong shape."""
+    """Raise WeightsError naming every key that is missing, unexpected, of the wrong shape or not finite.
+
+    A NaN or infinite value anywhere makes every rendered frame blank, so such
+    a file is refused here rather than loaded.
+    """
     expected = module.state_dict()
     problems = []
     for key in expected:
@@ -170,7 +186,15 @@ def check_state_dict(module: nn.Module, state: dict[str, torch.Tensor], name: st
             problems.append(f"unexpected key '{key}' (shape {list(state[key].shape)})")
     if problems:
         shown = "; ".join(problems[:8]) + (f"; and {len(problems) - 8} more" if len(problems) > 8 else "")
-        raise WeightsError(f"{name} does not match the CoNR network: {shown}. Is it the right file?")
+        raise WeightsError(f"{name} does not match the CoNR network: {shown}. Is it the right file?", user_message=damaged(name))
+    for key, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            nan, inf = int(torch.isnan(tensor).sum()), int(torch.isinf(tensor).sum())
+            raise WeightsError(
+                f"{name}: tensor '{key}' holds {nan:,} NaN and {inf:,} infinite values of {tensor.numel():,}, "
+                "so every render would come out blank. The file is damaged: download it again.",
+                user_message=damaged(name),
+            )
 
 
 def load_part(module: nn.Module, part: str, path: Path) -> None:
@@ -264,7 +288,8 @@ def _drive_download(part: str, target: Path, progress: bool) -> None:
         if "Too many users" in text or "too many" in text.lower() or "quota" in text.lower():
             raise WeightsError(
                 f"Google Drive refuses {file_name(part)} for now: too many people downloaded it recently "
-                "(Drive's download quota). Try again in a few hours, or use the Hugging Face copy."
+                "(Drive's download quota). Try again in a few hours, or use the Hugging Face copy.",
+                user_message="The CoNR weights could not be downloaded now (Google Drive's download quota). Try again in a few hours.",
             ) from None
         raise WeightsError(f"Google Drive did not serve {file_name(part)}: {text[:300]}") from None
     except Exception:

@@ -147,3 +147,65 @@ def test_truncated_drive_download_is_deleted(isolated, monkeypatch):
     with pytest.raises(WeightsError, match=r"incomplete and has been deleted.*1,234 bytes"):
         weights._drive_download("rgbadecodernet", target, progress=False)
     assert not target.exists() and not target.with_suffix(".pth.part").exists()
+
+
+def poisoned_copy(recipe_weights_dir: Path, folder: Path, key: str = "conv_rgba.0.weight") -> Path:
+    """The four recipe files (links), with rgbadecodernet.pth (the smallest) a copy holding one NaN and one Inf."""
+    folder.mkdir()
+    for part in weights.PARTS[:-1]:
+        os.symlink(recipe_weights_dir / f"{part}.pth", folder / f"{part}.pth")
+    state = torch.load(recipe_weights_dir / "rgbadecodernet.pth", weights_only=True)
+    state[key].view(-1)[5] = float("nan")
+    state[key].view(-1)[7] = float("inf")
+    torch.save(state, folder / "rgbadecodernet.pth")
+    return folder
+
+
+def test_nan_weights_are_refused_naming_file_and_tensor(tmp_path, recipe_weights_dir):
+    folder = poisoned_copy(recipe_weights_dir, tmp_path / "w")
+    with pytest.raises(WeightsError) as info:
+        weights.load_part(CoNRNetwork().rgbadecodernet, "rgbadecodernet", folder / "rgbadecodernet.pth")
+    message = str(info.value)
+    assert "rgbadecodernet.pth" in message and "'conv_rgba.0.weight'" in message
+    assert "1 NaN and 1 infinite values" in message and "download it again" in message
+    # the short version for the app names the file but no server path
+    assert "rgbadecodernet.pth" in info.value.user_message and str(tmp_path) not in info.value.user_message
+
+
+def test_weights_status_reports_nan_file(tmp_path, recipe_weights_dir):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    folder = poisoned_copy(recipe_weights_dir, tmp_path / "w", key="bottleneck.r0.norm1.bias")
+    result = subprocess.run([sys.executable, "-m", "conr", "weights", "status", "--weights", str(folder)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stdout.splitlines()
+    broken = [line for line in lines if line.startswith("rgbadecodernet.pth")]
+    assert len(broken) == 1 and "BROKEN" in broken[0] and "'bottleneck.r0.norm1.bias'" in broken[0]
+    assert sum("  ok" in line for line in lines) == 3
+
+
+def test_user_message_hides_server_paths_and_pytorch_hints(tmp_path):
+    from conr.errors import public_message
+
+    class Boom:
+        def __reduce__(self):
+            return (os.system, ("true",))
+
+    path = tmp_path / "rgbadecodernet.pth"
+    torch.save({"x": Boom()}, path)
+    with pytest.raises(WeightsError) as info:
+        weights.read_state_dict(path)
+    assert str(tmp_path) in str(info.value) and "weights_only" in str(info.value)  # details stay for the log
+    short = public_message(info.value)
+    assert short == info.value.user_message
+    assert "rgbadecodernet.pth" in short and "download it again" in short
+    assert str(tmp_path) not in short and "weights_only" not in short and "torch" not in short.lower()
+    with pytest.raises(WeightsError) as info:
+        weights.resolve_weights(tmp_path / "nowhere")
+    assert str(tmp_path) in str(info.value)
+    assert str(tmp_path) not in public_message(info.value) and "CONR_WEIGHTS_DIR" in public_message(info.value)
