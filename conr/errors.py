@@ -55,3 +55,20 @@ def public_message(exc: BaseException) -> str:
     if isinstance(exc, ConrError):
         return exc.user_message
     return "Something went wrong on the server; the details are in its log. Please try again."
+
+
+class Cancelled(ConrError):
+    """The user (or a closed tab, or a disconnected client) stopped the job; partial outputs are removed."""
+
+
+def is_cancelled(cancel) -> bool:
+    """Whether a cancel signal is set: a ``threading.Event``, any callable answering "stop now?", or None."""
+    if cancel is None:
+        return False
+    return cancel.is_set() if hasattr(cancel, "is_set") else bool(cancel())
+
+
+def check_cancelled(cancel, what: str = "The job") -> None:
+    """Raise ``Cancelled`` if ``cancel`` says so; long loops call this between steps."""
+    if is_cancelled(cancel):
+        raise Cancelled(f"{what} was cancelled.")
