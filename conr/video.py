@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 import cv2
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, OutputError
 
 Colour = tuple[int, int, int]
 
@@ -110,18 +110,21 @@ class VideoFormat:
     """An ffmpeg output recipe."""
 
     suffix: str
+    muxer: str  # named, so any file name (or a device such as /dev/full) works
     input_pix_fmt: str
     args: tuple[str, ...]
 
 
 MP4 = VideoFormat(
     ".mp4",
+    "mp4",
     "rgb24",
     # H.264 High, yuv420p, moov atom first: plays in every browser while downloading.
     ("-c:v", "libx264", "-preset", "fast", "-crf", "18", "-tune", "animation", "-pix_fmt", "yuv420p", "-movflags", "+faststart"),
 )
 WEBM_ALPHA = VideoFormat(
     ".webm",
+    "webm",
     "rgba",
     # VP9 with an alpha plane; auto-alt-ref must be off for alpha.
     (
@@ -131,12 +134,38 @@ WEBM_ALPHA = VideoFormat(
 )  # fmt: skip
 
 
+def output_error(path: Path, reason: str) -> OutputError:
+    """An OutputError naming the file (not its folder: the app shows it), the reason and what to do."""
+    lines: list[str] = []
+    for line in reason.replace(str(path), path.name).splitlines():  # ffmpeg's "[out#0/mp4 @ 0x...] " prefixes go
+        line = re.sub(r"^(\[[^\]]*\]\s*)+", "", line).strip()
+        if line and line not in lines:
+            lines.append(line)
+    reason = "; ".join(lines[:2])[:300] or "no reason given"
+    if "no space" in reason.lower():
+        advice = "Free some disk space or choose a folder on another disk."
+    else:
+        advice = "Check that its folder exists, is writable and has free space, or choose another folder."
+    return OutputError(f"Could not write {path.name} ({reason}). {advice}")
+
+
+def remove_output(path: Path) -> None:
+    """Delete a partial output; only a regular file (never a device such as /dev/full)."""
+    try:
+        if path.is_file() and not path.is_symlink():
+            path.unlink()
+    except OSError:
+        pass
+
+
 class VideoWriter:
     """Stream frames of one size into an ffmpeg process.
 
     ``write`` takes RGB (MP4) or RGBA (WebM) uint8 frames; odd sizes are
-    padded to even. ``close`` waits for ffmpeg and raises with its message on
-    failure. Use as a context manager.
+    padded to even. ``close`` waits for ffmpeg; ``abort`` kills it and
+    deletes the partial file. Both may be called any number of times. An
+    encoder failure (disk full, folder gone) raises OutputError with
+    ffmpeg's own reason. Use as a context manager.
     """
 
     def __init__(self, path: str | Path, width: int, height: int, fps: float, fmt: VideoFormat = MP4):
@@ -144,15 +173,23 @@ class VideoWriter:
         self.fmt = fmt
         self.size = even_size(width, height)
         self.frames = 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._message: str | None = None  # ffmpeg's log, once it has finished
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise output_error(self.path, f"its folder cannot be created ({exc.strerror or exc})") from None
         cmd = [
             ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error",
             "-f", "rawvideo", "-pix_fmt", fmt.input_pix_fmt, "-s", f"{self.size[0]}x{self.size[1]}",
-            "-r", f"{fps:g}", "-i", "-", "-an", *fmt.args, "-r", f"{fps:g}", str(self.path),
+            "-r", f"{fps:g}", "-i", "-", "-an", *fmt.args, "-r", f"{fps:g}", "-f", fmt.muxer, str(self.path),
         ]  # fmt: skip
         # ffmpeg's messages go to a file: a pipe nobody reads could fill and block it.
         self._log = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log)
+
+    @property
+    def running(self) -> bool:
+        return self._proc.poll() is None
 
     def write(self, frame: np.ndarray) -> None:
         channels = 4 if self.fmt.input_pix_fmt == "rgba" else 3
@@ -161,38 +198,45 @@ class VideoWriter:
         frame = pad_even(frame)
         if (frame.shape[1], frame.shape[0]) != self.size:
             raise ValueError(f"frame size {frame.shape[1]}x{frame.shape[0]} differs from the video's {self.size}")
+        if self._message is not None:
+            raise output_error(self.path, self._message or "the encoder has already stopped")
         assert self._proc.stdin is not None
         try:
             self._proc.stdin.write(np.ascontiguousarray(frame).tobytes())
-        except BrokenPipeError:
-            self._fail()
+        except OSError:  # a broken pipe: ffmpeg stopped: its log says why
+            message = self._finish()
+            raise output_error(self.path, message or "the encoder stopped") from None
         self.frames += 1
 
     def _finish(self) -> str:
+        """Close ffmpeg's input, wait for it and read its log; later calls return the same log."""
+        if self._message is not None:
+            return self._message
         if self._proc.stdin and not self._proc.stdin.closed:
             try:
                 self._proc.stdin.close()
-            except BrokenPipeError:
+            except OSError:  # a broken pipe: ffmpeg has stopped already
                 pass
         self._proc.wait()
         self._log.seek(0)
-        message = self._log.read().decode(errors="replace").strip()
+        self._message = self._log.read().decode(errors="replace").strip()
         self._log.close()
-        return message
-
-    def _fail(self) -> None:
-        raise RuntimeError(f"ffmpeg failed writing {self.path.name}: {self._finish()}")
+        return self._message
 
     def close(self) -> Path:
+        """Wait for the encoder; OutputError (and the partial file deleted) when it failed."""
         message = self._finish()
         if self._proc.returncode != 0:
-            raise RuntimeError(f"ffmpeg failed writing {self.path.name}: {message}")
+            remove_output(self.path)
+            raise output_error(self.path, message or f"ffmpeg exited with status {self._proc.returncode}")
         return self.path
 
     def abort(self) -> None:
-        self._proc.kill()
+        """Stop the encoder now and delete the partial file."""
+        if self._message is None and self.running:
+            self._proc.kill()
         self._finish()
-        self.path.unlink(missing_ok=True)
+        remove_output(self.path)
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -210,6 +254,8 @@ class FrameSink:
     Any of: an MP4 over ``background`` (H.264 has no alpha, so with a
     transparent background the MP4 shows the figure over white), a
     transparent WebM, numbered PNGs in a folder, a zip of those PNGs.
+    All or nothing: when any output fails (or the caller raises inside
+    ``with``), every encoder is stopped and every partial file deleted.
     """
 
     def __init__(
@@ -225,40 +271,93 @@ class FrameSink:
     ):
         self.background = background if background is not None else (255, 255, 255)
         self.count = 0
-        self.mp4 = VideoWriter(mp4, width, height, fps, MP4) if mp4 else None
-        self.webm = VideoWriter(webm, width, height, fps, WEBM_ALPHA) if webm else None
-        self._writers: list[VideoWriter] = [w for w in (self.mp4, self.webm) if w]
+        self.mp4 = self.webm = None
+        self._writers: list[VideoWriter] = []
+        self._zip: zipfile.ZipFile | None = None
+        self._zip_path: Path | None = None  # set once opened: only then is the file ours to delete
+        self._pngs: list[Path] = []
         self.frames_dir = Path(frames_dir) if frames_dir else None
-        if self.frames_dir:
-            self.frames_dir.mkdir(parents=True, exist_ok=True)
-        self._zip = zipfile.ZipFile(frames_zip, "w", compression=zipfile.ZIP_STORED) if frames_zip else None
+        self._made_dir = False
+        try:
+            self.mp4 = VideoWriter(mp4, width, height, fps, MP4) if mp4 else None
+            self._writers = [w for w in (self.mp4,) if w]
+            self.webm = VideoWriter(webm, width, height, fps, WEBM_ALPHA) if webm else None
+            self._writers = [w for w in (self.mp4, self.webm) if w]
+            if self.frames_dir:
+                self._made_dir = not self.frames_dir.exists()
+                self.frames_dir.mkdir(parents=True, exist_ok=True)
+            if frames_zip:
+                self._zip = zipfile.ZipFile(frames_zip, "w", compression=zipfile.ZIP_STORED)
+                self._zip_path = Path(frames_zip)
+        except OSError as exc:
+            self.abort()
+            raise output_error(Path(exc.filename or frames_dir or frames_zip or "output"), exc.strerror or str(exc)) from None
+        except BaseException:
+            self.abort()
+            raise
 
     def write(self, rgba: np.ndarray) -> None:
-        if self.mp4:
-            self.mp4.write(composite(rgba, self.background))
-        if self.webm:
-            self.webm.write(rgba)
-        if self.frames_dir or self._zip:
-            png = encode_png(rgba)
-            name = f"{self.count:05d}.png"
-            if self.frames_dir:
-                (self.frames_dir / name).write_bytes(png)
-            if self._zip:
-                self._zip.writestr(name, png)
+        try:
+            if self.mp4:
+                self.mp4.write(composite(rgba, self.background))
+            if self.webm:
+                self.webm.write(rgba)
+            if self.frames_dir or self._zip:
+                png = encode_png(rgba)
+                name = f"{self.count:05d}.png"
+                if self.frames_dir:
+                    target = self.frames_dir / name
+                    self._pngs.append(target)
+                    try:
+                        target.write_bytes(png)
+                    except OSError as exc:
+                        raise output_error(target, exc.strerror or str(exc)) from None
+                if self._zip:
+                    try:
+                        self._zip.writestr(name, png)
+                    except OSError as exc:
+                        raise output_error(self._zip_path, exc.strerror or str(exc)) from None
+        except BaseException:
+            self.abort()
+            raise
         self.count += 1
 
     def close(self) -> None:
-        for writer in self._writers:
-            writer.close()
-        if self._zip:
-            self._zip.close()
+        try:
+            for writer in self._writers:
+                writer.close()
+            if self._zip:
+                try:
+                    self._zip.close()
+                except OSError as exc:
+                    raise output_error(self._zip_path, exc.strerror or str(exc)) from None
+        except BaseException:
+            self.abort()
+            raise
 
     def abort(self) -> None:
+        """Stop every encoder and delete everything written so far; safe to call again."""
         for writer in self._writers:
-            writer.abort()
+            try:
+                writer.abort()
+            except Exception:  # the next writer must be stopped all the same
+                pass
         if self._zip:
-            self._zip.close()
-            Path(self._zip.filename or "").unlink(missing_ok=True)
+            try:
+                self._zip.close()
+            except Exception:
+                pass
+            self._zip = None
+        if self._zip_path:
+            remove_output(self._zip_path)
+        for png in self._pngs:
+            remove_output(png)
+        self._pngs = []
+        if self._made_dir and self.frames_dir:
+            try:
+                self.frames_dir.rmdir()  # only when empty: never someone else's files
+            except OSError:
+                pass
 
     def __enter__(self) -> FrameSink:
         return self
