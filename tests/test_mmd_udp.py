@@ -270,3 +270,33 @@ def test_cli_udp_from_mmd(tmp_path, capsys):
     code = main(["udp-from-mmd", str(tmp_path / "broken.pmx"), str(tmp_path / "dance.vmd"), "--out", str(tmp_path / "x.zip")])
     captured = capsys.readouterr()
     assert code == 2 and captured.err.startswith("error: 'broken.pmx' is not a usable PMX model") and "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize("interrupt", [RuntimeError, KeyboardInterrupt])
+def test_failed_conversion_leaves_no_partial_zip(tmp_path, monkeypatch, interrupt):
+    """A conversion that stops midway (an error, Ctrl-C) leaves neither a partial zip nor its EXRs; an older out stays."""
+    import tempfile
+
+    (tmp_path / "m.pmx").write_bytes(pmx_bytes(feature_spec()))
+    (tmp_path / "dance.vmd").write_bytes(feature_motion_bytes())
+    out = tmp_path / "out" / "udp.zip"
+    out.parent.mkdir()
+    out.write_bytes(b"an older conversion")
+
+    def stop_at_frame_5(done: int, total: int) -> None:
+        if done == 5:
+            raise interrupt("stop")
+
+    with pytest.raises(interrupt):
+        udp_from_mmd(tmp_path / "m.pmx", tmp_path / "dance.vmd", out=out, size=64, progress=stop_at_frame_5, exr_dir=tmp_path / "exr")
+    assert sorted(p.name for p in out.parent.iterdir()) == ["udp.zip"] and out.read_bytes() == b"an older conversion"
+    assert list((tmp_path / "exr").iterdir()) == []
+    # without out: the temporary file it made is deleted too
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    with pytest.raises(interrupt):
+        udp_from_mmd(tmp_path / "m.pmx", tmp_path / "dance.vmd", size=64, progress=stop_at_frame_5)
+    assert list((tmp_path / "tmp").iterdir()) == []
+    # and a finished conversion replaces the older file in one step, leaving nothing beside it
+    frames = udp_from_mmd(tmp_path / "m.pmx", tmp_path / "dance.vmd", out=out, size=64, max_seconds=0.1)
+    assert len(frames) == 3 and sorted(p.name for p in out.parent.iterdir()) == ["udp.zip"]

@@ -274,20 +274,40 @@ def udp_from_mmd(
     scene = MmdScene(model, motion)
     check_binding(scene)
     times = frame_times(motion, fps, max_seconds, limits, start)
+    made = out is None
     if out is None:
         handle, name = tempfile.mkstemp(prefix="conr-mmd-", suffix=".zip")
         os.close(handle)
         out = name
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if exr_dir is not None:
-        Path(exr_dir).mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
-        frames = mmd_udp_frames(scene, times, int(size), convention, framing, rasterizer, progress)
-        for index, frame in enumerate(frames):
-            archive.writestr(f"{index:05d}.{fmt}", encode_udp(frame, fmt))
-            if exr_dir is not None:
-                (Path(exr_dir) / f"{index:05d}.exr").write_bytes(encode_udp(frame, "exr"))
+    # Frames go to a hidden file beside ``out``, renamed at the end: a failure or an interrupt
+    # (KeyboardInterrupt included) leaves no partial zip, and an older ``out`` stays until then.
+    partial: Path | None = None
+    exrs: list[Path] = []
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if exr_dir is not None:
+            Path(exr_dir).mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
+        os.close(handle)
+        partial = Path(name)
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as archive:
+            frames = mmd_udp_frames(scene, times, int(size), convention, framing, rasterizer, progress)
+            for index, frame in enumerate(frames):
+                archive.writestr(f"{index:05d}.{fmt}", encode_udp(frame, fmt))
+                if exr_dir is not None:
+                    exrs.append(Path(exr_dir) / f"{index:05d}.exr")
+                    exrs[-1].write_bytes(encode_udp(frame, "exr"))
+        os.replace(partial, out)
+    except BaseException as exc:
+        for path in [p for p in (partial, out if made else None) if p] + exrs:
+            path.unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # disk full, read-only or vanished folder
+            from ..video import output_error
+
+            failed = Path(exc.filename) if exc.filename and Path(exc.filename) in exrs else out
+            raise output_error(failed, exc.strerror or str(exc)) from None
+        raise
     log.info("converted %s + %s: %d frames of %d px in %.1f s", model.source, motion.source, len(times), size, time.perf_counter() - started)
     return open_udp_sequence(out)
