@@ -1,4 +1,4 @@
-"""Test-only writers of PMX 2.0/2.1 models and VMD motions, and exports of our own character and dances.
+"""Test-only writers of PMX 2.0/2.1 and PMD models and VMD motions, and exports of our own character and dances.
 
 Every MMD file the tests read is made here from our own data: no model or
 motion from elsewhere is ever committed. The layouts follow the public
@@ -175,6 +175,137 @@ def pmx_bytes(spec: PmxSpec) -> bytes:
     return bytes(out)
 
 
+# ---------------------------------------------------------------- PMD
+
+
+@dataclass
+class PmdBoneSpec:
+    name: str
+    position: tuple[float, float, float]  # MMD units
+    parent: int = -1
+    kind: int = 0  # 0 rotate, 1 rotate and move, 2 IK, 4 under IK, 5 under rotation, 6 IK target, 7 hidden, 8 twist, 9 co-rotation
+    tail: int = 0  # 0: none
+    ik_parent: int = 0  # the IK bone (kind 4), the source (kind 5) or a percentage (kind 9, signed)
+
+
+@dataclass
+class PmdIkSpec:
+    bone: int
+    target: int
+    loops: int
+    weight: float  # PMD's "control weight": a quarter of the angle per iteration
+    links: tuple[int, ...]  # nearest the target first
+
+
+@dataclass
+class PmdSpec:
+    vertices: np.ndarray  # (V, 3) MMD units
+    triangles: np.ndarray  # (T, 3)
+    bones: list[PmdBoneSpec]
+    bone_ids: np.ndarray  # (V, 2)
+    percent: np.ndarray  # (V,) weight of the first bone, 0..100
+    materials: list[tuple[float, int, str]]  # (alpha, face index count, texture)
+    iks: list[PmdIkSpec] = field(default_factory=list)
+    name: str = "テストモデル"
+    comment: str = "made by the CoNR Space tests"
+    extensions: bool = True  # morphs, display lists, English names, toon textures, rigid bodies and joints after the IK list
+
+
+def pmd_bytes(spec: PmdSpec) -> bytes:
+    """Serialise ``spec`` as a PMD file."""
+    out = bytearray(b"Pmd" + struct.pack("<f", 1.0) + _name(spec.name, 20) + _name(spec.comment, 256))
+    out += struct.pack("<I", len(spec.vertices))
+    for position, ids, percent in zip(spec.vertices, spec.bone_ids, spec.percent):
+        out += struct.pack("<3f3f2f2HBB", *position, 0.0, 0.0, -1.0, 0.5, 0.5, int(ids[0]), int(ids[1]), int(percent), 0)
+    indices = np.asarray(spec.triangles).reshape(-1)
+    out += struct.pack("<I", len(indices)) + struct.pack(f"<{len(indices)}H", *indices.tolist())
+    out += struct.pack("<I", len(spec.materials))
+    for alpha, count, texture in spec.materials:
+        out += struct.pack("<4ff3f3fBBI", 0.8, 0.8, 0.8, alpha, 5.0, 0, 0, 0, 0.4, 0.4, 0.4, 255, 1, count) + _name(texture, 20)
+    out += struct.pack("<H", len(spec.bones))
+    for bone in spec.bones:
+        parent = 0xFFFF if bone.parent < 0 else bone.parent
+        out += _name(bone.name, 20) + struct.pack("<HHBH3f", parent, bone.tail, bone.kind, bone.ik_parent & 0xFFFF, *bone.position)
+    out += struct.pack("<H", len(spec.iks))
+    for ik in spec.iks:
+        out += struct.pack("<HHBHf", ik.bone, ik.target, len(ik.links), ik.loops, ik.weight) + struct.pack(f"<{len(ik.links)}H", *ik.links)
+    if not spec.extensions:
+        return bytes(out)
+    out += struct.pack("<H", 2)  # morphs: the base, and one moving its first vertex
+    out += _name("base", 20) + struct.pack("<IB", 1, 0) + struct.pack("<I3f", 0, *spec.vertices[0])
+    out += _name("あ", 20) + struct.pack("<IB", 1, 3) + struct.pack("<I3f", 0, 0.0, 0.1, 0.0)
+    out += bytes([1]) + struct.pack("<H", 1)  # morph display list
+    out += bytes([1]) + _name("体", 50)  # bone display frame names
+    out += struct.pack("<I", 1) + struct.pack("<HB", 0, 1)  # bones shown in frame 1
+    out += bytes([1]) + _name("test model", 20) + _name("made by the tests", 256)  # English names
+    out += b"".join(_name(f"bone {i}", 20) for i in range(len(spec.bones))) + _name("a", 20) + _name("Body", 50)
+    out += b"".join(_name(f"toon{i + 1:02d}.bmp", 100) for i in range(10))
+    out += struct.pack("<I", 1) + _name("頭", 20) + struct.pack("<HBHB3f3f3f5fB", 0, 0, 0xFFFF, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0.5, 0.5, 0, 0.5, 0)
+    out += struct.pack("<I", 0)  # joints
+    return bytes(out)
+
+
+def pmd_pair(spec: PmxSpec) -> tuple[PmxSpec, PmdSpec]:
+    """``spec`` cut to what PMD can say (two bones a vertex, weights in whole percent), as PMX and as PMD.
+
+    Bones keep their names, places and parents; translatable bones become
+    PMD kind 1, IK bones kind 2 with their chains in the IK list (limits are
+    PMD's by-name knees, so give knees MMD's knee limits in ``spec``).
+    """
+    order = np.argsort(-spec.weights, axis=1, kind="stable")[:, :2]
+    ids = np.take_along_axis(spec.bone_ids, order, axis=1)
+    top = np.take_along_axis(spec.weights, order, axis=1)
+    top = np.where(ids >= 0, top, 0.0)
+    percent = np.rint(100 * top[:, 0] / np.maximum(top.sum(axis=1), 1e-12)).astype(int)
+    ids = np.where(ids >= 0, ids, 0)
+    pmx_ids = np.full((len(ids), 4), -1)
+    pmx_weights = np.zeros((len(ids), 4))
+    pmx_ids[:, :2] = ids
+    pmx_weights[:, 0], pmx_weights[:, 1] = percent / 100, 1 - percent / 100
+    pmx_ids[:, 1] = np.where(pmx_weights[:, 1] > 0, pmx_ids[:, 1], -1)
+    bones, iks = [], []
+    for i, bone in enumerate(spec.bones):
+        kind = 2 if bone.flags & pmx.IK else 1 if bone.flags & pmx.TRANSLATABLE else 0
+        bones.append(PmdBoneSpec(bone.name, bone.position, bone.parent, kind))
+        if bone.flags & pmx.IK:
+            iks.append(PmdIkSpec(i, bone.ik.target, bone.ik.loops, bone.ik.unit_angle / 4, tuple(link.bone for link in bone.ik.links)))
+    # PMD draws a material from both sides exactly when it is see-through: double-sided ones get alpha 0.99.
+    alphas = [min(m.alpha, 0.99) if m.double_sided else m.alpha for m in spec.materials or [MaterialSpec("material", 3 * len(spec.triangles))]]
+    counts = [m.index_count for m in spec.materials or [MaterialSpec("material", 3 * len(spec.triangles))]]
+    materials = [(alpha, count, "") for alpha, count in zip(alphas, counts)]
+    pmx_materials = [MaterialSpec(f"material {k}", count, alpha, alpha < 1) for k, (alpha, count) in enumerate(zip(alphas, counts))]
+    as_pmx = PmxSpec(spec.vertices, spec.triangles, spec.bones, pmx_ids, pmx_weights, np.where(pmx_ids[:, 1] >= 0, 1, 0), pmx_materials,
+                     spec.textures, name=spec.name)  # fmt: skip
+    return as_pmx, PmdSpec(spec.vertices, spec.triangles, bones, ids, percent, materials, iks, spec.name)
+
+
+def feature_pmd_spec() -> PmdSpec:
+    """A small PMD using every bone kind, a knee IK chain, shown, see-through and hidden materials."""
+    bones = [
+        PmdBoneSpec("センター", (0.0, 8.0, 0.0), -1, 1, tail=1),
+        PmdBoneSpec("左足", (1.0, 10.0, 0.0), 0, 4, tail=2, ik_parent=4),
+        PmdBoneSpec("左ひざ", (1.0, 5.0, 0.0), 1, 4, tail=3, ik_parent=4),
+        PmdBoneSpec("左足首", (1.0, 1.0, 0.0), 2, 0),
+        PmdBoneSpec("左足ＩＫ", (1.0, 1.0, 0.0), -1, 2, tail=5),
+        PmdBoneSpec("左足ＩＫ先", (1.0, 0.0, -1.0), 4, 6),
+        PmdBoneSpec("両目", (0.0, 15.0, -1.0), 0, 0),
+        PmdBoneSpec("左目", (0.5, 15.0, -1.0), 0, 5, ik_parent=6),
+        PmdBoneSpec("右腕", (-2.0, 13.0, 0.0), 0, 0, tail=9),
+        PmdBoneSpec("右腕捩", (-3.0, 12.0, 0.0), 8, 8, tail=10),
+        PmdBoneSpec("右ひじ", (-4.0, 11.0, 0.0), 9, 0),
+        PmdBoneSpec("右腕捩1", (-2.5, 12.5, 0.0), 8, 9, tail=9, ik_parent=-25),
+        PmdBoneSpec("非表示", (0.0, 16.0, 0.0), 0, 7),
+    ]
+    iks = [PmdIkSpec(4, 3, 40, 0.5, (2, 1))]
+    vertices = np.array([[0, 8, 0], [2, 8, 0], [1, 10, 0], [1, 5, -0.5], [1, 1, 0.5], [0.5, 15, -1], [-4, 11, 0], [-2.5, 12.5, 0.25],
+                         [0, 16, 0]], np.float64)  # fmt: skip
+    ids = np.array([[0, 0], [0, 1], [1, 2], [2, 1], [3, 2], [7, 0], [10, 9], [11, 8], [12, 0]])
+    percent = np.array([100, 70, 50, 60, 100, 100, 80, 100, 0])
+    triangles = np.array([[0, 1, 2], [2, 3, 4], [5, 6, 7], [0, 7, 8]])
+    materials = [(1.0, 3, "肌.bmp"), (0.5, 6, "服.png*sph.sph"), (0.0, 3, "")]
+    return PmdSpec(vertices, triangles, bones, ids, percent, materials, iks, name="機能テストPMD")
+
+
 # ---------------------------------------------------------------- VMD
 
 
@@ -224,7 +355,13 @@ JAPANESE = {"hips": "下半身", "spine": "上半身", "chest": "上半身2", "n
 for _side, _jp in (("L", "左"), ("R", "右")):
     JAPANESE.update({f"shoulder.{_side}": f"{_jp}肩", f"upper_arm.{_side}": f"{_jp}腕", f"forearm.{_side}": f"{_jp}ひじ",
                      f"hand.{_side}": f"{_jp}手首", f"thigh.{_side}": f"{_jp}足", f"shin.{_side}": f"{_jp}ひざ",
-                     f"foot.{_side}": f"{_jp}足首"})  # fmt: skip
+                     f"foot.{_side}": f"{_jp}足首", f"thumb.{_side}": f"{_jp}親指１"})  # fmt: skip
+    JAPANESE.update({f"tail{_k}.{_side}": f"{_jp}髪{_k}" for _k in range(1, 10)})
+
+
+def mmd_name(name: str) -> str:
+    """The standard MMD name of our bone (skirt bones and any other keep their own, short, ASCII names)."""
+    return JAPANESE.get(name, name)
 IK_BONES = {"L": "左足ＩＫ", "R": "右足ＩＫ"}
 KNEE_LIMITS = ((-np.pi, 0.0, 0.0), (np.radians(-0.5), 0.0, 0.0))
 
@@ -245,7 +382,7 @@ def character_spec(character: Character, encoding: str = "utf-16-le", version: f
         parent = int(skeleton.parents[i])
         flags = pmx.ROTATABLE | pmx.VISIBLE | pmx.ENABLED | (pmx.TRANSLATABLE if parent < 0 else 0)
         tail = tuple(to_mmd_points(skeleton.tails[i] - skeleton.heads[i]).tolist())
-        bones.append(BoneSpec(JAPANESE[name], tuple(to_mmd_points(skeleton.heads[i]).tolist()), parent, flags, tail=tail, name_en=name))
+        bones.append(BoneSpec(mmd_name(name), tuple(to_mmd_points(skeleton.heads[i]).tolist()), parent, flags, tail=tail, name_en=name))
     if ik:
         for side in ("L", "R"):
             foot, shin, thigh = (skeleton.index[f"{b}.{side}"] for b in ("foot", "shin", "thigh"))
@@ -286,7 +423,7 @@ def dance_keys(motion: Motion, character: Character, ik: str = "consistent", sec
             if ik == "drive" and name.split(".")[0] in ("thigh", "shin"):
                 continue
             position = tuple(to_mmd_points(pose.root_offset).tolist()) if skeleton.parents[i] < 0 else (0.0, 0.0, 0.0)
-            keys.append(BoneKey(JAPANESE[name], frame, position, tuple(pose.rotations[i].tolist())))
+            keys.append(BoneKey(mmd_name(name), frame, position, tuple(pose.rotations[i].tolist())))
         for side in ("L", "R"):
             foot = skeleton.index[f"foot.{side}"]
             offset = world[foot, :3, 3] - skeleton.heads[foot] if ik != "off" else np.array([0.0, 0.5, -0.3])

@@ -230,13 +230,15 @@ def test_model_zip_with_textures_and_shift_jis_names(tmp_path):
 def test_model_zip_refusals(tmp_path):
     model_bytes = pmx_bytes(feature_spec())
     two = _zip(tmp_path / "two.zip", {"a/first.pmx": model_bytes, "b/second.pmx": model_bytes, "__MACOSX/a/._first.pmx": b"x"})
-    with pytest.raises(InputError, match="holds 2 .pmx files: 'a/first.pmx', 'b/second.pmx'.*--pmx"):
+    with pytest.raises(InputError, match="holds 2 .pmx or .pmd files: 'a/first.pmx', 'b/second.pmx'.*--pmx"):
         load_model(two)
     assert load_model(two, member="second.pmx").source == "b/second.pmx"
-    with pytest.raises(InputError, match="no .pmx file called 'third.pmx'"):
+    with pytest.raises(InputError, match="no .pmx or .pmd file called 'third.pmx'"):
         load_model(two, member="third.pmx")
-    with pytest.raises(InputError, match=r"\.pmd \(the older format\)"):
+    with pytest.raises(InputError, match="'old.pmd' is not a usable PMD model"):
         load_model(_zip(tmp_path / "old.zip", {"old.pmd": b"Pmd"}))
+    with pytest.raises(InputError, match="holds no .pmx or .pmd file"):
+        load_model(_zip(tmp_path / "textures.zip", {"tex/a.png": b"\x89PNG"}))
     with pytest.raises(InputError, match="zip bomb"):
         load_model(_zip(tmp_path / "bomb.zip", {"bomb.pmx": model_bytes + bytes(5_000_000)}))
     with pytest.raises(InputError, match="does not exist"):

@@ -19,11 +19,12 @@ from hypothesis import strategies as st
 
 from conr.errors import InputError
 from conr.mmd import pmx
+from conr.mmd.pmd import read_pmd
 from conr.mmd.pmx import read_pmx
 from conr.mmd.posing import MotionBinding, Rig
 from conr.mmd.to_udp import MmdScene, check_binding, mmd_udp_frames
 from conr.mmd.vmd import read_vmd
-from mmd_writers import BoneKey, BoneSpec, PmxSpec, feature_motion_bytes, feature_spec, pmx_bytes, vmd_bytes
+from mmd_writers import BoneKey, BoneSpec, PmxSpec, feature_motion_bytes, feature_pmd_spec, feature_spec, pmd_bytes, pmx_bytes, vmd_bytes
 
 #: Examples per byte-mutation test; the rig and full-conversion tests run a half and a tenth of it.
 EXAMPLES = int(os.environ.get("CONR_FUZZ_EXAMPLES") or 0) or 400
@@ -41,6 +42,10 @@ PMX_SEEDS = [
     pmx_bytes(feature_spec("utf-16-le", 2.0, dict.fromkeys(["vertex", "texture", "material", "bone", "morph", "rigid"], 4))),
 ]
 VMD_SEED = feature_motion_bytes()
+PMD_SEEDS = [pmd_bytes(feature_pmd_spec())]
+_bare = feature_pmd_spec()
+_bare.extensions = False
+PMD_SEEDS.append(pmd_bytes(_bare))
 #: Values that make counts, lengths and indices interesting.
 BOUNDARIES = [0, 1, 2, 3, 4, 8, 127, 128, 255, 256, 0x7FFF, 0x8000, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0xFFFFFFFE]
 
@@ -102,6 +107,21 @@ def test_mutated_pmx_is_refused_or_poses(seed, operations):
     assert np.isfinite(model.vertices).all() and model.triangles.min(initial=0) >= 0
     assert model.triangles.max(initial=-1) < len(model.vertices)
     assert model.bone_ids.max(initial=-1) < len(model.bones)
+    _pose_everything(model, VMD_SEED)
+
+
+@settings(FUZZ, max_examples=max(1, EXAMPLES // 2))
+@given(st.integers(0, len(PMD_SEEDS) - 1), st.lists(operation, min_size=1, max_size=6))
+def test_mutated_pmd_is_refused_or_poses(seed, operations):
+    data = mutate(PMD_SEEDS[seed], operations)
+    try:
+        model = read_pmd(data, "fuzz.pmd")
+    except InputError as exc:
+        assert str(exc).startswith("'fuzz.pmd' is not a usable PMD model")
+        return
+    assert np.isfinite(model.vertices).all() and model.triangles.min(initial=0) >= 0
+    assert model.triangles.max(initial=-1) < len(model.vertices)
+    assert model.bone_ids.max(initial=-1) < len(model.bones) and np.allclose(model.weights.sum(axis=1), 1.0)
     _pose_everything(model, VMD_SEED)
 
 

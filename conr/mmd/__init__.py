@@ -1,11 +1,11 @@
-"""Bring your own 3D: a MikuMikuDance model (.pmx) and motion (.vmd) turned into UDP frames.
+"""Bring your own 3D: a MikuMikuDance model (.pmx or .pmd) and motion (.vmd) turned into UDP frames.
 
     from conr.mmd import udp_from_mmd
     poses = udp_from_mmd("miku.zip", "dance.vmd", out="dance-udp.zip", size=512, fps=30,
                          max_seconds=20, progress=lambda done, total: ...)
 
 Our own readers and posing, in plain Python and numpy, one module each:
-``binary`` (bounds-checked reading), ``pmx`` and ``vmd`` (the formats),
+``binary`` (bounds-checked reading), ``pmx``, ``pmd`` and ``vmd`` (the formats),
 ``files`` (files and .zip uploads), ``axes`` (MMD units and axes to ours),
 ``interpolation`` (VMD Bezier easing), ``ik`` (CCD with angle limits),
 ``posing`` (forward kinematics, inheritance, skinning), ``framing`` (the

@@ -1,4 +1,4 @@
-"""Opening user uploads: a .pmx (or a .zip holding one, with its textures), a .vmd (or a .zip holding one).
+"""Opening user uploads: a .pmx or .pmd (or a .zip holding one, with its textures), a .vmd (or a .zip holding one).
 
 Archives are never extracted: the one entry we need is read into memory,
 after checking its declared size, its compression ratio (zip bombs) and
@@ -14,6 +14,8 @@ from pathlib import Path, PurePosixPath
 
 from ..archive import check_entry, open_zip, read_entry
 from ..errors import InputError
+from .pmd import MAGIC as PMD_MAGIC
+from .pmd import read_pmd
 from .pmx import PmxModel, read_pmx
 from .vmd import VmdMotion, read_vmd
 
@@ -44,7 +46,7 @@ def _size_checked(path: Path, cap: int, kind: str) -> bytes:
     return data
 
 
-def _from_zip(path: Path, suffix: str, kind: str, cap: int, member: str | None) -> tuple[bytes, str]:
+def _from_zip(path: Path, suffixes: tuple[str, ...], kind: str, cap: int, member: str | None) -> tuple[bytes, str]:
     with open_zip(path) as archive:
         infos = archive.infolist()
         candidates = []
@@ -53,21 +55,22 @@ def _from_zip(path: Path, suffix: str, kind: str, cap: int, member: str | None) 
             base = PurePosixPath(name.replace("\\", "/")).name
             if info.is_dir() or base.startswith(".") or "__MACOSX" in name:
                 continue
-            if base.lower().endswith(suffix):
+            if base.lower().endswith(suffixes):
                 candidates.append((name, info))
+        wanted = " or ".join(suffixes)
         if member is not None:
             chosen = [c for c in candidates if c[0] == member or PurePosixPath(c[0].replace("\\", "/")).name == member]
             if not chosen:
-                raise InputError(f"'{path.name}' holds no {suffix} file called '{member}'. It holds: {_listing(candidates)}.")
+                raise InputError(f"'{path.name}' holds no {wanted} file called '{member}'. It holds: {_listing(candidates)}.")
             candidates = chosen[:1]
         if not candidates:
-            hint = ""
-            if suffix == ".pmx" and any(entry_name(i).lower().endswith(".pmd") for i in infos):
-                hint = " It holds a .pmd (the older format): open it in PMX Editor and save it as .pmx."
-            raise InputError(f"'{path.name}' holds no {suffix} file; upload a .zip with the {kind} inside.{hint}")
+            raise InputError(f"'{path.name}' holds no {wanted} file; upload a .zip with the {kind} inside.")
+        newest = [c for c in candidates if c[0].lower().endswith(".pmx")]
+        if len(candidates) > 1 and len(newest) == 1 and member is None:  # a model shipped as .pmx and as .pmd: the newer format
+            candidates = newest
         if len(candidates) > 1:
             raise InputError(
-                f"'{path.name}' holds {len(candidates)} {suffix} files: {_listing(candidates)}. "
+                f"'{path.name}' holds {len(candidates)} {wanted} files: {_listing(candidates)}. "
                 f"Choose one (--pmx NAME on the command line), or upload a .zip with only that one."
             )
         name, info = candidates[0]
@@ -80,24 +83,29 @@ def _listing(candidates) -> str:
     return ", ".join(f"'{n}'" for n in names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
 
 
-def _read(source, suffix: str, kind: str, cap: int, member: str | None) -> tuple[bytes, str]:
+def _read(source, suffixes: tuple[str, ...], kind: str, cap: int, member: str | None) -> tuple[bytes, str]:
     path = Path(source)
     if not path.is_file():
         raise InputError(f"The {kind} file '{path}' does not exist.")
     with path.open("rb") as handle:
         magic = handle.read(4)
     if magic == ZIP_MAGIC:
-        return _from_zip(path, suffix, kind, cap, member)
+        return _from_zip(path, suffixes, kind, cap, member)
     return _size_checked(path, cap, kind), path.name
 
 
 def load_model(source, member: str | None = None) -> PmxModel:
-    """A PMX model from a .pmx file or a .zip holding one (``member`` picks one of several)."""
-    data, name = _read(source, ".pmx", "model", MAX_MODEL_BYTES, member)
-    return read_pmx(data, name)
+    """A model from a .pmx or .pmd file or a .zip holding one (``member`` picks one of several)."""
+    data, name = _read(source, (".pmx", ".pmd"), "model", MAX_MODEL_BYTES, member)
+    return read_model(data, name)
+
+
+def read_model(data: bytes, name: str) -> PmxModel:
+    """Parse model bytes as PMD or PMX, by their signature (a PMD renamed .pmx still works)."""
+    return read_pmd(data, name) if data[:3] == PMD_MAGIC else read_pmx(data, name)
 
 
 def load_motion(source, member: str | None = None) -> VmdMotion:
     """A VMD motion from a .vmd file or a .zip holding one."""
-    data, name = _read(source, ".vmd", "motion", MAX_MOTION_BYTES, member)
+    data, name = _read(source, (".vmd",), "motion", MAX_MOTION_BYTES, member)
     return read_vmd(data, name)

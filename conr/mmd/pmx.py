@@ -171,7 +171,7 @@ def read_pmx(data: bytes, name: str = "model.pmx") -> PmxModel:
     texture_count = _skip_textures(r, header)
     materials = _read_materials(r, header, texture_count)
     bones = _read_bones(r, header)
-    _check_hierarchy(r, bones)
+    check_hierarchy(r, bones)
     bad = (bone_ids < -1) | (bone_ids >= len(bones))
     if bad.any():
         vertex, slot = np.argwhere(bad)[0]
@@ -380,7 +380,7 @@ def _read_ik(r: BinaryReader, b: int, bone_count: int, what: str, name: str) -> 
     return IkChain(target, max(0, loops), float(unit), tuple(links))
 
 
-def _check_hierarchy(r: BinaryReader, bones: list[PmxBone]) -> None:
+def check_hierarchy(r: BinaryReader, bones: list[PmxBone]) -> None:
     """Refuse parent cycles (a bone its own ancestor); each bone is visited once."""
     state = [0] * len(bones)  # 0 unseen, 1 on the current walk, 2 known to reach a root
     for start in range(len(bones)):

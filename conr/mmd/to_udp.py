@@ -239,10 +239,10 @@ def udp_from_mmd(
     rasterizer=None,
     exr_dir=None,
 ) -> UdpSequence:
-    """Convert an MMD model (.pmx, or a .zip with one) and motion (.vmd) into UDP frames.
+    """Convert an MMD model (.pmx or .pmd, or a .zip with one) and motion (.vmd) into UDP frames.
 
     Args:
-        model: path of a .pmx or .zip (or a parsed ``PmxModel``).
+        model: path of a .pmx, .pmd or .zip (or a parsed ``PmxModel``, which PMD files are read into too).
         motion: path of a .vmd, or a .zip holding one (or a parsed ``VmdMotion``).
         out: the .zip of frames to write (``00000.<fmt>``...); default: a new file in the temp folder
             (the caller owns it).
@@ -252,7 +252,7 @@ def udp_from_mmd(
         start: skip the motion's first seconds (real dances open with an intro); frame 0 is the pose at ``start``.
         fmt: frame format in the zip: npz (what CoNR reads), exr (float, as the original tools) or png.
         framing: "follow" (default), "fixed", or a ``conr.dances.camera.Camera``.
-        member: which .pmx of a zip holding several.
+        member: which .pmx/.pmd of a zip holding several.
         progress: called as progress(frames_done, frames_total).
         convention: the UDP convention (default: the dances' active one with the box of this model).
         exr_dir: also write each frame there as a float EXR (00000.exr, ...).
