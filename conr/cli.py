@@ -15,12 +15,31 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from .cli_args import device, existing_file, existing_path, fps, output_dir, output_file, pixels, positive_float, positive_int
 from .dances.cli import register_calibrate, register_dances
-from .errors import ConrError
+from .errors import ConrError, InputError
 from .mmd.cli import register_udp_from_mmd
+from .udp import MAX_SIDE, MIN_SIDE
 
 #: Each entry adds one sub-command: ``register(subparsers)`` sets ``func`` on its parser.
 Registrar = Callable[[argparse._SubParsersAction], None]
+
+
+def check_device(name: str | None):
+    """The torch device for ``--device``, refused here (before any weight is loaded) when it does not exist."""
+    import torch
+
+    from .pipeline import pick_device
+
+    picked = pick_device(name)
+    if picked.type == "cuda" and picked.index is not None and picked.index >= torch.cuda.device_count():
+        raise InputError(
+            f"--device {name}: there is no GPU number {picked.index}; PyTorch sees {torch.cuda.device_count()} "
+            "(numbered from 0). Use --device cuda or cpu."
+        )
+    if picked.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"--device {name}: this machine has no Apple GPU (MPS); use --device cpu.")
+    return picked
 
 
 def _progress_bar(total: int, desc: str):
@@ -44,6 +63,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from .video import parse_background
 
     background = parse_background(args.background)
+    device = check_device(args.device)
     out = Path(args.out) if args.out else None
     if out is None and not args.frames_dir and not args.webm:
         raise ConrError("Nothing to write: give --out video.mp4, --webm video.webm or --frames-dir DIR.")
@@ -57,6 +77,12 @@ def _cmd_render(args: argparse.Namespace) -> int:
             raise ConrError(f"--out {out.name}: use a .mp4 (H.264) or .webm (VP9 with transparency) file name.")
     if args.webm:
         webm = Path(args.webm)
+    # Where the results go, before the slow work: missing folders are made, unwritable ones refused.
+    for path, flag in ((mp4, "--out"), (webm, "--webm" if args.webm else "--out")):
+        if path is not None:
+            output_file(path, flag)
+    if args.frames_dir:
+        output_dir(args.frames_dir, "--frames-dir")
     if mp4 is not None and background is None:
         print("note: MP4 cannot be transparent; it shows the figure over white. "
               "Use --webm out.webm or --frames-dir for transparency.", file=sys.stderr)  # fmt: skip
@@ -68,7 +94,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
         poses = poses.head(args.max_frames)
     poses[0]
     started = time.perf_counter()
-    renderer = ConrRenderer.from_pretrained(args.weights, device=args.device, dtype=args.dtype, batch_size=args.batch_size)
+    renderer = ConrRenderer.from_pretrained(args.weights, device=device, dtype=args.dtype, batch_size=args.batch_size)
     if args.compile:
         renderer.compile()
     loaded = time.perf_counter()
@@ -96,19 +122,20 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 def register_render(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("render", help="render a character sheet into a UDP pose sequence")
-    p.add_argument("--sheet", nargs="+", required=True, metavar="IMAGE", help="drawings of the character, transparent background")
-    p.add_argument("--poses", nargs="+", required=True, metavar="SRC", help="folder, .zip or files of UDP frames (.npz, .exr, 16-bit .png)")
+    p.add_argument("--sheet", nargs="+", required=True, type=existing_file, metavar="IMAGE", help="drawings of the character, transparent background")
+    p.add_argument("--poses", nargs="+", required=True, type=existing_path, metavar="SRC", help="folder, .zip or files of UDP frames (.npz, .exr, 16-bit .png)")
     p.add_argument("--out", metavar="VIDEO", help="output video: .mp4 (H.264) or .webm (VP9 + alpha)")
     p.add_argument("--webm", metavar="VIDEO", help="also write a transparent WebM")
     p.add_argument("--frames-dir", metavar="DIR", help="also write RGBA PNG frames 00000.png, 00001.png, ...")
     p.add_argument("--weights", metavar="DIR", help="folder with the four .pth files (default: CONR_WEIGHTS_DIR, then download)")
-    p.add_argument("--fps", type=float, default=30.0)
+    p.add_argument("--fps", type=fps, default=30.0, help="frames per second of the video, 1 to 60 (default 30)")
     p.add_argument("--background", default="white", help="white, black, transparent or #RRGGBB (default white)")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    p.add_argument("--device", type=device, default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
     p.add_argument("--dtype", default=None, help="float32 (default), bfloat16 or float16")
-    p.add_argument("--batch-size", type=int, default=None, help="frames per forward pass (default: from free memory)")
-    p.add_argument("--size", type=int, default=None, help="longest output side in pixels (default: the pose canvas)")
-    p.add_argument("--max-frames", type=int, default=None, help="render only the first N frames")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="frames per forward pass (default: from free memory)")
+    p.add_argument("--size", type=pixels(MIN_SIDE, MAX_SIDE), default=None,
+                   help=f"longest output side in pixels, {MIN_SIDE} to {MAX_SIDE} (default: the pose canvas)")  # fmt: skip
+    p.add_argument("--max-frames", type=positive_int, default=None, help="render only the first N frames")
     p.add_argument("--compile", action="store_true", help="torch.compile the shader (pays off on GPUs for long dances)")
     p.set_defaults(func=_cmd_render)
 
@@ -160,7 +187,7 @@ def _cmd_cutout(args: argparse.Namespace) -> int:
     from .matting import cut_out
     from .sheet import load_image
 
-    out_dir = Path(args.out_dir)
+    out_dir = output_dir(args.out_dir, "--out-dir")
     out_dir.mkdir(parents=True, exist_ok=True)
     for source in args.images:
         name = Path(source).name
@@ -176,7 +203,7 @@ def register_cutout(sub: argparse._SubParsersAction) -> None:
     from .matting import DEFAULT_MODEL, MODELS
 
     p = sub.add_parser("cutout", help="remove the background of drawings (rembg), writing transparent PNGs")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("images", nargs="+", type=existing_file, metavar="IMAGE")
     p.add_argument("--out-dir", required=True, metavar="DIR")
     p.add_argument("--model", default=DEFAULT_MODEL, choices=list(MODELS))
     p.add_argument("--force", action="store_true", help="also cut out pictures that already have transparency")
@@ -194,8 +221,10 @@ def _cmd_pose_from_video(args: argparse.Namespace) -> int:
     from .video_pose import VideoLimits, flicker, pose_from_video, read_video
 
     limits = VideoLimits(max_seconds=args.limit_seconds)
+    device = check_device(args.device)
+    output_file(args.out, "--out")
     read_video(args.video, args.fps, args.max_seconds, limits, args.source_fps)  # refuse bad clips before loading weights
-    renderer = ConrRenderer.from_pretrained(args.weights, device=args.device)
+    renderer = ConrRenderer.from_pretrained(args.weights, device=device)
     bars: dict[str, tqdm] = {}
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -224,17 +253,17 @@ def register_pose_from_video(sub: argparse._SubParsersAction) -> None:
     from .matting import DEFAULT_MODEL, MODELS
 
     p = sub.add_parser("pose-from-video", help="detect a UDP pose sequence from a video of a dancing character")
-    p.add_argument("video", metavar="IN", help="MP4/WebM/GIF, or a folder/.zip of images")
+    p.add_argument("video", type=existing_path, metavar="IN", help="MP4/WebM/GIF, or a folder/.zip of images")
     p.add_argument("--out", required=True, metavar="UDP.zip")
-    p.add_argument("--fps", type=float, default=15.0, help="frames per second to sample (default 15)")
-    p.add_argument("--max-seconds", type=float, default=None, help="use only the first N seconds")
-    p.add_argument("--limit-seconds", type=float, default=60.0, help="refuse longer clips unless --max-seconds (default 60)")
-    p.add_argument("--source-fps", type=float, default=30.0, help="frame rate of an image folder/zip (default 30)")
-    p.add_argument("--smooth", type=int, default=3, help="temporal median window in frames, 1 = off (default 3)")
+    p.add_argument("--fps", type=fps, default=15.0, help="frames per second to sample, 1 to 60 (default 15)")
+    p.add_argument("--max-seconds", type=positive_float, default=None, help="use only the first N seconds")
+    p.add_argument("--limit-seconds", type=positive_float, default=60.0, help="refuse longer clips unless --max-seconds (default 60)")
+    p.add_argument("--source-fps", type=positive_float, default=30.0, help="frame rate of an image folder/zip (default 30)")
+    p.add_argument("--smooth", type=positive_int, default=3, help="temporal median window in frames, 1 = off (default 3)")
     p.add_argument("--model", default=DEFAULT_MODEL, choices=list(MODELS), help="background removal model")
     p.add_argument("--format", default="npz", choices=["npz", "exr", "png"], help="UDP frame format in the zip")
     p.add_argument("--weights", metavar="DIR")
-    p.add_argument("--device", default=None)
+    p.add_argument("--device", type=device, default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
     p.set_defaults(func=_cmd_pose_from_video)
 
 
@@ -249,8 +278,15 @@ COMMANDS: list[Registrar] = [
 ]
 
 
+class Parser(argparse.ArgumentParser):
+    """Bad flags get one line, like every other error: 'error: ...' and where to read the usage (exit status 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m conr", description="CoNR: turn a character sheet into a dancing video.")
+    parser = Parser(prog="python -m conr", description="CoNR: turn a character sheet into a dancing video.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in COMMANDS:
         register(sub)

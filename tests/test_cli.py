@@ -37,7 +37,7 @@ def pose_dir(tmp_path_factory) -> Path:
 
 
 def test_render_mp4_and_frames(recipe_weights_dir, fixture_sheet, pose_dir, tmp_path):
-    out = tmp_path / "dance.mp4"
+    out = tmp_path / "new" / "folder" / "dance.mp4"  # missing folders are made, as every writer does
     frames_dir = tmp_path / "frames"
     result = run_cli(
         "render", "--sheet", *map(str, fixture_sheet), "--poses", str(pose_dir), "--out", str(out),
@@ -117,3 +117,112 @@ def test_cli_refuses_empty_pose_folder(recipe_weights_dir, fixture_sheet, tmp_pa
     err = bad_cli("render", "--sheet", str(fixture_sheet[0]), "--poses", str(tmp_path / "none"), "--out",
                   str(tmp_path / "x.mp4"), "--weights", str(recipe_weights_dir))  # fmt: skip
     assert "holds no UDP frames" in err
+
+
+# ---------------------------------------------------------------- bad flags and paths: one line, status 2, no weights read
+
+
+@pytest.fixture
+def no_weights(tmp_path) -> Path:
+    """An empty weights folder: a command that got as far as loading weights would fail on it with 'is missing'."""
+    folder = tmp_path / "no-weights"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def read_only_dir(tmp_path) -> Path:
+    """A folder nobody may write into (as root, permission bits do not stop writes: /sys does)."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        (folder / "probe").touch()
+    except OSError:
+        return folder
+    (folder / "probe").unlink()
+    if Path("/sys").is_dir() and not _writable(Path("/sys")):
+        return Path("/sys")
+    pytest.skip("no read-only folder available")
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        (folder / "conr-probe").touch()
+    except OSError:
+        return False
+    (folder / "conr-probe").unlink()
+    return True
+
+
+RENDER_FLAGS = [
+    (["--fps", "0"], "argument --fps: 0 frames per second is out of range: use 1 to 60"),
+    (["--fps", "-5"], "argument --fps: -5 frames per second is out of range"),
+    (["--fps", "61"], "argument --fps: 61 frames per second is out of range"),
+    (["--fps", "nan"], "argument --fps: 'nan' is not a frame rate"),
+    (["--device", "gpu2"], "argument --device: 'gpu2' is not a device: use cpu, cuda, cuda:N"),
+    (["--size", "-100"], "argument --size: -100 pixels is out of range: use 8 to 4096"),
+    (["--size", "big"], "argument --size: 'big' is not a whole number of pixels"),
+    (["--max-frames", "-1"], "argument --max-frames: -1 is not allowed: use a whole number of at least 1"),
+    (["--batch-size", "0"], "argument --batch-size: 0 is not allowed"),
+]
+
+
+@pytest.mark.parametrize("flags,message", RENDER_FLAGS, ids=[" ".join(f) for f, _ in RENDER_FLAGS])
+def test_render_refuses_bad_flags(flags, message, fixture_sheet, fixture_poses, no_weights, tmp_path):
+    err = bad_cli("render", "--sheet", str(fixture_sheet[0]), "--poses", str(fixture_poses[0]), "--out", str(tmp_path / "x.mp4"),
+                  "--weights", str(no_weights), *flags)  # fmt: skip
+    assert message in err and "--help" in err
+    assert not (tmp_path / "x.mp4").exists()
+
+
+def test_render_refuses_bad_paths(fixture_sheet, fixture_poses, no_weights, read_only_dir, tmp_path):
+    sheet, pose = str(fixture_sheet[0]), str(fixture_poses[0])
+
+    def render(*args: str) -> str:
+        return bad_cli("render", "--weights", str(no_weights), "--device", "cpu", *args)
+
+    err = render("--sheet", str(fixture_sheet[0].parent), "--poses", pose, "--out", str(tmp_path / "x.mp4"))
+    assert f"argument --sheet: {fixture_sheet[0].parent} is a folder: give the file(s) inside it" in err
+    err = render("--sheet", sheet, "--poses", str(tmp_path / "nope.zip"), "--out", str(tmp_path / "x.mp4"))
+    assert f"argument --poses: {tmp_path / 'nope.zip'} does not exist: check the path" in err
+    err = render("--sheet", sheet, "--poses", pose, "--out", str(read_only_dir / "x.mp4"))
+    assert f"--out {read_only_dir / 'x.mp4'}: the folder {read_only_dir} is not writable" in err and "choose another folder" in err
+    err = render("--sheet", sheet, "--poses", pose, "--out", str(read_only_dir / "new" / "x.mp4"))
+    assert f"the folder {read_only_dir / 'new'} cannot be created" in err
+    err = render("--sheet", sheet, "--poses", pose, "--out", str(tmp_path / "x.mp4"), "--webm", str(read_only_dir / "x.webm"))
+    assert f"--webm {read_only_dir / 'x.webm'}: the folder {read_only_dir} is not writable" in err
+    (tmp_path / "file").write_text("a file")
+    err = render("--sheet", sheet, "--poses", pose, "--frames-dir", str(tmp_path / "file"))
+    assert f"--frames-dir {tmp_path / 'file'}: is a file, not a folder" in err
+    err = render("--sheet", sheet, "--poses", pose, "--frames-dir", str(read_only_dir / "frames"))
+    assert f"the folder {read_only_dir} is not writable" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "no-weights", "read-only"]
+
+
+def test_render_refuses_cuda_without_gpu(fixture_sheet, fixture_poses, no_weights, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    err = bad_cli("render", "--sheet", str(fixture_sheet[0]), "--poses", str(fixture_poses[0]), "--out", str(tmp_path / "x.mp4"),
+                  "--weights", str(no_weights), "--device", "cuda")  # fmt: skip
+    assert "PyTorch sees no CUDA GPU here; use --device cpu" in err
+
+
+def test_other_commands_refuse_bad_flags(fixture_poses, read_only_dir, tmp_path):
+    pose = str(fixture_poses[0])
+    err = bad_cli("udp-from-mmd", pose, pose, "--out", str(tmp_path / "u.zip"), "--size", "10")
+    assert "argument --size: 10 pixels is out of range: use 64 to 2048" in err
+    err = bad_cli("udp-from-mmd", pose, pose, "--out", str(tmp_path / "u.zip"), "--fps", "0")
+    assert "argument --fps: 0 frames per second is out of range" in err
+    err = bad_cli("udp-from-mmd", pose, pose, "--out", str(read_only_dir / "u.zip"))
+    assert f"--out {read_only_dir / 'u.zip'}: the folder {read_only_dir} is not writable" in err
+    err = bad_cli("pose-from-video", str(tmp_path / "clip.mp4"), "--out", str(tmp_path / "u.zip"))
+    assert f"argument IN: {tmp_path / 'clip.mp4'} does not exist: check the path" in err
+    err = bad_cli("pose-from-video", pose, "--out", str(tmp_path / "u.zip"), "--smooth", "0")
+    assert "argument --smooth: 0 is not allowed" in err
+    err = bad_cli("pose-from-video", pose, "--out", str(tmp_path / "u.zip"), "--max-seconds", "-1")
+    assert "argument --max-seconds: -1 is not allowed: use a number above 0" in err
+    err = bad_cli("render", "--sheet", pose)
+    assert "the following arguments are required: --poses" in err

@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from ..cli_args import fps, output_dir, output_file, pixels, positive_float
+from ..dances import MAX_SIZE, MIN_SIZE
 from ..errors import InputError
 
 
@@ -22,6 +24,11 @@ def _cmd_udp_from_mmd(args: argparse.Namespace) -> int:
         raise InputError(f"--out {out.name}: the UDP frames go into a .zip; use a name ending in .zip.")
     if args.preview and Path(args.preview).suffix.lower() != ".mp4":
         raise InputError(f"--preview {Path(args.preview).name}: the preview is an MP4; use a name ending in .mp4.")
+    output_file(out, "--out")
+    if args.preview:
+        output_file(args.preview, "--preview")
+    if args.exr_dir:
+        output_dir(args.exr_dir, "--exr-dir")
     started = time.perf_counter()
     model = load_model(args.model, args.pmx)
     motion = load_motion(args.motion)
@@ -55,18 +62,18 @@ def _cmd_udp_from_mmd(args: argparse.Namespace) -> int:
 
 
 def register_udp_from_mmd(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("udp-from-mmd", help="turn an MMD model (.pmx/.zip) and dance motion (.vmd) into UDP frames")
-    p.add_argument("model", metavar="MODEL", help=".pmx model, or a .zip holding it (textures are ignored)")
+    p = sub.add_parser("udp-from-mmd", help="turn an MMD model (.pmx/.pmd/.zip) and dance motion (.vmd) into UDP frames")
+    p.add_argument("model", metavar="MODEL", help=".pmx or .pmd model, or a .zip holding it (textures are ignored)")
     p.add_argument("motion", metavar="MOTION", help=".vmd dance motion (or a .zip holding one)")
     p.add_argument("--out", required=True, metavar="UDP.zip", help="zip of frames 00000.<format>, ...")
-    p.add_argument("--size", type=int, default=512, help="frame side in pixels (default 512)")
-    p.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30, MMD's own rate)")
+    p.add_argument("--size", type=pixels(MIN_SIZE, MAX_SIZE), default=512, help=f"frame side in pixels, {MIN_SIZE} to {MAX_SIZE} (default 512)")
+    p.add_argument("--fps", type=fps, default=30.0, help="frames per second (default 30, MMD's own rate)")
     p.add_argument("--start", type=float, default=0.0, metavar="SECONDS", help="skip the motion's first SECONDS (an intro; default 0)")
-    p.add_argument("--max-seconds", type=float, default=None, help="convert only N seconds (from --start)")
-    p.add_argument("--limit-seconds", type=float, default=300.0, help="refuse longer motions unless --max-seconds (default 300)")
+    p.add_argument("--max-seconds", type=positive_float, default=None, help="convert only N seconds (from --start)")
+    p.add_argument("--limit-seconds", type=positive_float, default=300.0, help="refuse longer motions unless --max-seconds (default 300)")
     p.add_argument("--format", default="npz", choices=["npz", "exr", "png"], help="frame format in the zip (default npz)")
     p.add_argument("--framing", default="follow", choices=["follow", "fixed"], help="camera follows the character (default) or stays put")
-    p.add_argument("--pmx", default=None, metavar="NAME", help="which .pmx of a zip holding several")
+    p.add_argument("--pmx", default=None, metavar="NAME", help="which .pmx/.pmd of a zip holding several")
     p.add_argument("--exr-dir", default=None, metavar="DIR", help="also write every frame as a float EXR (for the original tools)")
     p.add_argument("--preview", default=None, metavar="VIDEO.mp4", help="also write the UDP colour preview as an MP4")
     p.set_defaults(func=_cmd_udp_from_mmd)
