@@ -35,6 +35,13 @@ def is_unsafe_name(name: str) -> bool:
     return name.startswith(("/", "\\")) or ".." in parts or bool(parts and ":" in parts[0])
 
 
+def is_hidden_entry(name: str) -> bool:
+    """A dot-file or anything under ``__MACOSX/`` (macOS resource forks such as ``__MACOSX/._0.png``):
+    archivers add these beside the real files; they are skipped, not refused."""
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    return not parts or parts[-1].startswith(".") or "__MACOSX" in parts
+
+
 def check_entry(path: Path, info: zipfile.ZipInfo, name: str, max_ratio: float | None = None,
                 max_bytes: int | None = None, kind: str = "file") -> None:  # fmt: skip
     """Refuse an encrypted entry, one over ``max_bytes``, or one expanding more than ``max_ratio``-fold.

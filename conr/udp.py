@@ -10,15 +10,18 @@ body surface and its visibility, all in [0, 1]. Frames arrive as
 - 16-bit RGBA PNG holding value * 65535 (our addition);
 
 one by one, as a folder, a list of files or a .zip archive, in natural
-numeric order (``2.npz`` before ``10.npz``). Every check names the bad file.
+numeric order (``2.npz`` before ``10.npz``). Every check names the bad file,
+and a frame's declared size is checked before any pixel is decoded.
 """
 
 from __future__ import annotations
 
 import io
+import lzma
 import os
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Iterator, Sequence, Union
@@ -26,7 +29,7 @@ from typing import Callable, Iterable, Iterator, Sequence, Union
 import cv2
 import numpy as np
 
-from .archive import MAX_ZIP_ENTRIES, check_entry, is_unsafe_name, open_zip, read_entry
+from .archive import MAX_ZIP_ENTRIES, check_entry, is_hidden_entry, is_unsafe_name, open_zip, read_entry
 from .crop import SquareCrop
 from .errors import InputError
 
@@ -54,32 +57,69 @@ def natural_key(name: str) -> list:
 # ---------------------------------------------------------------- validation
 
 
-def validate_udp(array: np.ndarray, name: str) -> np.ndarray:
-    """Check a decoded frame and return it as contiguous float32 clipped to [0, 1]."""
-    if not isinstance(array, np.ndarray) or array.ndim != 3:
-        shape = getattr(array, "shape", None)
-        raise InputError(f"UDP frame '{name}' has shape {shape}; expected height x width x 4 (XYZ + visibility).")
-    h, w, c = array.shape
+def _shape_problem(shape, dtype, name: str) -> str | None:
+    if shape is None or len(shape) != 3:
+        return f"UDP frame '{name}' has shape {shape}; expected height x width x 4 (XYZ + visibility)."
+    h, w, c = shape
     if c != 4:
-        raise InputError(f"UDP frame '{name}' has {c} channels; expected 4 (X, Y, Z, visibility).")
-    if not np.issubdtype(array.dtype, np.floating):
-        raise InputError(f"UDP frame '{name}' holds {array.dtype} values; expected floats in [0, 1].")
+        return f"UDP frame '{name}' has {c} channels; expected 4 (X, Y, Z, visibility)."
+    if not np.issubdtype(dtype, np.floating):
+        return f"UDP frame '{name}' holds {dtype} values; expected floats in [0, 1]."
     if min(h, w) < MIN_SIDE or max(h, w) > MAX_SIDE:
-        raise InputError(f"UDP frame '{name}' is {w}x{h}; each side must be between {MIN_SIDE} and {MAX_SIDE} pixels.")
-    array = array.astype(np.float32, copy=False)
+        return f"UDP frame '{name}' is {w}x{h}; each side must be between {MIN_SIDE} and {MAX_SIDE} pixels."
+    return None
+
+
+def check_udp_shape(shape, dtype, name: str) -> None:
+    """Refuse a frame by its declared shape and value type, before anything is decoded."""
+    problem = _shape_problem(tuple(shape) if shape is not None else None, np.dtype(dtype), name)
+    if problem:
+        raise InputError(problem)
+
+
+def _value_problem(array: np.ndarray, name: str) -> str | None:
     finite = np.isfinite(array)
     if not finite.all():
-        bad = int((~finite).sum())
-        raise InputError(f"UDP frame '{name}' contains {bad} NaN or infinite values.")
+        return f"UDP frame '{name}' contains {int((~finite).sum())} NaN or infinite values."
     low, high = float(array.min()), float(array.max())
     if low < -RANGE_TOLERANCE or high > 1 + RANGE_TOLERANCE:
-        raise InputError(
-            f"UDP frame '{name}' has values from {low:.4g} to {high:.4g}; UDP coordinates and visibility must lie in [0, 1]."
+        return (
+            f"UDP frame '{name}' has values from {low:.4g} to {high:.4g}; UDP coordinates and visibility "
+            f"must lie in [0, 1] (within {RANGE_TOLERANCE:g})."
         )
-    return np.ascontiguousarray(np.clip(array, 0.0, 1.0))
+    return None
+
+
+def validate_udp(array: np.ndarray, name: str) -> np.ndarray:
+    """Check a decoded frame and return it as contiguous float32, values as they are.
+
+    Values up to ``RANGE_TOLERANCE`` outside [0, 1] are kept: the original
+    feeds them to the network unclipped; only 16-bit PNG and previews clip.
+    """
+    if isinstance(array, np.ndarray):
+        problem = _shape_problem(array.shape, array.dtype, name)
+        if problem is None:
+            array = np.ascontiguousarray(array, dtype=np.float32)
+            problem = _value_problem(array, name)
+    else:
+        problem = _shape_problem(getattr(array, "shape", None), None, name)
+    if problem:
+        del array  # a kept exception must not keep the frame alive through this frame's locals
+        raise InputError(problem)
+    return array
 
 
 # ---------------------------------------------------------------- decoding
+#
+# Each decoder reads the declared size first (npy header, EXR header, PNG
+# IHDR) and refuses a frame out of bounds before allocating it. Errors are
+# raised outside ``except`` blocks so that no exception context keeps a
+# half-decoded array alive.
+
+#: An .npy header is a short dict literal; numpy's own limit.
+MAX_NPY_HEADER = 10_000
+_NPZ_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
+_STREAM_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, lzma.LZMAError)
 
 
 def decode_udp(data: bytes, name: str) -> np.ndarray:
@@ -97,52 +137,158 @@ def decode_udp(data: bytes, name: str) -> np.ndarray:
     )
 
 
-def _decode_npz(data: bytes, name: str) -> np.ndarray:
+def _npz_member(archive: zipfile.ZipFile, name: str) -> zipfile.ZipInfo:
+    """The member numpy calls 'i' (``i.npy``, or ``i``), refused if it cannot be read safely."""
+    infos = {info.filename: info for info in archive.infolist()}
+    info = infos.get("i.npy") or infos.get("i")
+    if info is None:
+        keys = [key[:-4] if key.endswith(".npy") else key for key in infos]
+        raise InputError(f"UDP frame '{name}' has no array 'i' (it has {', '.join(keys) or 'none'}).")
+    if info.flag_bits & 0x1:
+        raise InputError(f"UDP frame '{name}': its array 'i' is encrypted. Save it again with numpy.savez, without a password.")
+    if info.compress_type not in _NPZ_METHODS:
+        raise InputError(
+            f"UDP frame '{name}': its array 'i' uses zip compression method {info.compress_type}, which cannot be read "
+            "(stored, deflate, bzip2 and lzma can). Save it again with numpy.savez or numpy.savez_compressed."
+        )
+    return info
+
+
+def _npy_header(stream, name: str) -> tuple[tuple, bool, np.dtype, int]:
+    """Shape, Fortran order, dtype and header length of an .npy stream, reading at most MAX_NPY_HEADER bytes."""
+    from numpy.lib import format as npy
+
+    magic = stream.read(8)
+    if len(magic) < 8 or magic[:6] != b"\x93NUMPY" or magic[6] not in (1, 2, 3):
+        raise InputError(f"UDP frame '{name}': its array 'i' is not a numpy array (.npy).")
+    width = 2 if magic[6] == 1 else 4
+    length_bytes = stream.read(width)
+    length = int.from_bytes(length_bytes, "little") if len(length_bytes) == width else -1
+    if not 0 <= length <= MAX_NPY_HEADER:
+        raise InputError(
+            f"UDP frame '{name}': the header of its array 'i' declares {length:,} bytes; the limit is "
+            f"{MAX_NPY_HEADER:,}. It is not a plain float array; save the frame with numpy.savez."
+        )
+    head = io.BytesIO(length_bytes + stream.read(length))
+    reader = npy.read_array_header_1_0 if magic[6] == 1 else npy.read_array_header_2_0
+    problem = None
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            if "i" not in npz.files:
-                raise InputError(f"UDP frame '{name}' has no array 'i' (it has {', '.join(npz.files) or 'none'}).")
-            return npz["i"]
-    except InputError:
-        raise
+        shape, fortran, dtype = reader(head, max_header_size=MAX_NPY_HEADER)
     except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise InputError(f"UDP frame '{name}' stores Python objects; only plain float arrays are accepted.") from None
-        raise InputError(f"UDP frame '{name}' is not a readable .npz file ({exc}).") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise InputError(f"UDP frame '{name}' is not a readable .npz file ({exc}).") from None
+        problem = f"UDP frame '{name}': the header of its array 'i' is damaged ({str(exc)[:200]})."
+    if problem:
+        raise InputError(problem)
+    return shape, fortran, dtype, 8 + width + length
+
+
+def _decode_npz(data: bytes, name: str) -> np.ndarray:
+    from numpy.lib import format as npy
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        problem = f"UDP frame '{name}' is not a readable .npz file ({exc})."
+    else:
+        problem = None
+    if problem:
+        raise InputError(problem)
+    with archive:
+        info = _npz_member(archive, name)
+        try:
+            stream = archive.open(info)
+        except (*_STREAM_ERRORS, NotImplementedError, RuntimeError) as exc:
+            problem = f"UDP frame '{name}': its array 'i' cannot be unpacked ({exc})."
+        if problem:
+            raise InputError(problem)
+        with stream:
+            try:
+                shape, fortran, dtype, header = _npy_header(stream, name)
+            except InputError:
+                raise
+            except _STREAM_ERRORS as exc:
+                problem = f"UDP frame '{name}' is not a readable .npz file ({exc})."
+            if problem:
+                raise InputError(problem)
+            if dtype.hasobject:
+                raise InputError(f"UDP frame '{name}' stores Python objects; only plain float arrays are accepted.")
+            check_udp_shape(shape, dtype, name)
+            size = int(np.prod(shape)) * dtype.itemsize
+            if info.file_size != header + size:
+                raise InputError(
+                    f"UDP frame '{name}': its array 'i' declares {'x'.join(map(str, shape))} {dtype} ({size:,} bytes) "
+                    f"but holds {info.file_size - header:,} bytes; the file is damaged."
+                )
+            try:
+                stream.seek(0)
+                array = npy.read_array(stream, allow_pickle=False, max_header_size=MAX_NPY_HEADER)
+            except _STREAM_ERRORS as exc:
+                problem = f"UDP frame '{name}' is not a readable .npz file ({str(exc)[:200]})."
+            if problem:
+                raise InputError(problem)
+    return array
 
 
 def _decode_exr(data: bytes, name: str) -> np.ndarray:
     # The OpenEXR bindings, not OpenCV: the pinned OpenCV wheels are built without OpenEXR.
     import OpenEXR
 
+    problem = None
+    try:
+        with OpenEXR.File(io.BytesIO(data), header_only=True) as exr:
+            headers = [part.header for part in exr.parts]  # only valid while the file is open
+            kinds = [header.get("type") for header in headers]
+            windows = [[np.array(corner, np.int64) for corner in header["dataWindow"]] for header in headers]
+    except Exception as exc:  # the bindings raise RuntimeError and others for damaged files
+        problem = f"UDP frame '{name}' looks like OpenEXR but its header could not be read ({exc})."
+    if problem:
+        raise InputError(problem)
+    for kind, (low, high) in zip(kinds, windows):
+        if kind not in (OpenEXR.scanlineimage, OpenEXR.tiledimage):
+            raise InputError(f"UDP frame '{name}' is a deep OpenEXR image; expected a flat 4-channel float image.")
+        width, height = (high - low + 1).tolist()
+        check_udp_shape((height, width, 4), np.float32, name)
     try:
         with OpenEXR.File(io.BytesIO(data), separate_channels=True) as exr:
             channels = {key: channel.pixels for key, channel in exr.channels().items()}
     except Exception as exc:
-        raise InputError(f"UDP frame '{name}' looks like OpenEXR but could not be decoded ({exc}).") from None
+        problem = f"UDP frame '{name}' looks like OpenEXR but could not be decoded ({exc})."
+    if problem:
+        raise InputError(problem)
     if not {"R", "G", "B", "A"} <= set(channels):
         found = ", ".join(sorted(channels)) or "none"
         raise InputError(f"UDP frame '{name}' is an OpenEXR image with channels {found}; expected 4 (R, G, B, A).")
-    planes = [np.asarray(channels[c]) for c in "RGBA"]
+    planes = [np.asarray(channels.pop(c)) for c in "RGBA"]
+    del channels
     if any(p.ndim != 2 or p.shape != planes[0].shape for p in planes):
         raise InputError(f"UDP frame '{name}' has OpenEXR channels of different sizes.")
-    return np.stack(planes, axis=2).astype(np.float32)
+    return np.stack(planes, axis=2).astype(np.float32, copy=False)
+
+
+def _png_header(data: bytes, name: str) -> tuple[int, int, int, int]:
+    """Width, height, bit depth and colour type from the IHDR chunk, which the PNG format puts first."""
+    if len(data) < 33 or data[12:16] != b"IHDR" or int.from_bytes(data[8:12], "big") != 13:
+        raise InputError(f"UDP frame '{name}' is a damaged PNG (no IHDR header).")
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    return width, height, data[24], data[25]
+
+
+#: PNG colour type -> channels (grey, RGB, palette, grey + alpha, RGBA).
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}
 
 
 def _decode_png16(data: bytes, name: str) -> np.ndarray:
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise InputError(f"UDP frame '{name}' is a damaged PNG.")
-    if image.dtype != np.uint16:
+    width, height, depth, colour = _png_header(data, name)
+    if depth != 16:
         raise InputError(
-            f"UDP frame '{name}' is an 8-bit PNG; UDP PNG frames must be 16-bit RGBA (value x 65535), "
-            "8 bits lose too much precision."
+            f"UDP frame '{name}' is {'an' if depth == 8 else 'a'} {depth}-bit PNG; UDP PNG frames must be 16-bit RGBA (value x 65535), "
+            f"{depth} bits lose too much precision."
         )
-    if image.ndim != 3 or image.shape[2] != 4:
-        channels = 1 if image.ndim == 2 else image.shape[2]
-        raise InputError(f"UDP frame '{name}' is a PNG with {channels} channels; expected 4 (RGBA).")
+    if colour != 6:
+        raise InputError(f"UDP frame '{name}' is a PNG with {_PNG_CHANNELS.get(colour, '?')} channels; expected 4 (RGBA).")
+    check_udp_shape((height, width, 4), np.float32, name)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None or image.dtype != np.uint16 or image.shape != (height, width, 4):
+        raise InputError(f"UDP frame '{name}' is a damaged PNG.")
     return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA).astype(np.float32) / 65535.0
 
 
@@ -158,7 +304,7 @@ def read_udp(path: PathLike) -> np.ndarray:
 
 
 def encode_udp(frame: np.ndarray, fmt: str) -> bytes:
-    """Encode a frame as 'npz', 'exr' (float32 RGBA) or 'png' (16-bit RGBA)."""
+    """Encode a frame as 'npz', 'exr' (float32 RGBA, values as they are) or 'png' (16-bit RGBA, clipped to [0, 1])."""
     frame = validate_udp(frame, "frame to write")
     if fmt == "npz":
         buffer = io.BytesIO()
@@ -167,7 +313,7 @@ def encode_udp(frame: np.ndarray, fmt: str) -> bytes:
     if fmt == "exr":
         return _encode_exr(frame)
     if fmt == "png":
-        png = np.round(frame * 65535.0).astype(np.uint16)
+        png = np.round(np.clip(frame, 0.0, 1.0) * 65535.0).astype(np.uint16)
         ok, data = cv2.imencode(".png", cv2.cvtColor(png, cv2.COLOR_RGBA2BGRA))
         if not ok:
             raise RuntimeError("OpenCV could not encode a UDP frame as PNG")
@@ -271,9 +417,9 @@ class UdpSequence(Sequence[np.ndarray]):
 
 
 def _is_frame_name(name: str) -> bool:
-    base = PurePosixPath(name).name
-    if not base or base.startswith(".") or base.startswith("__MACOSX"):
+    if is_hidden_entry(name):
         return False
+    base = PurePosixPath(name).name
     suffix = PurePosixPath(base).suffix.lower()
     # the MMD-to-UDP tool writes EXR frames named like "0001", without a suffix
     return suffix in UDP_SUFFIXES or suffix == "" or base.isdigit()
@@ -375,7 +521,7 @@ def prepare_pose(frame: np.ndarray, size: int = 256) -> PreparedPose | None:
 
 def udp_preview(frame: np.ndarray, background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
     """A UDP frame as a picture: XYZ shown as RGB where visible, over ``background``; RGB uint8."""
-    frame = validate_udp(frame, "frame to preview")
+    frame = np.clip(validate_udp(frame, "frame to preview"), 0.0, 1.0)
     visible = frame[:, :, 3:4]
     rgb = frame[:, :, :3] * 255.0 * visible + np.asarray(background, np.float32) * (1.0 - visible)
     return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)

@@ -12,7 +12,7 @@ from PIL import Image
 from conr.errors import InputError
 from conr.pipeline import ConrRenderer
 from conr.sheet import load_image, prepare_sheet, prepare_view
-from conr.udp import decode_udp, encode_udp, open_udp_sequence, prepare_pose, read_udp, validate_udp
+from conr.udp import decode_udp, encode_udp, open_udp_sequence, prepare_pose, read_udp, udp_preview, validate_udp
 
 
 def rgba_figure(h=200, w=120, opaque_fraction=0.5) -> np.ndarray:
@@ -172,9 +172,21 @@ def test_render_without_sheet_and_without_frames(recipe_weights_dir, fixture_pos
         fresh.render([])
 
 
-def test_validate_clips_tiny_excursions():
-    frame = np.zeros((16, 16, 4), np.float32)
-    frame[0, 0, 0] = 1.0005
-    frame[0, 1, 1] = -0.0004
+def test_tiny_excursions_reach_the_network_unclipped():
+    """As in the original, values slightly outside [0, 1] are fed as they are; 16-bit PNG and previews clip."""
+    frame = np.zeros((64, 64, 4), np.float32)
+    frame[16:48, 16:48] = (1.0005, 0.5, 0.5, 1.0)
+    frame[16:48, 32:48, 0] = -0.0005
+    frame[16:48, 16:32, 3] = 1.0005
     out = validate_udp(frame, "f")
-    assert out.max() == 1.0 and out.min() == 0.0
+    assert np.array_equal(out, frame)
+    pose = prepare_pose(out)
+    assert pose.target[0].max() == np.float32(1.0005) and pose.target[0].min() == np.float32(-0.0005)
+    assert pose.label[3].max() == np.float32(1.0005) and pose.mask.max() == 1.0
+    png = decode_udp(encode_udp(frame, "png"), "f.png")
+    assert png.max() == 1.0 and png.min() == 0.0
+    assert np.array_equal(decode_udp(encode_udp(frame, "npz"), "f.npz"), frame)
+    picture = udp_preview(frame, background=(0, 0, 0))
+    assert picture[20, 20, 0] == 255 and picture[20, 40, 0] == 0
+    with pytest.raises(InputError, match=r"'g' has values from -0.002 to 0.5.*within 0.001"):
+        validate_udp(np.where(frame < 0, -0.002, frame).clip(None, 0.5), "g")

@@ -164,3 +164,17 @@ def test_exr_from_other_tools(tmp_path):
     OpenEXR.File(header, {c: half[c] for c in "RGB"}).write(str(tmp_path / "rgb.exr"))
     with pytest.raises(InputError, match="rgb.exr.*expected 4"):
         read_udp(tmp_path / "rgb.exr")
+
+
+def test_hidden_entries_are_skipped(tmp_path):
+    """macOS resource forks and dot-files that archivers add are not frames, wherever they sit."""
+    good = encode_udp(random_frame(), "npz")
+    path = _zip_with(tmp_path / "mac.zip", [
+        ("frames/0.npz", good), ("__MACOSX/frames/._0.npz", b"\x00\x05\x16\x07junk"),
+        ("__MACOSX/frames/1.npz", b"junk"), ("frames/.DS_Store", b"junk"),
+    ])  # fmt: skip
+    assert open_udp_sequence(path).names == ["frames/0.npz"]
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "0.npz").write_bytes(good)
+    (tmp_path / "folder" / "._0.npz").write_bytes(b"junk")
+    assert open_udp_sequence(tmp_path / "folder").names == ["0.npz"]
