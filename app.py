@@ -10,9 +10,10 @@ the environment (``CONR_MAX_IMAGES``, ``CONR_MAX_PIXELS``, ``CONR_MAX_FRAMES``,
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextvars
 import logging
 import os
-import shutil
 import tempfile
 import threading
 import time
@@ -30,7 +31,8 @@ except ImportError:  # pragma: no cover
 
 from conr import dances, matting
 from conr.video_pose import VideoLimits, flicker, pose_from_video, write_comparison_preview
-from conr.errors import ConrError, InputError
+from conr.errors import Cancelled, ConrError, InputError, check_cancelled, public_message
+from conr.outputs import OutputFolders
 from conr.udp import UdpSequence, open_udp_sequence, write_udp_zip
 from conr.video import parse_background
 
@@ -60,6 +62,8 @@ class Limits:
     queue_size: int = 8
     concurrency: int = 1
     max_video_seconds: int = 20
+    output_ttl_minutes: int = 120
+    output_max_mb: int = 4096
 
     @classmethod
     def from_env(cls) -> Limits:
@@ -71,6 +75,8 @@ class Limits:
             queue_size=_env_int("CONR_QUEUE_SIZE", cls.queue_size),
             concurrency=_env_int("CONR_CONCURRENCY", cls.concurrency),
             max_video_seconds=_env_int("CONR_MAX_VIDEO_SECONDS", cls.max_video_seconds),
+            output_ttl_minutes=_env_int("CONR_OUTPUT_TTL_MINUTES", cls.output_ttl_minutes),
+            output_max_mb=_env_int("CONR_OUTPUT_MAX_MB", cls.output_max_mb),
         )
 
     @property
@@ -80,6 +86,8 @@ class Limits:
 
 LIMITS = Limits.from_env()
 OUTPUT_ROOT = Path(os.environ.get("CONR_OUTPUT_DIR") or Path(tempfile.gettempdir()) / "conr-space")
+#: Session folders are named by the server (a keyed hash of Gradio's client-chosen session id), never by the client.
+OUTPUTS = OutputFolders(OUTPUT_ROOT, ttl_seconds=LIMITS.output_ttl_minutes * 60, max_bytes=LIMITS.output_max_mb * 1024**2)
 
 
 SOURCE_DANCE = "Bundled dance"
@@ -140,11 +148,11 @@ class Engine:
             if dtype is None:
                 self._choose_precision(renderer)
             self.renderer = renderer
-        except ConrError as exc:
-            self.error = str(exc)
+        except ConrError as exc:  # the page shows what to do; paths and PyTorch's words go to the log
+            self.error = public_message(exc)
             log.warning("CoNR weights unavailable: %s", exc)
         except Exception as exc:  # never leave the app without an explanation
-            self.error = f"Loading the CoNR network failed: {type(exc).__name__}: {exc}"
+            self.error = public_message(exc)
             log.exception("loading CoNR failed")
         finally:
             self._ready.set()
@@ -163,18 +171,18 @@ class Engine:
         log.info("precision: chose %s (%s)", renderer.dtype, table)
 
     def get(self):
-        """The renderer, waiting for the load; raises gr.Error explaining what is missing."""
+        """The renderer, waiting for the load; raises gr.Error saying what the host must do."""
         self._ready.wait()
         if self.renderer is None:
-            raise gr.Error(f"This server cannot render yet: {self.error}", title="CoNR weights missing")
+            raise gr.Error(self.error, title="CoNR weights missing")
         return self.renderer
 
     def banner(self) -> str:
         self._ready.wait(timeout=0.5)
         if self.error:
             return (
-                "### ⚠️ The CoNR weights are not available on this server\n"
-                f"{self.error}\n\nYou can still prepare your character sheet; **Render** will work once the weights are in place."
+                f"### ⚠️ This server cannot render yet\n{self.error}\n\n"
+                "You can still prepare your character sheet; **Render** will work once the weights are in place."
             )
         return ""
 
@@ -184,28 +192,107 @@ ENGINE = Engine()
 threading.Thread(target=matting.warm_up, name="rembg-warm-up", daemon=True).start()
 
 
-# ---------------------------------------------------------------- per-session files
+# ---------------------------------------------------------------- per-session files and running jobs
 
 
-def session_dir(request: gr.Request | None) -> Path:
-    key = (request.session_hash if request and request.session_hash else "anonymous").replace("/", "_")
-    directory = OUTPUT_ROOT / key
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
+def _session_key(request: gr.Request | None) -> str | None:
+    """Gradio's session hash: chosen by the client, so only ever an input to ``OUTPUTS``' keyed hash."""
+    return request.session_hash if request else None
 
 
-def new_job_dir(request: gr.Request | None) -> Path:
-    """A fresh folder for one render; the session's earlier renders are deleted."""
-    base = session_dir(request)
-    for old in base.glob("job-*"):
-        shutil.rmtree(old, ignore_errors=True)
-    job = base / f"job-{uuid.uuid4().hex[:8]}"
-    job.mkdir()
-    return job
+class RunningJobs:
+    """Cancel signals of the renders and detections running now, by session.
+
+    Set by Gradio's cancel (the Cancel button, ``job.cancel()``), by a
+    client that disconnected, and by a closed tab (``demo.unload``); the
+    library checks them between batches.
+    """
+
+    def __init__(self) -> None:
+        self._signals: dict[str | None, set[threading.Event]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, session: str | None) -> threading.Event:
+        signal = threading.Event()
+        with self._lock:
+            self._signals.setdefault(session, set()).add(signal)
+        return signal
+
+    def discard(self, session: str | None, signal: threading.Event) -> None:
+        with self._lock:
+            self._signals.get(session, set()).discard(signal)
+            if not self._signals.get(session, True):
+                del self._signals[session]
+
+    def cancel_session(self, session: str | None) -> int:
+        with self._lock:
+            signals = list(self._signals.get(session, ()))
+        for signal in signals:
+            signal.set()
+        return len(signals)
+
+
+RUNNING = RunningJobs()
+
+
+def _event_alive() -> bool:
+    """False once Gradio has marked this event's client as gone (it closed the stream)."""
+    try:  # Gradio keeps this in its queue; if its internals change we only lose disconnect detection
+        from gradio.context import LocalContext
+
+        blocks, event_id = LocalContext.blocks.get(None), LocalContext.event_id.get(None)
+        for job in blocks._queue.active_jobs if blocks and event_id else []:
+            for event in job or []:
+                if event._id == event_id:
+                    return bool(event.alive)
+    except Exception:  # pragma: no cover
+        pass
+    return True
+
+
+async def run_cancellable(work, request: gr.Request | None):
+    """Run ``work(cancel)`` on a worker thread; stop it cooperatively when the job is cancelled.
+
+    A cancel from Gradio arrives here as ``CancelledError``: the signal is
+    set and the thread is waited for (it stops within one batch), so the next
+    job never runs beside a cancelled one. A disconnected client or a closed
+    tab sets the signal too.
+    """
+    session = _session_key(request)
+    cancel = RUNNING.add(session)
+    context = contextvars.copy_context()  # gr.Progress finds its event through context variables
+    future = asyncio.get_running_loop().run_in_executor(None, context.run, work, cancel)
+    try:
+        while True:
+            try:
+                return await asyncio.wait_for(asyncio.shield(future), timeout=0.5)
+            except (asyncio.TimeoutError, TimeoutError):
+                if not _event_alive():
+                    log.info("client gone: cancelling its job")
+                    cancel.set()
+    except asyncio.CancelledError:
+        cancel.set()
+        await asyncio.wait([future])
+        raise
+    finally:
+        RUNNING.discard(session, cancel)
 
 
 def cleanup_session(request: gr.Request) -> None:
-    shutil.rmtree(session_dir(request), ignore_errors=True)
+    """The tab closed: stop its jobs and delete its folders (never anything outside the output root)."""
+    session = _session_key(request)
+    RUNNING.cancel_session(session)
+    OUTPUTS.remove_session(session)
+
+
+def sweep_outputs_forever(interval: float) -> None:
+    """Delete expired and over-quota output folders (API users never close a tab)."""
+    while True:
+        try:
+            OUTPUTS.sweep()
+        except Exception:  # pragma: no cover - keep sweeping
+            log.exception("sweeping the output folders failed")
+        time.sleep(interval)
 
 
 # ---------------------------------------------------------------- handlers
@@ -233,8 +320,7 @@ def prepare_sheet(items, model: str, force: bool, request: gr.Request):
     paths = _gallery_paths(items)
     if len(paths) > LIMITS.max_images:
         raise gr.Error(f"{len(paths)} pictures is too many: a character sheet takes at most {LIMITS.max_images}.")
-    out_dir = session_dir(request) / "sheet"
-    out_dir.mkdir(exist_ok=True)
+    out_dir = OUTPUTS.folder(_session_key(request), "sheet")
     kept, problems, notes = [], [], []
     for path in paths:
         name = _display_name(path)
@@ -302,8 +388,22 @@ def _path(file) -> str | None:
     return file if isinstance(file, str) else getattr(file, "name", None)
 
 
+class Reporter:
+    """A library progress callback ``(done, total)``: shows ``label`` and stops the work once cancelled."""
+
+    def __init__(self, progress, cancel, label: str):
+        self.progress, self.cancel, self.label = progress, cancel, label
+        self.done = self.total = 0
+
+    def __call__(self, done: int, total: int, stage: str | None = None) -> None:
+        self.done, self.total = done, total
+        check_cancelled(self.cancel)
+        if self.progress is not None:  # gr.Progress has a length, 0 when idle, so never test it for truth
+            self.progress((done, total), desc=f"{stage or self.label}: frame {done} of {total}", unit="frames")
+
+
 def detect_from_video(video, fps: float, seconds: float, smooth: int, model: str, detected: dict,
-                      request: gr.Request | None, progress) -> tuple[str, dict, str]:  # fmt: skip
+                      request: gr.Request | None, progress, cancel=None) -> tuple[str, dict, str]:  # fmt: skip
     """UDP from the driving video (cached per session by video and settings): zip path, cache, description."""
     path = _path(video)
     if not path:
@@ -312,16 +412,12 @@ def detect_from_video(video, fps: float, seconds: float, smooth: int, model: str
     if key in (detected or {}) and Path(detected[key]["zip"]).is_file():
         return detected[key]["zip"], detected, detected[key]["label"]
     renderer = ENGINE.get()
-
-    def on_progress(stage: str, done: int, total: int) -> None:
-        progress(done / max(total, 1), desc=f"{stage}: frame {done} of {total}")
-
+    report = Reporter(progress, cancel, "Detecting poses")
     result = pose_from_video(
         renderer, path, fps=fps, max_seconds=seconds or None, smooth=int(smooth), matting_model=model,
-        limits=LIMITS.video, progress=on_progress,
+        limits=LIMITS.video, progress=lambda stage, done, total: report(done, total, stage),
     )  # fmt: skip
-    folder = session_dir(request) / "video-poses"
-    folder.mkdir(exist_ok=True)
+    folder = OUTPUTS.folder(_session_key(request), "video-poses")
     stem = uuid.uuid4().hex[:8]
     archive = write_udp_zip(folder / f"{stem}-udp.zip", result.udp)
     preview = write_comparison_preview(folder / f"{stem}-preview.mp4", result.raw, list(result.udp), fps)
@@ -334,47 +430,69 @@ def detect_from_video(video, fps: float, seconds: float, smooth: int, model: str
 
 
 @_gpu_for_video
-def detect_poses(video, fps, seconds, smooth, model, detected, request: gr.Request, progress=gr.Progress()):
-    """The "Detect the poses" button: preview (raw | smoothed), the UDP zip to download, a summary."""
-    try:
-        fps = float(fps or 15)
-        archive, detected, label = detect_from_video(video, fps, float(seconds or 0), smooth, model, detected, request, progress)
-    except ConrError as exc:
-        raise gr.Error(str(exc), title="Cannot use this video") from None
+def detect_poses_job(video, fps, seconds, smooth, model, detected, request, progress, cancel):
+    fps = float(fps or 15)
+    archive, detected, label = detect_from_video(video, fps, float(seconds or 0), smooth, model, detected, request,
+                                                 progress, cancel)  # fmt: skip
     entry = next(v for v in detected.values() if v["zip"] == archive)
     return entry["preview"], archive, f"**{label}.** Left: as detected; right: smoothed.", detected
 
 
-def convert_mmd(mmd_model, mmd_motion, fps: float, seconds: float, request, progress) -> tuple[UdpSequence, str]:
+async def detect_poses(video, fps, seconds, smooth, model, detected, request: gr.Request, progress=gr.Progress()):
+    """The "Detect the poses" button: preview (raw | smoothed), the UDP zip to download, a summary."""
+    try:
+        return await run_cancellable(
+            lambda cancel: detect_poses_job(video, fps, seconds, smooth, model, detected, request, progress, cancel),
+            request,
+        )  # fmt: skip
+    except ConrError as exc:
+        raise gr.Error(public_message(exc), title="Cannot use this video") from None
+
+
+def convert_mmd(mmd_model, mmd_motion, fps: float, seconds: float, request, progress, cancel=None) -> tuple[UdpSequence, str]:
     """A user's MMD model and motion -> UDP frames (our own PMX/VMD readers, the dances' renderer)."""
     from conr.mmd import MmdLimits, udp_from_mmd
 
     model_path, motion_path = _path(mmd_model), _path(mmd_motion)
     if not model_path or not motion_path:
         raise InputError("Upload both the MMD model (.pmx, or a .zip holding it) and the motion (.vmd).")
-    folder = session_dir(request) / "mmd"
-    folder.mkdir(exist_ok=True)
-
-    def on_progress(done: int, total: int) -> None:
-        if progress:
-            progress(done / max(total, 1), desc=f"Posing your MMD model: frame {done} of {total}")
-
+    folder = OUTPUTS.folder(_session_key(request), "mmd")
     poses = udp_from_mmd(
         model_path, motion_path, out=folder / f"{uuid.uuid4().hex[:8]}-udp.zip", size=512, fps=fps,
-        max_seconds=seconds or None, limits=MmdLimits(max_seconds=LIMITS.max_frames / fps), progress=on_progress,
+        max_seconds=seconds or None, limits=MmdLimits(max_seconds=LIMITS.max_frames / fps),
+        progress=Reporter(progress, cancel, "Posing your MMD model"),
     )  # fmt: skip
     return poses, f"your MMD dance {Path(motion_path).name} on {Path(model_path).name}"
 
 
+#: Sources whose poses cost real work (detection, posing): they run after the cheap checks and the cut-outs.
+SLOW_SOURCES = (SOURCE_VIDEO, SOURCE_MMD)
+
+
+def check_pose_source(source: str, dance: str, udp_zip, fps: float, seconds: float, video=None, mmd_model=None,
+                      mmd_motion=None) -> None:  # fmt: skip
+    """The cheap checks of a slow source: its files are there and the asked length fits the limits."""
+    if source == SOURCE_VIDEO and not _path(video):
+        raise InputError("Upload a video of a dancing character (MP4, WebM or GIF), or pick another dance source.")
+    if source == SOURCE_MMD and not (_path(mmd_model) and _path(mmd_motion)):
+        raise InputError("Upload both the MMD model (.pmx, or a .zip holding it) and the motion (.vmd).")
+    if seconds and seconds * fps > LIMITS.max_frames:
+        raise InputError(
+            f"{seconds:g} s at {fps:g} fps is {round(seconds * fps)} frames, over this server's limit of "
+            f"{LIMITS.max_frames}. Render at most {LIMITS.max_frames / fps:.0f} s at this frame rate, or lower it."
+        )
+
+
 def load_poses(source: str, dance: str, udp_zip, fps: float, seconds: float, video=None, smooth: int = 3,
                model: str = matting.DEFAULT_MODEL, detected: dict | None = None, request=None,
-               progress=None, mmd_model=None, mmd_motion=None) -> tuple[UdpSequence, str, dict]:  # fmt: skip
+               progress=None, mmd_model=None, mmd_motion=None, cancel=None) -> tuple[UdpSequence, str, dict]:  # fmt: skip
     """The pose frames to render, a short description of them, and the session's video detections."""
     detected = detected or {}
     if source == SOURCE_MMD:
-        poses, label = convert_mmd(mmd_model, mmd_motion, fps, seconds, request, progress)
+        poses, label = convert_mmd(mmd_model, mmd_motion, fps, seconds, request, progress, cancel)
     elif source == SOURCE_VIDEO:
-        archive, detected, label = detect_from_video(video, fps, seconds, smooth, model, detected, request, progress)
+        archive, detected, label = detect_from_video(video, fps, seconds, smooth, model, detected, request, progress,
+                                                     cancel)  # fmt: skip
         poses = open_udp_sequence(archive)
     elif source == SOURCE_UPLOAD:
         path = _path(udp_zip)
@@ -401,44 +519,58 @@ def load_poses(source: str, dance: str, udp_zip, fps: float, seconds: float, vid
     return poses, label, detected
 
 
-
-
 @_gpu
-def render(items, source, dance, udp_zip, fps, seconds, background, colour, size, model, force, video=None, smooth=3,
-           mmd_model=None, mmd_motion=None, detected=None, request: gr.Request = None, progress=gr.Progress()):  # fmt: skip
-    """The Render button: sheet + dance -> MP4, transparent WebM, zip of RGBA PNG frames."""
+def render_job(items, source, dance, udp_zip, fps, seconds, background, colour, size, model, force, video, smooth,
+               mmd_model, mmd_motion, detected, request, progress, cancel):  # fmt: skip
+    """Sheet + dance -> MP4, transparent WebM, zip of RGBA PNG frames, cheapest checks first.
+
+    Order: options, the drawings' count, the weights, a cheap pose source
+    (bundled dance, UDP zip: opened and one frame decoded) or a slow one's
+    files, then the cut-outs, then a slow source's poses, then the render.
+    """
     from conr.pipeline import render_to_files
 
     started = time.perf_counter()
+    fps = float(fps or 30)
+    if not 1 <= fps <= 60:
+        raise InputError(f"Frames per second must be between 1 and 60, not {fps:g}.")
+    seconds = float(seconds or 0)
+    background_colour = None if background == "Transparent" else parse_background(colour or "#ffffff")
+    paths = _gallery_paths(items)
+    if not paths:
+        raise InputError("Add at least one drawing of your character (PNG, JPEG or WebP).")
+    if len(paths) > LIMITS.max_images:
+        raise InputError(
+            f"{len(paths)} pictures is too many: a character sheet takes at most {LIMITS.max_images}. "
+            "Keep the most different views (front, back, side, three-quarter)."
+        )
+    renderer = ENGINE.get()
+    pose_args = (source, dance, udp_zip, fps, seconds, video, int(smooth or 1), model, detected, request, progress,
+                 mmd_model, mmd_motion, cancel)  # fmt: skip
+    check_pose_source(source, dance, udp_zip, fps, seconds, video, mmd_model, mmd_motion)
+    if source not in SLOW_SOURCES:
+        poses, label, detected = load_poses(*pose_args)
+    progress(0.0, desc="Checking your drawings")
+    cutouts = matting.cut_out_sheet(
+        paths, [_display_name(p) for p in paths], model=model, force=bool(force),
+        max_images=LIMITS.max_images, max_pixels=LIMITS.max_pixels,
+    )  # fmt: skip
+    check_cancelled(cancel)
+    if source in SLOW_SOURCES:
+        poses, label, detected = load_poses(*pose_args)
+    progress(0.0, desc="Reading your character sheet")
+    sheet = renderer.parse_sheet([c.rgba for c in cutouts], [_display_name(p) for p in paths])
+    report = Reporter(progress, cancel, "Rendering")
     try:
-        fps = float(fps or 30)
-        if not 1 <= fps <= 60:
-            raise InputError(f"Frames per second must be between 1 and 60, not {fps:g}.")
-        progress(0.0, desc="Checking your drawings")
-        paths = _gallery_paths(items)
-        cutouts = matting.cut_out_sheet(
-            paths, [_display_name(p) for p in paths], model=model, force=bool(force),
-            max_images=LIMITS.max_images, max_pixels=LIMITS.max_pixels,
-        )  # fmt: skip
-        poses, label, detected = load_poses(source, dance, udp_zip, fps, float(seconds or 0), video, int(smooth or 1),
-                                            model, detected, request, progress, mmd_model, mmd_motion)  # fmt: skip
-        background_colour = None if background == "Transparent" else parse_background(colour or "#ffffff")
-        renderer = ENGINE.get()
-        progress(0.02, desc="Reading your character sheet")
-        sheet = renderer.parse_sheet([c.rgba for c in cutouts], [_display_name(p) for p in paths])
-        job = new_job_dir(request)
-        total = len(poses)
-
-        def on_progress(done: int, _total: int) -> None:
-            progress(done / total, desc=f"Rendering frame {done} of {total}")
-
-        result = render_to_files(
-            renderer, poses, sheet=sheet, fps=fps, background=background_colour,
-            mp4=job / "conr-dance.mp4", webm=job / "conr-dance-transparent.webm", frames_zip=job / "conr-frames.zip",
-            max_side=int(size) if size and str(size).isdigit() else None, progress=on_progress,
-        )  # fmt: skip
-    except ConrError as exc:
-        raise gr.Error(str(exc), title="Cannot render") from None
+        with OUTPUTS.job(_session_key(request)) as job:  # deleted with its partial files if this fails
+            result = render_to_files(
+                renderer, poses, sheet=sheet, fps=fps, background=background_colour,
+                mp4=job / "conr-dance.mp4", webm=job / "conr-dance-transparent.webm", frames_zip=job / "conr-frames.zip",
+                max_side=int(size) if size and str(size).isdigit() else None, progress=report, cancel=cancel,
+            )  # fmt: skip
+    except Cancelled:
+        log.info("render cancelled after %d of %d frames; its files are deleted", report.done, len(poses))
+        raise
     seconds_taken = time.perf_counter() - started
     status = (
         f"**Done:** {result.frames} frames ({result.frames / fps:.1f} s at {fps:g} fps), {result.width}×{result.height}, "
@@ -447,9 +579,25 @@ def render(items, source, dance, udp_zip, fps, seconds, background, colour, size
     return result.mp4, result.webm, result.frames_zip, status, detected
 
 
-def render_example(items, dance, request: gr.Request, progress=gr.Progress()):
+async def render(items, source, dance, udp_zip, fps, seconds, background, colour, size, model, force, video=None,
+                 smooth=3, mmd_model=None, mmd_motion=None, detected=None, request: gr.Request = None,
+                 progress=gr.Progress()):  # fmt: skip
+    """The Render button (see ``render_job``); cancellable, errors shown as messages."""
+    try:
+        return await run_cancellable(
+            lambda cancel: render_job(items, source, dance, udp_zip, fps, seconds, background, colour, size, model,
+                                      force, video, smooth, mmd_model, mmd_motion, detected, request, progress, cancel),
+            request,
+        )  # fmt: skip
+    except Cancelled:
+        raise gr.Error("The render was cancelled.", title="Cancelled") from None
+    except ConrError as exc:
+        raise gr.Error(public_message(exc), title="Cannot render") from None
+
+
+async def render_example(items, dance, request: gr.Request, progress=gr.Progress()):
     """An example row: the example sheet with one dance, at this server's default length."""
-    mp4, webm, frames_zip, status, _ = render(
+    mp4, webm, frames_zip, status, _ = await render(
         items, SOURCE_DANCE, dance, None, DEFAULT_FPS, DEFAULT_SECONDS, "Colour", "#ffffff", "Pose canvas",
         matting.DEFAULT_MODEL, False, request=request, progress=progress,
     )  # fmt: skip
@@ -535,7 +683,9 @@ def build_demo() -> gr.Blocks:
                         value=matting.DEFAULT_MODEL, label="Background removal model",
                     )  # fmt: skip
                     force = gr.Checkbox(False, label="Remove the background even from pictures that already have transparency")
-                render_button = gr.Button("Render the dance", variant="primary", elem_id="render-button")
+                with gr.Row():
+                    render_button = gr.Button("Render the dance", variant="primary", elem_id="render-button", scale=4)
+                    cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel-button", scale=1, min_width=80)
             with gr.Column(scale=6):
                 gr.Markdown("### Your video")
                 video = gr.Video(label="Dance (MP4)", autoplay=True, loop=True, interactive=False, elem_id="result-video")
@@ -556,32 +706,36 @@ def build_demo() -> gr.Blocks:
                 run_on_click=True, cache_examples=False, label="Examples: our character with each dance (one click)",
             )  # fmt: skip
 
-        # events
-        demo.load(ENGINE.banner, None, banner)
-        demo.load(dance_preview_video, dance, preview)
+        # events: only the renders and the detection queue; light events (page load, uploads, clicks)
+        # bypass the queue, so a full queue never blocks them.
+        light = dict(queue=False, api_visibility="private")
+        demo.load(ENGINE.banner, None, banner, **light)
+        demo.load(dance_preview_video, dance, preview, **light)
         demo.unload(cleanup_session)
-        upload = sheet.upload(prepare_sheet, [sheet, model, force], [sheet, sheet_status, problems], api_name="prepare_sheet")
-        upload.then(report_problems, problems, None, api_visibility="private")
-        sheet.select(on_select, None, selected, api_visibility="private")
-        remove_button.click(remove_selected, [sheet, selected], [sheet, selected], api_visibility="private")
+        upload = sheet.upload(prepare_sheet, [sheet, model, force], [sheet, sheet_status, problems], api_name="prepare_sheet",
+                              queue=False)  # fmt: skip
+        upload.then(report_problems, problems, None, **light)
+        sheet.select(on_select, None, selected, **light)
+        remove_button.click(remove_selected, [sheet, selected], [sheet, selected], **light)
         source.change(
             lambda s: tuple(gr.update(visible=s == k) for k in (SOURCE_DANCE, SOURCE_UPLOAD, SOURCE_VIDEO, SOURCE_MMD)),
-            source, [dance_group, upload_group, video_group, mmd_group], api_visibility="private",
+            source, [dance_group, upload_group, video_group, mmd_group], **light,
         )  # fmt: skip
-        detect_button.click(
+        detection = detect_button.click(
             detect_poses, [drive_video, fps, seconds, smooth, model, detected],
             [video_preview, video_udp, video_status, detected], api_name="detect_poses",
             concurrency_limit=LIMITS.concurrency, concurrency_id="gpu",
         )  # fmt: skip
-        dance.change(dance_preview_video, dance, preview, api_visibility="private")
-        dance.change(dance_description, dance, dance_about, api_visibility="private")
-        render_button.click(
+        dance.change(dance_preview_video, dance, preview, **light)
+        dance.change(dance_description, dance, dance_about, **light)
+        rendering = render_button.click(
             render,
             [sheet, source, dance, udp_zip, fps, seconds, background, colour, size, model, force, drive_video, smooth,
              mmd_model, mmd_motion, detected],  # fmt: skip
             [video, webm, frames_zip, status, detected],
             api_name="render", concurrency_limit=LIMITS.concurrency, concurrency_id="gpu",
         )  # fmt: skip
+        cancel_button.click(None, None, None, cancels=[rendering, detection], queue=False, api_visibility="private")
     demo.queue(default_concurrency_limit=LIMITS.concurrency, max_size=LIMITS.queue_size)
     return demo
 
@@ -594,6 +748,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     ENGINE.start()
+    sweep_every = max(10.0, min(600.0, LIMITS.output_ttl_minutes * 60 / 4))
+    threading.Thread(target=sweep_outputs_forever, args=(sweep_every,), name="conr-sweep", daemon=True).start()
     demo = build_demo()
     demo.launch(
         server_name=args.host, server_port=args.port, share=args.share,

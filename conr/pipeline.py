@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .crop import SquareCrop
-from .errors import InputError
+from .errors import InputError, check_cancelled
 from .network import PARTS, CoNRNetwork, SheetFeatures
 from .sheet import NETWORK_SIZE, ImageInput, describe, load_image, premultiply, prepare_sheet
 from .udp import PreparedPose, prepare_pose, validate_udp
@@ -303,12 +303,15 @@ class ConrRenderer:
         sheet: CharacterSheet | None = None,
         batch_size: int | None = None,
         progress: ProgressCallback | None = None,
+        cancel=None,
     ) -> Iterator[np.ndarray]:
         """Yield one straight-alpha RGBA uint8 frame per UDP frame, at its canvas size, in order.
 
         Frames with no visible body give fully transparent frames. Reading
         and cropping the next batch and pasting the previous one happen on
-        worker threads while the network runs.
+        worker threads while the network runs. ``cancel`` (a
+        ``threading.Event`` or a callable) is checked before every batch:
+        once set, ``conr.errors.Cancelled`` is raised within one batch.
         """
         sheet = sheet or self.sheet
         if sheet is None:
@@ -345,6 +348,7 @@ class ConrRenderer:
             next_batch = pool.submit(prepare, starts[0])
             pending = None
             for i, _ in enumerate(starts):
+                check_cancelled(cancel, "The render")
                 prepared = next_batch.result()
                 if i + 1 < len(starts):
                     next_batch = pool.submit(prepare, starts[i + 1])
@@ -366,9 +370,10 @@ class ConrRenderer:
         sheet: CharacterSheet | None = None,
         batch_size: int | None = None,
         progress: ProgressCallback | None = None,
+        cancel=None,
     ) -> list[np.ndarray]:
         """All frames at once (see ``render_iter``; prefer it for long dances)."""
-        return list(self.render_iter(udp_frames, sheet, batch_size, progress))
+        return list(self.render_iter(udp_frames, sheet, batch_size, progress, cancel))
 
     def compare_precisions(
         self,
@@ -470,12 +475,15 @@ def render_to_files(
     frames_zip: str | os.PathLike | None = None,
     max_side: int | None = None,
     progress: ProgressCallback | None = None,
+    cancel=None,
 ) -> RenderResult:
     """Render a pose sequence and stream it into the requested files.
 
     Every frame must share the first frame's canvas size (a video has one
     size); ``max_side`` rescales the output. Frames are written as they come,
-    so memory does not grow with the dance's length.
+    so memory does not grow with the dance's length. On a failure or a
+    cancel (``cancel``, see ``render_iter``) the encoders are stopped and the
+    partial files deleted.
     """
     from .video import FrameSink, resize_rgba
 
@@ -487,7 +495,7 @@ def render_to_files(
     width, height = fit_size(canvas_w, canvas_h, max_side)
     sink = FrameSink(width, height, fps, mp4=mp4, webm=webm, frames_dir=frames_dir, frames_zip=frames_zip, background=background)
     with sink:
-        for index, rgba in enumerate(renderer.render_iter(poses, sheet=sheet, progress=progress)):
+        for index, rgba in enumerate(renderer.render_iter(poses, sheet=sheet, progress=progress, cancel=cancel)):
             if rgba.shape[:2] != (canvas_h, canvas_w):
                 name = names[index] if names else f"frame {index}"
                 raise InputError(

@@ -291,7 +291,7 @@ def test_missing_weights_page_opens_and_render_explains(rembg_dir, tmp_path):
     running = RunningApp(env, tmp_path)
     try:
         assert requests.get(running.url, timeout=10).status_code == 200
-        with pytest.raises(AppError, match=r"(?s)cannot render yet: The CoNR weights were not found.*--weights DIR"):
+        with pytest.raises(AppError, match=r"The CoNR model weights are missing or damaged on this machine.*CONR_WEIGHTS_DIR"):
             render(running, EXAMPLE_SHEET[:1])
     finally:
         running.stop()
