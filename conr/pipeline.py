@@ -479,11 +479,12 @@ def render_to_files(
 ) -> RenderResult:
     """Render a pose sequence and stream it into the requested files.
 
-    Every frame must share the first frame's canvas size (a video has one
-    size); ``max_side`` rescales the output. Frames are written as they come,
-    so memory does not grow with the dance's length. On a failure or a
-    cancel (``cancel``, see ``render_iter``) the encoders are stopped and the
-    partial files deleted.
+    The videos take the first frame's canvas size (rescaled so its longer
+    side is ``max_side``); a frame of another size is letterboxed onto it,
+    while its PNG keeps its own size (as the original renders each frame).
+    Frames are written as they come, so memory does not grow with the
+    dance's length. On a failure or a cancel (``cancel``, see
+    ``render_iter``) the encoders are stopped and the partial files deleted.
     """
     from .video import FrameSink, resize_rgba
 
@@ -493,17 +494,12 @@ def render_to_files(
         raise InputError("There are no pose frames to render.")
     canvas_h, canvas_w = first.shape[:2]
     width, height = fit_size(canvas_w, canvas_h, max_side)
-    sink = FrameSink(width, height, fps, mp4=mp4, webm=webm, frames_dir=frames_dir, frames_zip=frames_zip, background=background)
-    with sink:
-        for index, rgba in enumerate(renderer.render_iter(poses, sheet=sheet, progress=progress, cancel=cancel)):
-            if rgba.shape[:2] != (canvas_h, canvas_w):
-                name = names[index] if names else f"frame {index}"
-                raise InputError(
-                    f"UDP frame '{name}' is {rgba.shape[1]}x{rgba.shape[0]} but the first frame is "
-                    f"{canvas_w}x{canvas_h}; all frames of a dance must share one size."
-                )
-            if (width, height) != (canvas_w, canvas_h):
-                rgba = resize_rgba(rgba, width, height)
+    with FrameSink(width, height, fps, mp4=mp4, webm=webm, frames_dir=frames_dir, frames_zip=frames_zip,
+                   background=background) as sink:  # fmt: skip
+        for rgba in renderer.render_iter(poses, sheet=sheet, progress=progress, cancel=cancel):
+            size = fit_size(rgba.shape[1], rgba.shape[0], max_side)
+            if size != (rgba.shape[1], rgba.shape[0]):
+                rgba = resize_rgba(rgba, *size)
             sink.write(rgba)
     return RenderResult(
         sink.count, width, height, fps,

@@ -92,6 +92,24 @@ def resize_rgba(rgba: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.clip(np.concatenate([rgb, a], axis=2) + 0.5, 0, 255).astype(np.uint8)
 
 
+def letterbox(rgba: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Fit straight-alpha RGBA into ``width`` x ``height``: scaled to fit, centred, transparent bars.
+
+    A video has one size, so a pose frame of another size is shown whole
+    on the first frame's canvas rather than stretched or cropped.
+    """
+    h, w = rgba.shape[:2]
+    if (w, h) == (width, height):
+        return rgba
+    scale = min(width / w, height / h)
+    fitted_w, fitted_h = max(1, min(width, round(w * scale))), max(1, min(height, round(h * scale)))
+    fitted = resize_rgba(rgba, fitted_w, fitted_h)
+    out = np.zeros((height, width, 4), np.uint8)
+    top, left = (height - fitted_h) // 2, (width - fitted_w) // 2
+    out[top : top + fitted_h, left : left + fitted_w] = fitted
+    return out
+
+
 def even_size(width: int, height: int) -> tuple[int, int]:
     """Sizes H.264 in yuv420p accepts: both even (browsers refuse odd ones)."""
     return width + (width % 2), height + (height % 2)
@@ -256,6 +274,8 @@ class FrameSink:
     transparent WebM, numbered PNGs in a folder, a zip of those PNGs.
     All or nothing: when any output fails (or the caller raises inside
     ``with``), every encoder is stopped and every partial file deleted.
+    PNG frames keep each frame's own size; the videos are ``width`` x
+    ``height`` and show a frame of another size letterboxed.
     """
 
     def __init__(
@@ -270,6 +290,7 @@ class FrameSink:
         background: Colour | None = (255, 255, 255),
     ):
         self.background = background if background is not None else (255, 255, 255)
+        self.size = (width, height)
         self.count = 0
         self.mp4 = self.webm = None
         self._writers: list[VideoWriter] = []
@@ -298,10 +319,12 @@ class FrameSink:
 
     def write(self, rgba: np.ndarray) -> None:
         try:
-            if self.mp4:
-                self.mp4.write(composite(rgba, self.background))
-            if self.webm:
-                self.webm.write(rgba)
+            if self.mp4 or self.webm:
+                video = letterbox(rgba, *self.size)
+                if self.mp4:
+                    self.mp4.write(composite(video, self.background))
+                if self.webm:
+                    self.webm.write(video)
             if self.frames_dir or self._zip:
                 png = encode_png(rgba)
                 name = f"{self.count:05d}.png"
