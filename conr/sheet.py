@@ -9,6 +9,7 @@ crop, 256 px).
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,11 +44,14 @@ def describe(source: ImageInput, index: int) -> str:
     return Path(name).name if name else f"image {index + 1}"
 
 
-def load_image(source: ImageInput, name: str | None = None, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
-    """Load one picture as RGBA uint8 (H, W, 4), applying EXIF orientation.
+def load_image(
+    source: ImageInput | bytes, name: str | None = None, max_pixels: int = MAX_IMAGE_PIXELS, kind: str = "Sheet image"
+) -> np.ndarray:
+    """Load one picture (or a file's bytes) as RGBA uint8 (H, W, 4), applying EXIF orientation.
 
-    Raises InputError naming the file when it cannot be read, is not an
-    image, is damaged, or has more than ``max_pixels`` pixels.
+    Raises InputError naming the file (as ``kind 'name'``) when it cannot be
+    read, is not an image, is damaged, or has more than ``max_pixels`` pixels;
+    the size is checked before the pixels are decoded.
     """
     name = name or describe(source, 0)
     if isinstance(source, np.ndarray):
@@ -55,17 +59,19 @@ def load_image(source: ImageInput, name: str | None = None, max_pixels: int = MA
     try:
         if isinstance(source, Image.Image):
             image = source
+        elif isinstance(source, (bytes, bytearray)):
+            image = Image.open(io.BytesIO(source))
         else:
             path = Path(source)
             if not path.is_file():
-                raise InputError(f"Sheet image '{name}' does not exist or is not a file.")
+                raise InputError(f"{kind} '{name}' does not exist or is not a file.")
             if path.stat().st_size == 0:
-                raise InputError(f"Sheet image '{name}' is an empty file (0 bytes). Upload the drawing again.")
+                raise InputError(f"{kind} '{name}' is an empty file (0 bytes). Upload the drawing again.")
             image = Image.open(path)
         width, height = image.size
         if width * height > max_pixels:
             raise InputError(
-                f"Sheet image '{name}' is {width}x{height} ({width * height / 1e6:.1f} megapixels), over the "
+                f"{kind} '{name}' is {width}x{height} ({width * height / 1e6:.1f} megapixels), over the "
                 f"limit of {max_pixels / 1e6:.0f} megapixels. Scale it down (1024 px is plenty: the network sees 256 px)."
             )
         image.load()
@@ -77,12 +83,12 @@ def load_image(source: ImageInput, name: str | None = None, max_pixels: int = MA
         raise
     except UnidentifiedImageError:
         raise InputError(
-            f"Sheet image '{name}' is not an image this app can read. Use PNG (best, keeps transparency), WebP or JPEG."
+            f"{kind} '{name}' is not an image this app can read. Use PNG (best, keeps transparency), WebP or JPEG."
         ) from None
     except Image.DecompressionBombError:
-        raise InputError(f"Sheet image '{name}' is too large to open safely (possible decompression bomb).") from None
+        raise InputError(f"{kind} '{name}' is too large to open safely (possible decompression bomb).") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"Sheet image '{name}' is damaged or truncated and cannot be decoded ({exc}).") from None
+        raise InputError(f"{kind} '{name}' is damaged or truncated and cannot be decoded ({exc}).") from None
 
 
 def _array_to_rgba(array: np.ndarray, name: str) -> np.ndarray:

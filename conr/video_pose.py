@@ -14,7 +14,6 @@ animation) can become a pose sequence:
 
 from __future__ import annotations
 
-import io
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from .archive import check_entry, is_unsafe_name, open_zip, read_entry
+from .archive import check_entry, is_hidden_entry, is_unsafe_name, open_zip, read_entry
 from .errors import InputError
 from .udp import UdpSequence, natural_key
 
@@ -72,10 +71,24 @@ def _sample_times(duration: float, fps: float, max_seconds: float | None) -> lis
     return [i / fps for i in range(count)]
 
 
+def _check_gif_screen(path: Path, limits: VideoLimits) -> None:
+    """Refuse a GIF by its logical screen size (header bytes 6-10), which decoders allocate for every frame."""
+    with open(path, "rb") as file:
+        head = file.read(10)
+    if len(head) == 10 and head[:6] in (b"GIF87a", b"GIF89a"):
+        width, height = int.from_bytes(head[6:8], "little"), int.from_bytes(head[8:10], "little")
+        if max(width, height) > limits.max_input_side:
+            raise InputError(
+                f"'{path.name}' is a GIF of {width}x{height} pixels; the limit is {limits.max_input_side} pixels "
+                "per side. Scale it down first."
+            )
+
+
 def _read_video_file(path: Path, fps: float, max_seconds: float | None, limits: VideoLimits) -> VideoFrames:
     from moviepy import VideoFileClip
     from moviepy.video.io.ffmpeg_reader import ffmpeg_parse_infos
 
+    _check_gif_screen(path, limits)
     try:
         info = ffmpeg_parse_infos(str(path))
     except (OSError, IOError, IndexError) as exc:
@@ -83,7 +96,12 @@ def _read_video_file(path: Path, fps: float, max_seconds: float | None, limits: 
     if not info.get("video_found"):
         raise InputError(f"'{path.name}' has no video stream (is it an audio file?). Upload an MP4, WebM or GIF.")
     duration = float(info.get("duration") or 0)
-    width, height = info.get("video_size") or (0, 0)
+    if not info.get("video_size"):
+        raise InputError(
+            f"'{path.name}': ffmpeg cannot tell the size of its frames (damaged, or over {limits.max_input_side} "
+            "pixels per side). Upload an MP4, WebM or GIF of at most that size."
+        )
+    width, height = info["video_size"]
     if max(width, height) > limits.max_input_side:
         raise InputError(
             f"'{path.name}' is {width}x{height}; the limit is {limits.max_input_side} pixels per side. Scale it down first."
@@ -114,16 +132,21 @@ def _read_video_file(path: Path, fps: float, max_seconds: float | None, limits: 
     return VideoFrames(frames, fps, duration, path.name)
 
 
+def _is_image_name(name: str) -> bool:
+    return not is_hidden_entry(name) and PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES
+
+
 def _image_entries(path: Path) -> tuple[list[str], Callable[[str], bytes]]:
+    """The frame images of a folder or zip in natural order (hidden files and macOS forks skipped), and their reader."""
     if path.is_dir():
-        files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: natural_key(p.name))
+        files = sorted((p for p in path.iterdir() if p.is_file() and _is_image_name(p.name)), key=lambda p: natural_key(p.name))
         return [p.name for p in files], lambda name: (path / name).read_bytes()
     infos = {}
     with open_zip(path) as archive:
         for info in archive.infolist():
             if is_unsafe_name(info.filename):
                 raise InputError(f"'{path.name}' contains an unsafe path '{info.filename}'; refusing it.")
-            if not info.is_dir() and PurePosixPath(info.filename).suffix.lower() in IMAGE_SUFFIXES:
+            if not info.is_dir() and _is_image_name(info.filename):
                 check_entry(path, info, info.filename, max_bytes=MAX_IMAGE_BYTES, kind="frame image")
                 infos[info.filename] = info
     names = sorted(infos, key=natural_key)
@@ -149,12 +172,10 @@ def _read_image_sequence(path: Path, source_fps: float, fps: float, max_seconds:
             f"'{path.name}' is {duration:.1f} s of frames at {source_fps:g} fps, over the limit of {limits.max_seconds:g} s."
         )
     max_seconds = min(max_seconds or limits.max_seconds, limits.max_seconds)
-    from PIL import Image
-
     frames = []
     for t in _sample_times(duration, fps, max_seconds):
         name = names[min(len(names) - 1, int(t * source_fps + 1e-6))]
-        rgba = load_image(Image.open(io.BytesIO(load(name))), name, max_pixels=limits.max_input_side**2)
+        rgba = load_image(load(name), name, max_pixels=limits.max_input_side**2, kind=f"'{path.name}': frame")
         frames.append(_downscale(rgba, limits.work_side))
     return VideoFrames(frames, fps, duration, path.name)
 

@@ -115,3 +115,52 @@ def test_image_folder_and_zip_sources(tmp_path):
         z.writestr("../x.png", b"")
     with pytest.raises(InputError, match=r"unsafe path"):
         read_video(tmp_path / "frames.zip")
+
+
+def test_hidden_and_broken_entries_in_image_sources(tmp_path):
+    """macOS forks and dot-files are skipped; a frame that is not an image is named with its zip or folder."""
+    import io
+    import zipfile
+
+    def png(value):
+        buffer = io.BytesIO()
+        Image.new("RGB", (40, 30), (value, 0, 0)).save(buffer, "PNG")
+        return buffer.getvalue()
+
+    fork = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        "  # what macOS writes into ._x.png
+    with zipfile.ZipFile(tmp_path / "mac.zip", "w") as z:
+        z.writestr("frames/0.png", png(10))
+        z.writestr("__MACOSX/frames/._0.png", fork)
+        z.writestr("frames/._1.png", fork)
+        z.writestr("frames/notes.txt", b"shot on a phone")
+    assert [int(f[0, 0, 0]) for f in read_video(tmp_path / "mac.zip", fps=30).frames] == [10]
+
+    with zipfile.ZipFile(tmp_path / "text.zip", "w") as z:
+        z.writestr("0.png", png(10))
+        z.writestr("1.png", b"this is text, not a picture")
+    with pytest.raises(InputError, match=r"'text.zip': frame '1.png' is not an image this app can read"):
+        read_video(tmp_path / "text.zip", fps=30)
+
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    (folder / "0.png").write_bytes(png(30))
+    (folder / "._0.png").write_bytes(fork)
+    (folder / "sub.png").mkdir()
+    assert [int(f[0, 0, 0]) for f in read_video(folder, fps=30).frames] == [30]
+    (folder / "1.png").write_bytes(b"\x89PNG\r\n\x1a\n damaged")
+    with pytest.raises(InputError, match=r"'shots': frame '1.png' is"):
+        read_video(folder, fps=30)
+
+
+def test_gif_with_a_huge_screen_is_refused_by_its_header(tmp_path):
+    from bombs import gif_bomb
+
+    big = gif_bomb(tmp_path / "huge.gif")  # 30000x30000 logical screen, ffmpeg reports no size at all
+    with pytest.raises(InputError, match=r"'huge.gif' is a GIF of 30000x30000 pixels; the limit is 4096 pixels per side"):
+        read_video(big)
+    wide = gif_bomb(tmp_path / "wide.gif", 5000, 20)
+    with pytest.raises(InputError, match=r"'wide.gif' is a GIF of 5000x20 pixels; the limit is 4096"):
+        read_video(wide)
+    small = gif_bomb(tmp_path / "small.gif", 64, 48)
+    clip = read_video(small, fps=10)
+    assert len(clip.frames) == 2 and clip.frames[0].shape[:2] == (48, 64)
