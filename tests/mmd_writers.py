@@ -318,14 +318,32 @@ class BoneKey:
     curves: tuple[tuple[int, int, int, int], ...] = (LINEAR_CURVE,) * 4  # x, y, z, rotation: (x1, y1, x2, y2)
 
 
+@dataclass
+class CameraKey:
+    frame: int
+    distance: float = -45.0  # MMD units; negative: in front of the target, looking at it
+    target: tuple[float, float, float] = (0.0, 10.0, 0.0)  # MMD units
+    angles: tuple[float, float, float] = (0.0, 0.0, 0.0)  # radians (x, y, z)
+    view_angle: int = 30  # degrees
+    curves: tuple[tuple[int, int, int, int], ...] = (LINEAR_CURVE,) * 6  # x, y, z, rotation, distance, view angle: (x1, y1, x2, y2)
+    orthographic: bool = False
+
+
+def camera_key_bytes(key: CameraKey) -> bytes:
+    """One 61-byte camera key; each curve is stored as (x1, x2, y1, y2)."""
+    curves = bytes(v for x1, y1, x2, y2 in key.curves for v in (x1, x2, y1, y2))
+    return (struct.pack("<If3f3f", key.frame, key.distance, *key.target, *key.angles) + curves
+            + struct.pack("<IB", key.view_angle, int(key.orthographic)))  # fmt: skip
+
+
 def _name(value: str, size: int) -> bytes:
     raw = value.encode("cp932")[:size]
     return raw + b"\0" * (size - len(raw))
 
 
 def vmd_bytes(keys: list[BoneKey], ik_switches: list[tuple[int, list[tuple[str, bool]]]] | None = None, model_name: str = "テストモデル",
-              morph_keys: int = 0, camera_keys: int = 0, old_format: bool = False) -> bytes:  # fmt: skip
-    """Serialise bone keys (and IK switches, and filler morph/camera keys) as a VMD file."""
+              morph_keys: int = 0, camera_keys: int = 0, old_format: bool = False, cameras: list[CameraKey] | None = None) -> bytes:  # fmt: skip
+    """Serialise bone keys (and IK switches, filler morph keys, and ``cameras`` or that many default camera keys) as a VMD file."""
     if old_format:
         out = bytearray(b"Vocaloid Motion Data file".ljust(30, b"\0") + _name(model_name, 10))
     else:
@@ -337,7 +355,8 @@ def vmd_bytes(keys: list[BoneKey], ik_switches: list[tuple[int, list[tuple[str, 
         row = bytes([key.curves[c][p] for p in range(4) for c in range(4)])  # x1 of x, y, z, r; then y1; x2; y2
         out += row * 4
     out += struct.pack("<I", morph_keys) + b"".join(_name("まばたき", 15) + struct.pack("<If", i, 0.5) for i in range(morph_keys))
-    out += struct.pack("<I", camera_keys) + bytes(61) * camera_keys
+    cameras = cameras if cameras is not None else [CameraKey(i) for i in range(camera_keys)]
+    out += struct.pack("<I", len(cameras)) + b"".join(camera_key_bytes(key) for key in cameras)
     out += struct.pack("<I", 0) + struct.pack("<I", 0)  # light, self shadow
     switches = ik_switches or []
     out += struct.pack("<I", len(switches))

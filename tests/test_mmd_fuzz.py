@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from conr.errors import InputError
 from conr.mmd import pmx
+from conr.mmd.camera import camera_views
 from conr.mmd.pmd import read_pmd
 from conr.mmd.pmx import read_pmx
 from conr.mmd.posing import MotionBinding, Rig
@@ -137,6 +138,9 @@ def test_mutated_vmd_is_refused_or_poses(operations):
     for track in motion.tracks.values():
         assert np.all(np.diff(track.frames) > 0) and np.isfinite(track.positions).all()
         assert np.allclose(np.linalg.norm(track.rotations, axis=1), 1.0) and track.curves.max(initial=0) <= 127
+    if motion.camera is not None:
+        for view in camera_views(motion.camera, np.array([0.0, 0.5, 1.5, 30.0])):
+            assert np.isfinite(view.rotation).all() and np.isfinite(view.eye).all() and 1 <= view.fov_degrees <= 179
     _pose_everything(read_pmx(PMX_SEEDS[0], "feature.pmx"), data)
 
 

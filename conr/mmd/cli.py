@@ -48,7 +48,7 @@ def _cmd_udp_from_mmd(args: argparse.Namespace) -> int:
     try:
         frames = udp_from_mmd(
             model, motion, out=out, size=args.size, fps=args.fps, start=args.start, max_seconds=args.max_seconds,
-            limits=MmdLimits(args.limit_seconds), fmt=args.format, framing=args.framing,
+            limits=MmdLimits(args.limit_seconds), fmt=args.format, framing=args.framing, camera=args.camera,
             progress=progress, exr_dir=args.exr_dir,
         )  # fmt: skip
     finally:
@@ -72,7 +72,9 @@ def register_udp_from_mmd(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-seconds", type=positive_float, default=None, help="convert only N seconds (from --start)")
     p.add_argument("--limit-seconds", type=positive_float, default=300.0, help="refuse longer motions unless --max-seconds (default 300)")
     p.add_argument("--format", default="npz", choices=["npz", "exr", "png"], help="frame format in the zip (default npz)")
-    p.add_argument("--framing", default="follow", choices=["follow", "fixed"], help="camera follows the character (default) or stays put")
+    p.add_argument("--framing", default="follow", choices=["follow", "fixed", "camera"],
+                   help="camera follows the character (default), stays put, or is the motion's own MMD camera")
+    p.add_argument("--camera", default=None, metavar="CAMERA.vmd", help="frame the dance as this MMD camera motion does")
     p.add_argument("--pmx", default=None, metavar="NAME", help="which .pmx/.pmd of a zip holding several")
     p.add_argument("--exr-dir", default=None, metavar="DIR", help="also write every frame as a float EXR (for the original tools)")
     p.add_argument("--preview", default=None, metavar="VIDEO.mp4", help="also write the UDP colour preview as an MP4")

@@ -21,7 +21,7 @@ from ..dances.camera import FIELD_OF_VIEW_DEGREES, Camera, fit_camera
 MARGIN = 0.08
 #: The followed centre is smoothed with a Gaussian of this many seconds (standard deviation).
 SMOOTHING_SECONDS = 0.25
-FRAMINGS = ("follow", "fixed")
+FRAMINGS = ("follow", "fixed", "camera")  # camera: an MMD camera motion's (conr.mmd.camera)
 
 
 def fixed_camera(samples: list[np.ndarray], margin: float = MARGIN) -> Camera:

@@ -33,11 +33,12 @@ from ..dances.convention import UdpConvention
 from ..dances.generator import FRAMING_RATE, render_udp
 from ..errors import InputError
 from ..udp import UdpSequence, encode_udp, open_udp_sequence
+from .camera import CameraView, camera_views
 from .framing import FRAMINGS, extent_of, fixed_camera, follow_cameras
 from .posing import MotionBinding, Rig
 from .pmx import PmxModel
 from .vmd import FPS as VMD_FPS
-from .vmd import VmdMotion
+from .vmd import CameraTrack, VmdMotion
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +145,10 @@ def frame_times(motion: VmdMotion, fps: float, max_seconds: float | None, limits
     return start + np.arange(max(1, min(count, int(round(keep * fps))))) / fps
 
 
-def frame_cameras(scene: MmdScene, times: np.ndarray, framing: str | Camera = "follow") -> list[Camera]:
-    """The camera of each output time (seconds): following the body, fixed for the whole span, or given."""
+def frame_cameras(scene: MmdScene, times: np.ndarray, framing: str | Camera = "follow",
+                  camera_track: CameraTrack | None = None) -> list[Camera] | list[CameraView]:  # fmt: skip
+    """The camera of each output time (seconds): following the body, fixed for the whole span, given, or the
+    MMD camera motion's (``camera_track``, else the dance motion's own camera keys)."""
     times = np.asarray(times, np.float64)
     step = float(times[1] - times[0]) if len(times) > 1 else 1.0 / VMD_FPS
     if isinstance(framing, Camera):
@@ -157,19 +160,45 @@ def frame_cameras(scene: MmdScene, times: np.ndarray, framing: str | Camera = "f
         return [fixed_camera(points)] * len(times)
     if framing == "follow":  # one small summary per frame: long dances frame in constant memory
         return follow_cameras([extent_of(points) for points in scene.framing_points(times * VMD_FPS)], 1.0 / step)
+    if framing == "camera":
+        track = camera_track or scene.motion.camera
+        if track is None:
+            raise InputError(
+                f"'{scene.motion.source}' has no camera keys to frame the dance with: give a camera motion "
+                "(a .vmd with camera keys; --camera on the command line), or use follow or fixed framing."
+            )
+        return camera_views(track, times * VMD_FPS)
     raise InputError(f"Unknown framing {framing!r}; use one of {', '.join(FRAMINGS)}.")
 
 
 def mmd_udp_frames(scene: MmdScene, times: np.ndarray, size: int = 512, convention: UdpConvention | None = None,
-                   framing: str | Camera = "follow", rasterizer=None, progress: Progress | None = None) -> Iterator[np.ndarray]:  # fmt: skip
+                   framing: str | Camera = "follow", rasterizer=None, progress: Progress | None = None,
+                   camera_track: CameraTrack | None = None) -> Iterator[np.ndarray]:  # fmt: skip
     """Yield the UDP frames of ``scene`` at ``times`` (seconds)."""
     convention = convention or mmd_convention(scene.rest)
     times = np.asarray(times, np.float64)
-    cameras = frame_cameras(scene, times, framing)
+    cameras = frame_cameras(scene, times, framing, camera_track)
     for index, (world, camera) in enumerate(zip(scene.worlds(times * VMD_FPS), cameras)):
-        yield render_udp(scene.positions(world), scene.rest, scene.triangles, scene.part_ids, camera, size, convention, rasterizer)
+        positions = scene.positions(world)
+        if isinstance(camera, CameraView):
+            yield camera.render(positions, scene.rest, scene.triangles, scene.part_ids, size, convention, rasterizer)
+        else:
+            yield render_udp(positions, scene.rest, scene.triangles, scene.part_ids, camera, size, convention, rasterizer)
         if progress is not None:
             progress(index + 1, len(times))
+
+
+def load_camera(camera) -> CameraTrack:
+    """The camera keys of a camera motion (.vmd path, a .zip holding one, or a parsed ``VmdMotion``)."""
+    from .files import load_motion
+
+    motion = camera if isinstance(camera, VmdMotion) else load_motion(camera)
+    if motion.camera is None:
+        raise InputError(
+            f"'{motion.source}' holds no camera keys ({motion.counts.get('bone', 0)} bone keys); "
+            "give the camera motion (MMD saves it as a separate .vmd with camera keys)."
+        )
+    return motion.camera
 
 
 #: Bones a facial motion keys besides its morphs (eyes, tongue); with the head's descendants they move no body.
@@ -233,6 +262,7 @@ def udp_from_mmd(
     start: float = 0.0,
     fmt: str = "npz",
     framing: str | Camera = "follow",
+    camera=None,
     member: str | None = None,
     progress: Progress | None = None,
     convention: UdpConvention | None = None,
@@ -251,7 +281,10 @@ def udp_from_mmd(
             ``limits.max_seconds`` is refused.
         start: skip the motion's first seconds (real dances open with an intro); frame 0 is the pose at ``start``.
         fmt: frame format in the zip: npz (what CoNR reads), exr (float, as the original tools) or png.
-        framing: "follow" (default), "fixed", or a ``conr.dances.camera.Camera``.
+        framing: "follow" (default), "fixed", "camera" (the motion's own camera keys), or a
+            ``conr.dances.camera.Camera``.
+        camera: a camera motion (.vmd with camera keys, or a .zip holding one, or a parsed ``VmdMotion``):
+            the character is framed as its camera shows it (framing "camera").
         member: which .pmx/.pmd of a zip holding several.
         progress: called as progress(frames_done, frames_total).
         convention: the UDP convention (default: the dances' active one with the box of this model).
@@ -271,9 +304,14 @@ def udp_from_mmd(
         raise InputError(f"Unknown UDP frame format {fmt!r}; use npz, exr or png.")
     model = model if isinstance(model, PmxModel) else load_model(model, member)
     motion = motion if isinstance(motion, VmdMotion) else load_motion(motion)
+    camera_track = None if camera is None else load_camera(camera)
+    if camera_track is not None:
+        framing = "camera"
     scene = MmdScene(model, motion)
     check_binding(scene)
     times = frame_times(motion, fps, max_seconds, limits, start)
+    if framing == "camera":
+        frame_cameras(scene, times[:1], framing, camera_track)  # no camera keys: say so before any work
     made = out is None
     if out is None:
         handle, name = tempfile.mkstemp(prefix="conr-mmd-", suffix=".zip")
@@ -293,7 +331,7 @@ def udp_from_mmd(
         os.close(handle)
         partial = Path(name)
         with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as archive:
-            frames = mmd_udp_frames(scene, times, int(size), convention, framing, rasterizer, progress)
+            frames = mmd_udp_frames(scene, times, int(size), convention, framing, rasterizer, progress, camera_track)
             for index, frame in enumerate(frames):
                 archive.writestr(f"{index:05d}.{fmt}", encode_udp(frame, fmt))
                 if exr_dir is not None:

@@ -2,10 +2,11 @@
 
 A VMD file is a header and up to six sections, each a uint32 count and
 fixed-size records (the IK section's records carry their own count):
-bone keys (used), morph, camera, light and self-shadow keys (checked and
-skipped: they do not move the body), and "show/IK" keys (used: they switch
-IK chains on and off over time). Files from old MMD versions stop after
-any section; that is accepted.
+bone keys (used), morph keys (counted), camera keys (used when the camera
+frames the dance: ``conr.mmd.camera``), light and self-shadow keys (checked
+and skipped), and "show/IK" keys (used: they switch IK chains on and off
+over time). Files from old MMD versions stop after any section; that is
+accepted.
 
 Bone names are Shift-JIS (Windows code page 932) in 15-byte fields; they are
 matched to a model by their bytes, and decoded with errors replaced for
@@ -32,7 +33,10 @@ IK_NAME_BYTES = 20
 
 BONE_KEY = np.dtype([("name", "S15"), ("frame", "<u4"), ("position", "<f4", (3,)), ("rotation", "<f4", (4,)), ("curves", "u1", (64,))])
 MORPH_KEY_BYTES = 23
-CAMERA_KEY_BYTES = 61
+#: Interpolation: 6 channels (x, y, z, rotation, distance, view angle) of 4 bytes (x1, x2, y1, y2).
+CAMERA_KEY = np.dtype([("frame", "<u4"), ("distance", "<f4"), ("position", "<f4", (3,)), ("rotation", "<f4", (3,)),
+                       ("curves", "u1", (24,)), ("view_angle", "<u4"), ("orthographic", "u1")])  # fmt: skip
+CAMERA_KEY_BYTES = CAMERA_KEY.itemsize
 LIGHT_KEY_BYTES = 28
 SHADOW_KEY_BYTES = 9
 IK_KEY_MIN_BYTES = 9
@@ -56,6 +60,24 @@ class BoneTrack:
     positions: np.ndarray  # (K, 3) float64, file units, offset from the bind pose in the parent's frame
     rotations: np.ndarray  # (K, 4) float64 unit quaternions (w, x, y, z)
     curves: np.ndarray  # (K, 4, 4) uint8: channel (x, y, z, rotation) x control value (x1, y1, x2, y2)
+
+
+@dataclass
+class CameraTrack:
+    """Camera keys, sorted by frame (a repeated frame keeps the last in the file); values in file units and axes.
+
+    MMD's camera looks from ``distance`` (negative: in front) along its own
+    z axis at ``targets``, turned by ``angles`` (radians, x, y, z); easing
+    curves are stored with the later key, like bone keys.
+    """
+
+    frames: np.ndarray  # (K,) int64
+    distances: np.ndarray  # (K,) float64, file units
+    targets: np.ndarray  # (K, 3) float64, file units
+    angles: np.ndarray  # (K, 3) float64 radians
+    curves: np.ndarray  # (K, 6, 4) uint8: channel (x, y, z, rotation, distance, view angle) x (x1, y1, x2, y2)
+    view_angles: np.ndarray  # (K,) float64 degrees (vertical field of view)
+    orthographic: np.ndarray  # (K,) bool
 
 
 @dataclass
@@ -84,6 +106,7 @@ class VmdMotion:
     last_frame: int
     counts: dict[str, int] = field(default_factory=dict)  # keys per section, for reports
     source: str = ""
+    camera: CameraTrack | None = None  # None when the file has no camera keys
 
     @property
     def seconds(self) -> float:
@@ -107,18 +130,45 @@ def read_vmd(data: bytes, name: str = "motion.vmd") -> VmdMotion:
     count = r.count("bone key count", MAX_BONE_KEYS, BONE_KEY.itemsize, signed=False)
     keys = np.frombuffer(r.raw(count * BONE_KEY.itemsize, "bone keys"), BONE_KEY, count)
     counts = {"bone": count}
-    skipped = (("morph", MORPH_KEY_BYTES), ("camera", CAMERA_KEY_BYTES), ("light", LIGHT_KEY_BYTES), ("self-shadow", SHADOW_KEY_BYTES))
-    for section, size in skipped:
+    camera = None
+    sections = (("morph", MORPH_KEY_BYTES), ("camera", CAMERA_KEY_BYTES), ("light", LIGHT_KEY_BYTES), ("self-shadow", SHADOW_KEY_BYTES))
+    for section, size in sections:
         if r.remaining < 4:
             break
         n = r.count(f"{section} key count", MAX_OTHER_KEYS, size, signed=False)
-        r.skip(n * size, f"{section} keys")
+        if section == "camera" and n:
+            camera = _camera_track(r, np.frombuffer(r.raw(n * size, "camera keys"), CAMERA_KEY, n))
+        else:
+            r.skip(n * size, f"{section} keys")
         counts[section] = n
     ik = _read_ik_switches(r) if r.remaining >= 4 else IkSwitches(np.zeros(0, np.int64), [], np.zeros((0, 0), bool))
     counts["ik"] = len(ik.frames)
     tracks = _tracks(r, keys)
     last = max([int(t.frames[-1]) for t in tracks.values()], default=0)  # IK switches alone do not make a dance longer
-    return VmdMotion(model_name, tracks, ik, last, counts, name)
+    return VmdMotion(model_name, tracks, ik, last, counts, name, camera)
+
+
+def _camera_track(r: BinaryReader, keys: np.ndarray) -> CameraTrack:
+    with np.errstate(invalid="ignore"):  # signalling NaNs are refused just below
+        values = np.concatenate([keys["distance"][:, None], keys["position"], keys["rotation"]], axis=1).astype(np.float64)
+    bad = ~np.isfinite(values).all(axis=1)
+    if bad.any():
+        at = int(np.flatnonzero(bad)[0])
+        raise r.error(f"camera key {at} (frame {keys['frame'][at]}) holds a value that is not a finite number")
+    if (np.abs(values[:, :4]) > 1e6).any():
+        raise r.error("a camera key places the camera absurdly far")
+    angles = keys["view_angle"].astype(np.float64)
+    if ((angles < 1) | (angles > 179)).any():
+        at = int(np.flatnonzero((angles < 1) | (angles > 179))[0])
+        raise r.error(f"camera key {at} has a view angle of {int(angles[at])} degrees; MMD allows 1 to 179")
+    order = np.lexsort((np.arange(len(keys)), keys["frame"]))
+    frames = keys["frame"][order].astype(np.int64)
+    order = order[np.r_[frames[1:] != frames[:-1], True]]  # the last key of a repeated frame wins
+    # Each channel's 4 bytes are (x1, x2, y1, y2); keep (x1, y1, x2, y2) like bone curves.
+    curves = np.minimum(keys["curves"][order].reshape(-1, 6, 4)[:, :, [0, 2, 1, 3]], CURVE_MAX).astype(np.uint8)
+    v = values[order]
+    return CameraTrack(keys["frame"][order].astype(np.int64), v[:, 0], v[:, 1:4], v[:, 4:7], curves, angles[order],
+                       keys["orthographic"][order] != 0)  # fmt: skip
 
 
 def _tracks(r: BinaryReader, keys: np.ndarray) -> dict[bytes, BoneTrack]:
