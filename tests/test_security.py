@@ -270,3 +270,99 @@ def test_outputs_expire(hosted):
     client.predict(**render_kwargs(fps=1, seconds=1), api_name="/render")
     client.close()
     assert not stale.exists() and not stale.parent.exists()
+
+
+def bomb_zip(tmp_path: Path, kind: str, index: int) -> Path:
+    """A UDP zip holding one frame that declares 12000x12000 (a small file that would decode to gigabytes)."""
+    import zipfile
+
+    from bombs import exr_bomb, npz_bomb, png16_bomb
+
+    builders = {"npz": npz_bomb, "png": png16_bomb, "exr": exr_bomb}
+    frame = builders[kind](tmp_path / f"bomb{index}.{kind}")
+    archive = tmp_path / f"bomb{index}-{kind}.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as z:
+        z.write(frame, f"0.{kind}")
+    return archive
+
+
+def upload_kwargs(archive: Path) -> dict:
+    return render_kwargs(source="Upload UDP frames (.zip)", udp_zip=handle_file(str(archive)), seconds=0)
+
+
+def idle_rss(app: RunningApp) -> float:
+    """The app's resident memory once warm (a render done) and settled."""
+    client = Client(app.url, verbose=False)
+    client.predict(**render_kwargs(fps=2, seconds=1), api_name="/render")
+    client.close()
+    time.sleep(1)
+    return rss_mb(app.proc.pid)
+
+
+def test_frame_bombs_are_refused_and_leave_no_memory_behind(hosted, tmp_path):
+    from gradio_client.exceptions import AppError
+
+    idle = idle_rss(hosted)
+    client = Client(hosted.url, verbose=False)
+    peaks = []
+    for index, kind in enumerate(["npz", "png", "exr", "npz", "png"]):
+        with pytest.raises(AppError, match=r"12000x12000|12000 x 12000|declares"):
+            client.predict(**upload_kwargs(bomb_zip(tmp_path, kind, index)), api_name="/render")
+        peaks.append(rss_mb(hosted.proc.pid))
+    client.close()
+    after = rss_mb(hosted.proc.pid)
+    print(f"server RSS: idle {idle:.0f} MB, after each bomb {[round(p) for p in peaks]}, after all {after:.0f} MB")
+    assert after - idle < 300, (idle, peaks, after)
+
+
+def test_soak_mixed_requests(hosted, tmp_path):
+    """30 requests of every kind against one app: it keeps serving, keeps its memory, leaves nothing behind."""
+    import zipfile
+
+    from gradio_client.exceptions import AppError
+
+    idle = idle_rss(hosted)
+    not_a_zip = tmp_path / "notes.zip"
+    not_a_zip.write_text("not a zip")
+    traversal = tmp_path / "traversal.zip"
+    with zipfile.ZipFile(traversal, "w") as z:
+        z.writestr("../../evil/0.npz", b"x")
+    kinds = ["render", "bomb", "bad zip", "cancel", "render", "traversal", "bomb", "cancel queued", "render", "bad fps"]
+    outcomes: dict[str, int] = {}
+    clients = [Client(hosted.url, verbose=False) for _ in range(3)]  # three visitors
+    for step in range(30):
+        kind, client = kinds[step % len(kinds)], clients[step % len(clients)]
+        if kind == "render":
+            video, *_ = client.predict(**render_kwargs(fps=2, seconds=1), api_name="/render")
+            assert probe_video(video["video"] if isinstance(video, dict) else video).frames == 2
+        elif kind == "cancel":
+            job = client.submit(**render_kwargs(fps=MAX_FRAMES, seconds=1), api_name="/render")
+            wait_for_rendering(job)
+            job.cancel()
+        elif kind == "cancel queued":
+            running = client.submit(**render_kwargs(fps=2, seconds=1), api_name="/render")
+            waiting = clients[(step + 1) % 3].submit(**render_kwargs(fps=2, seconds=1), api_name="/render")
+            waiting.cancel()
+            running.result(timeout=300)
+        else:
+            archive = {"bomb": lambda: bomb_zip(tmp_path, ["npz", "png", "exr"][step % 3], step),
+                       "bad zip": lambda: not_a_zip, "traversal": lambda: traversal}.get(kind)  # fmt: skip
+            kwargs = upload_kwargs(archive()) if archive else render_kwargs(fps=0.5)
+            with pytest.raises(AppError):
+                client.predict(**kwargs, api_name="/render")
+        outcomes[kind] = outcomes.get(kind, 0) + 1
+    time.sleep(2)  # the last cancel's thread has stopped and cleaned up
+
+    assert requests.get(hosted.url, timeout=10).status_code == 200, "still serving"
+    items, status = clients[0].predict(gallery(EXAMPLE_SHEET[0]), "u2netp", False, api_name="/prepare_sheet")
+    assert "1 drawing(s) ready" in status
+    after = rss_mb(hosted.proc.pid)
+    print(f"soak {outcomes}: server RSS idle {idle:.0f} MB, after {after:.0f} MB")
+    assert after - idle < 300, (idle, after)
+    assert app_children(hosted.proc.pid) == [], "no encoder or other process left behind"
+    for folder in job_folders(hosted.root):  # only finished jobs, each complete; no partial or temporary files
+        assert {p.name for p in folder.iterdir()} == {"conr-dance.mp4", "conr-dance-transparent.webm", "conr-frames.zip"}
+    assert len(job_folders(hosted.root)) <= 3 + 3, "one result per visitor (and the earlier tests' visitors)"
+    assert not [p for p in hosted.root.rglob("*") if p.name.startswith(".") or p.suffix in (".tmp", ".part")]
+    for client in clients:
+        client.close()
