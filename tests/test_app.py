@@ -291,8 +291,11 @@ def test_missing_weights_page_opens_and_render_explains(rembg_dir, tmp_path):
     running = RunningApp(env, tmp_path)
     try:
         assert requests.get(running.url, timeout=10).status_code == 200
-        with pytest.raises(AppError, match=r"The CoNR model weights are missing or damaged on this machine.*CONR_WEIGHTS_DIR"):
+        with pytest.raises(AppError, match=r"The CoNR model weights are missing or damaged on this machine.*CONR_WEIGHTS_DIR") as error:
             render(running, EXAMPLE_SHEET[:1])
+        shown = str(error.value)
+        assert str(tmp_path) not in shown and "empty-cache" not in shown and "weights_only" not in shown, shown
+        assert "were not found" in running.log.read_text(), "the details go to the server log"
     finally:
         running.stop()
 
