@@ -51,6 +51,19 @@ class MaterialSpec:
 
 
 @dataclass
+class RigidBodySpec:
+    name: str
+    bone: int
+    mode: int = 0  # 0 follows its bone, 1 physics, 2 physics with the bone's position
+    shape: int = 2  # 0 sphere, 1 box, 2 capsule
+    size: tuple[float, float, float] = (1.0, 2.0, 0.0)
+    position: tuple[float, float, float] = (0.0, 0.0, 0.0)  # MMD units
+    rotation: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    group: int = 0
+    mask: int = 0
+
+
+@dataclass
 class PmxSpec:
     vertices: np.ndarray  # (V, 3) MMD units
     triangles: np.ndarray  # (T, 3)
@@ -66,6 +79,8 @@ class PmxSpec:
     name: str = "テストモデル"
     comment: str = "made by the CoNR Space tests"
     index_sizes: dict | None = None  # override: vertex, texture, material, bone, morph, rigid
+    rigid_bodies: list[RigidBodySpec] = field(default_factory=list)
+    morphs: bool = False  # write one morph of each kind before the display frames
 
 
 def _size_for(count: int, unsigned: bool = False) -> int:
@@ -168,10 +183,23 @@ def pmx_bytes(spec: PmxSpec) -> bytes:
                     out += bytes([0])
                 else:
                     out += bytes([1]) + struct.pack("<3f", *link.lower) + struct.pack("<3f", *link.upper)
-    # Morphs, display frames, rigid bodies, joints: empty (a display frame list is required by MMD, so one).
+    # Morphs (none, or one of each kind), display frames (MMD needs one), rigid bodies, joints (none).
+    v, m, r = sizes["vertex"], sizes["morph"], sizes["rigid"]
+    morph_offsets = {0: _index(0, m) + struct.pack("<f", 0.5), 1: _index(0, v, True) + struct.pack("<3f", 0, 0.1, 0),
+                     2: _index(0, b) + struct.pack("<7f", 0, 0, 0, 0, 0, 0, 1), 8: _index(0, sizes["material"]) + bytes(113),
+                     9: _index(0, m) + struct.pack("<f", 1.0), 10: _index(0, r) + bytes(25),
+                     **{k: _index(0, v, True) + struct.pack("<4f", 0, 0, 0, 0) for k in range(3, 8)}}  # fmt: skip
+    kinds = sorted(morph_offsets) if spec.morphs else []
+    out += struct.pack("<i", len(kinds))
+    for kind in kinds:
+        out += text(f"morph {kind}") + text("") + bytes([4, kind]) + struct.pack("<i", 2) + morph_offsets[kind] * 2
+    out += struct.pack("<i", 1) + text("Root") + text("Root") + bytes([1]) + struct.pack("<i", 1) + bytes([0]) + _index(0, b)
+    out += struct.pack("<i", len(spec.rigid_bodies))
+    for body in spec.rigid_bodies:
+        out += text(body.name) + text("") + _index(body.bone, b) + struct.pack("<BHB", body.group, body.mask, body.shape)
+        out += struct.pack("<9f", *body.size, *body.position, *body.rotation) + struct.pack("<5f", 1.0, 0.5, 0.5, 0.0, 0.5)
+        out += bytes([body.mode])
     out += struct.pack("<i", 0)
-    out += struct.pack("<i", 1) + text("Root") + text("Root") + bytes([1]) + struct.pack("<i", 0)
-    out += struct.pack("<i", 0) + struct.pack("<i", 0)
     return bytes(out)
 
 
@@ -496,3 +524,33 @@ def feature_motion_bytes() -> bytes:
     ]
     return vmd_bytes(keys, ik_switches=[(0, [("左足ＩＫ", True)]), (12, [("左足ＩＫ", False)]), (16, [("左足ＩＫ", True)])],
                      morph_keys=3, camera_keys=2)  # fmt: skip
+
+
+# ---------------------------------------------------------------- physics
+
+_MOVABLE = pmx.ROTATABLE | pmx.VISIBLE | pmx.ENABLED | pmx.TRANSLATABLE
+
+
+def hair_spec(bodies: bool = True) -> PmxSpec:
+    """A body, a head, a four-bone lock of hair hanging behind it, a ribbon branching off the second hair bone, a bow on the tip."""
+    places = [("センター", (0, 8, 0), -1), ("頭", (0, 16, 0), 0), ("髪1", (0, 17, 1.5), 1), ("髪2", (0, 14, 2), 2), ("髪3", (0, 11, 2.5), 3),
+              ("髪4", (0, 8, 3), 4), ("リボン", (1, 14, 2), 3), ("リボン先", (2, 13, 2), 6), ("飾り", (0, 7, 3), 5)]  # fmt: skip
+    bones = [BoneSpec(name, position, parent, _MOVABLE if parent < 0 else _MOVABLE & ~pmx.TRANSLATABLE) for name, position, parent in places]
+    bones[5].tail = (0.0, -3.0, 0.5)
+    bones[7].tail = (1.0, -1.0, 0.0)
+    vertices = np.array([[x + dx, y + dy, z] for _, (x, y, z), _ in places for dx, dy in ((0, 0), (0.5, 0), (0, 0.5))], np.float64)
+    ids = np.full((len(vertices), 4), -1)
+    ids[:, 0] = np.repeat(np.arange(len(places)), 3)
+    weights = np.zeros((len(vertices), 4))
+    weights[:, 0] = 1.0
+    spec = PmxSpec(vertices, np.arange(len(vertices)).reshape(-1, 3), bones, ids, weights, morphs=True,
+                   materials=[MaterialSpec("all", len(vertices), double_sided=True)])
+    if bodies:
+        spec.rigid_bodies = [
+            RigidBodySpec("頭", 1, 0, 0, (2.0, 0, 0), (0, 16, 0), group=1),
+            RigidBodySpec("体", 0, 0, 2, (1.2, 8.0, 0), (0, 10, 0), group=1),
+            RigidBodySpec("腕", 0, 0, 1, (6.0, 0.5, 0.6), (0, 13, -1), (0.0, 0.0, 0.3), group=1),  # a box: held far from the hair
+            RigidBodySpec("中", 0, 0, 0, (3.0, 0, 0), (0, 13, 1.5), group=1),  # encloses the hair's rest joints: left out
+        ] + [RigidBodySpec(name, i, 1 if i < 5 else 2, 2, (0.3, 1.0, 0), group=2, mask=1 << 2) for i, (name, _, _) in enumerate(places)
+             if name in ("髪1", "髪2", "髪3", "髪4", "リボン", "リボン先")]  # fmt: skip
+    return spec

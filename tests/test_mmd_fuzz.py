@@ -25,7 +25,7 @@ from conr.mmd.pmx import read_pmx
 from conr.mmd.posing import MotionBinding, Rig
 from conr.mmd.to_udp import MmdScene, check_binding, mmd_udp_frames
 from conr.mmd.vmd import read_vmd
-from mmd_writers import BoneKey, BoneSpec, PmxSpec, feature_motion_bytes, feature_pmd_spec, feature_spec, pmd_bytes, pmx_bytes, vmd_bytes
+from mmd_writers import BoneKey, BoneSpec, PmxSpec, feature_motion_bytes, feature_pmd_spec, feature_spec, hair_spec, pmd_bytes, pmx_bytes, vmd_bytes
 
 #: Examples per byte-mutation test; the rig and full-conversion tests run a half and a tenth of it.
 EXAMPLES = int(os.environ.get("CONR_FUZZ_EXAMPLES") or 0) or 400
@@ -41,6 +41,7 @@ PMX_SEEDS = [
     pmx_bytes(feature_spec("utf-16-le", 2.1)),
     pmx_bytes(feature_spec("utf-8", 2.0, additional_uvs=0)),
     pmx_bytes(feature_spec("utf-16-le", 2.0, dict.fromkeys(["vertex", "texture", "material", "bone", "morph", "rigid"], 4))),
+    pmx_bytes(hair_spec()),  # morphs of every kind, display frames, rigid bodies: physics
 ]
 VMD_SEED = feature_motion_bytes()
 PMD_SEEDS = [pmd_bytes(feature_pmd_spec())]
@@ -94,6 +95,9 @@ def _pose_everything(model, motion_bytes: bytes) -> None:
         world = rig.pose(samples.rotations[k], samples.translations[k], samples.ik_enabled[k])
         assert np.isfinite(world).all()
         assert np.isfinite(rig.posed_vertices(world)).all()
+    if model.rigid_bodies:  # spring chains through the same frames
+        for world in MmdScene(model, motion).worlds(np.array([0.0, 7.5, 14.0, 30.0])):
+            assert np.isfinite(world).all()
 
 
 @FUZZ

@@ -32,11 +32,13 @@ def _cmd_udp_from_mmd(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     model = load_model(args.model, args.pmx)
     motion = load_motion(args.motion)
-    scene = MmdScene(model, motion)
+    scene = MmdScene(model, motion, physics=not args.no_physics)
     print(
         f"model {model.name!r}: {len(model.vertices):,} vertices, {len(model.triangles):,} triangles, "
         f"{len(model.bones)} bones, {len(scene.rig.chains)} IK chains (read in {time.perf_counter() - started:.2f} s)\n"
-        f"motion {motion.source!r}: {motion.seconds:.1f} s, {len(motion.tracks)} bone tracks, {scene.binding.matched} match the model",
+        f"motion {motion.source!r}: {motion.seconds:.1f} s, {len(motion.tracks)} bone tracks, {scene.binding.matched} match the model\n"
+        + (f"physics: {scene.physics.bone_count} bones in {scene.physics.chain_count} spring chains, {len(scene.physics.radii)} body capsules"
+           if scene.physics is not None else "physics: none" + (" (--no-physics)" if args.no_physics else "")),
         file=sys.stderr,
     )
     bar = tqdm(total=0, desc="udp-from-mmd", unit="frame", dynamic_ncols=True)
@@ -48,7 +50,7 @@ def _cmd_udp_from_mmd(args: argparse.Namespace) -> int:
     try:
         frames = udp_from_mmd(
             model, motion, out=out, size=args.size, fps=args.fps, start=args.start, max_seconds=args.max_seconds,
-            limits=MmdLimits(args.limit_seconds), fmt=args.format, framing=args.framing, camera=args.camera,
+            limits=MmdLimits(args.limit_seconds), fmt=args.format, framing=args.framing, camera=args.camera, physics=not args.no_physics,
             progress=progress, exr_dir=args.exr_dir,
         )  # fmt: skip
     finally:
@@ -75,6 +77,7 @@ def register_udp_from_mmd(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--framing", default="follow", choices=["follow", "fixed", "camera"],
                    help="camera follows the character (default), stays put, or is the motion's own MMD camera")
     p.add_argument("--camera", default=None, metavar="CAMERA.vmd", help="frame the dance as this MMD camera motion does")
+    p.add_argument("--no-physics", action="store_true", help="hair and skirts follow their bones rigidly (default: spring chains)")
     p.add_argument("--pmx", default=None, metavar="NAME", help="which .pmx/.pmd of a zip holding several")
     p.add_argument("--exr-dir", default=None, metavar="DIR", help="also write every frame as a float EXR (for the original tools)")
     p.add_argument("--preview", default=None, metavar="VIDEO.mp4", help="also write the UDP colour preview as an MP4")

@@ -162,7 +162,8 @@ def _read_bones(r: BinaryReader) -> tuple[list[PmxBone], np.ndarray]:
             raise r.error(f"the parent of bone {i} ({name}) is {parent}, but only 0 to {count - 1} exist")
         kind = int(record["type"])
         flags = ROTATABLE | ENABLED | (0 if kind == HIDDEN else VISIBLE) | (TRANSLATABLE if kind in (ROTATE_AND_MOVE, IK_BONE) else 0)
-        bones.append(PmxBone(name, "", tuple(position.tolist()), parent, 0, flags))
+        tail = int(record["tail"])
+        bones.append(PmxBone(name, "", tuple(position.tolist()), parent, 0, flags, tail=tail if 0 < tail < count and tail != i else None))
     return bones, records
 
 
@@ -226,5 +227,5 @@ def _with_rules(bones: list[PmxBone], records: np.ndarray, chains: dict[int, IkC
         chain = chains.get(i)
         if chain is not None:
             flags |= IK
-        out.append(PmxBone(bone.name, bone.name_en, bone.position, bone.parent, int(layers[i]), flags, source, weight, chain))
+        out.append(PmxBone(bone.name, bone.name_en, bone.position, bone.parent, int(layers[i]), flags, source, weight, chain, bone.tail))
     return out

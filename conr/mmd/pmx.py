@@ -2,10 +2,13 @@
 
 We read what posing and UDP need: the header, vertices (position and skin
 weights: BDEF1, BDEF2, BDEF4, SDEF, QDEF), triangles, textures (skipped),
-materials (for double-sided and invisible ones) and bones (parents, deform
-order, inherited rotation/translation, IK chains with angle limits).
-Morphs, display frames, rigid bodies, joints and soft bodies come after the
-bones and do not change a UDP frame, so reading stops there.
+materials (for double-sided and invisible ones), bones (parents, tails,
+deform order, inherited rotation/translation, IK chains with angle limits)
+and, after morphs and display frames (skipped), the rigid bodies (which
+bones physics moves, and the body's collision shapes: ``conr.mmd.physics``).
+Joints and soft bodies are not read. Everything after the bones is
+optional: a model cut short or damaged there is read without physics (with
+a warning), as it poses the same.
 
 Simplifications, on purpose: SDEF vertices are skinned as BDEF2 (their C,
 R0, R1 are read and ignored) and QDEF vertices as BDEF4.
@@ -19,9 +22,14 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass, field
 
+import logging
+
 import numpy as np
 
+from ..errors import InputError
 from .binary import SIGNED_INDEX, UNSIGNED_INDEX, BinaryReader, gather
+
+log = logging.getLogger(__name__)
 
 MAGIC = b"PMX "
 ADVICE = "Open it in PMX Editor and save it again, or re-download the model."
@@ -33,6 +41,11 @@ MAX_TEXTURES = 4096
 MAX_MATERIALS = 4096
 MAX_BONES = 8192
 MAX_IK_LINKS = 64
+MAX_MORPHS = 65_536
+MAX_MORPH_OFFSETS = 4_000_000
+MAX_FRAMES = 65_536
+MAX_FRAME_ITEMS = 65_536
+MAX_RIGID_BODIES = 65_536
 MAX_NAME_BYTES = 4096
 MAX_COMMENT_BYTES = 1 << 20
 #: Vertex coordinates beyond this (MMD units, 1 unit = 8 cm) are not a character.
@@ -89,6 +102,7 @@ class PmxBone:
     inherit_parent: int = -1  # the bone whose rotation/translation this one adds in
     inherit_weight: float = 0.0
     ik: IkChain | None = None
+    tail: int | tuple[float, float, float] | None = None  # where it points: a bone, an offset (file units), or unknown
 
     @property
     def translatable(self) -> bool:
@@ -115,6 +129,21 @@ class PmxMaterial:
     index_count: int  # how many face indices (3 per triangle) it covers, in order
 
 
+@dataclass(frozen=True)
+class RigidBody:
+    """A PMX rigid body: its bone, collision group and mask, shape and placement (file units, radians)."""
+
+    name: str
+    bone: int  # -1: none
+    group: int  # 0..15
+    mask: int  # bit k set: does not collide with group k
+    shape: int  # 0 sphere, 1 box, 2 capsule
+    size: tuple[float, float, float]  # sphere (radius), box (half extents), capsule (radius, height)
+    position: tuple[float, float, float]  # bind-pose centre, file units
+    rotation: tuple[float, float, float]  # Euler x, y, z (radians), applied z, then x, then y
+    mode: int  # 0 follows its bone, 1 physics, 2 physics with the bone's position
+
+
 @dataclass
 class PmxModel:
     """A parsed model; geometry in file units (MMD: 1 unit = 8 cm), file axes."""
@@ -131,8 +160,9 @@ class PmxModel:
     materials: list[PmxMaterial]
     bones: list[PmxBone]
     source: str = ""
-    unread_bytes: int = 0  # morphs, frames, physics: not needed for UDP
+    unread_bytes: int = 0  # after the bones: morphs, frames, physics (the rigid bodies are read from there)
     bone_index: dict[str, int] = field(default_factory=dict)
+    rigid_bodies: list[RigidBody] = field(default_factory=list)
 
     def __post_init__(self):
         if not self.bone_index:
@@ -156,6 +186,8 @@ class _Header:
     texture_size: int
     material_size: int
     bone_size: int
+    morph_size: int = 1
+    rigid_size: int = 1
 
 
 def read_pmx(data: bytes, name: str = "model.pmx") -> PmxModel:
@@ -179,6 +211,12 @@ def read_pmx(data: bytes, name: str = "model.pmx") -> PmxModel:
     weights = np.where(bone_ids >= 0, weights, 0.0)
     total = weights.sum(axis=1, keepdims=True)
     weights = np.divide(weights, total, out=np.zeros_like(weights), where=total > 1e-12)
+    unread = r.remaining
+    try:
+        rigid_bodies = _read_rigid_bodies(r, header, len(bones), len(vertices), len(materials)) if unread else []
+    except InputError as exc:
+        log.warning("%s; posing it without physics", exc)
+        rigid_bodies = []
     return PmxModel(
         name=model_name,
         name_en=model_name_en,
@@ -192,7 +230,8 @@ def read_pmx(data: bytes, name: str = "model.pmx") -> PmxModel:
         materials=materials,
         bones=bones,
         source=name,
-        unread_bytes=r.remaining,
+        unread_bytes=unread,
+        rigid_bodies=rigid_bodies,
     )
 
 
@@ -220,7 +259,8 @@ def _read_header(r: BinaryReader) -> _Header:
                         ("bone", bone_size), ("morph", morph_size), ("rigid body", rigid_size)):  # fmt: skip
         if size not in (1, 2, 4):
             raise r.error(f"the {label} index size is {size}; PMX allows 1, 2 or 4 bytes")
-    return _Header(float(version), "utf-16-le" if encoding_id == 0 else "utf-8", uvs, vertex_size, texture_size, material_size, bone_size)
+    return _Header(float(version), "utf-16-le" if encoding_id == 0 else "utf-8", uvs, vertex_size, texture_size, material_size, bone_size,
+                   morph_size, rigid_size)  # fmt: skip
 
 
 def _read_vertices(r: BinaryReader, h: _Header):
@@ -344,9 +384,11 @@ def _read_bones(r: BinaryReader, h: _Header) -> list[PmxBone]:
         layer = r.i32(f"deform layer of {what}")
         flags = r.u16(f"flags of {what}")
         if flags & TAIL_IS_BONE:
-            r.index(b, f"tail bone of {what}", count)
+            tail = r.index(b, f"tail bone of {what}", count)
+            tail = None if tail < 0 else tail
         else:
-            r.skip(12, f"tail of {what}")
+            offset = r.floats(3, f"tail of {what}", finite=False)
+            tail = tuple(offset.tolist()) if np.isfinite(offset).all() and (np.abs(offset) <= MAX_COORDINATE).all() else None
         inherit_parent, inherit_weight = -1, 0.0
         if flags & (INHERIT_ROTATION | INHERIT_TRANSLATION):
             inherit_parent = r.index(b, f"inherit parent of {what} ({name})", count)
@@ -358,7 +400,7 @@ def _read_bones(r: BinaryReader, h: _Header) -> list[PmxBone]:
         if flags & EXTERNAL_PARENT:
             r.skip(4, f"external parent of {what}")
         ik = _read_ik(r, b, count, what, name) if flags & IK else None
-        bones.append(PmxBone(name, name_en, tuple(position.tolist()), parent, layer, flags, inherit_parent, float(inherit_weight), ik))
+        bones.append(PmxBone(name, name_en, tuple(position.tolist()), parent, layer, flags, inherit_parent, float(inherit_weight), ik, tail))
     return bones
 
 
@@ -378,6 +420,50 @@ def _read_ik(r: BinaryReader, b: int, bone_count: int, what: str, name: str) -> 
         else:
             links.append(IkLink(bone))
     return IkChain(target, max(0, loops), float(unit), tuple(links))
+
+
+def _read_rigid_bodies(r: BinaryReader, h: _Header, bone_count: int, vertex_count: int, material_count: int) -> list[RigidBody]:
+    """Skip the morphs and display frames, then read the rigid bodies (joints and soft bodies are left unread)."""
+    sizes = {0: h.morph_size + 4, 1: h.vertex_size + 12, 2: h.bone_size + 28, 8: h.material_size + 113, 9: h.morph_size + 4,
+             10: h.rigid_size + 25, **{k: h.vertex_size + 16 for k in range(3, 8)}}  # fmt: skip
+    count = r.count("morph count", MAX_MORPHS, 4 + 4 + 1 + 1 + 4)
+    for i in range(count):
+        r.text(h.encoding, f"name of morph {i}", MAX_NAME_BYTES)
+        r.text(h.encoding, f"English name of morph {i}", MAX_NAME_BYTES)
+        r.u8(f"panel of morph {i}")
+        kind = r.u8(f"kind of morph {i}")
+        if kind not in sizes:
+            raise r.error(f"morph {i} is of kind {kind}; PMX knows 0 to 10")
+        offsets = r.count(f"offset count of morph {i}", MAX_MORPH_OFFSETS, sizes[kind])
+        r.skip(offsets * sizes[kind], f"offsets of morph {i}")
+    count = r.count("display frame count", MAX_FRAMES, 4 + 4 + 1 + 4)
+    for i in range(count):
+        r.text(h.encoding, f"name of display frame {i}", MAX_NAME_BYTES)
+        r.text(h.encoding, f"English name of display frame {i}", MAX_NAME_BYTES)
+        r.u8(f"kind of display frame {i}")
+        items = r.count(f"item count of display frame {i}", MAX_FRAME_ITEMS, 1 + min(h.bone_size, h.morph_size))
+        for k in range(items):
+            is_morph = r.u8(f"item {k} of display frame {i}")
+            r.skip(h.morph_size if is_morph else h.bone_size, f"item {k} of display frame {i}")
+    b = h.bone_size
+    count = r.count("rigid body count", MAX_RIGID_BODIES, 4 + 4 + b + 1 + 2 + 1 + 36 + 20 + 1)
+    bodies = []
+    for i in range(count):
+        what = f"rigid body {i}"
+        name = r.text(h.encoding, f"name of {what}", MAX_NAME_BYTES)
+        r.text(h.encoding, f"English name of {what}", MAX_NAME_BYTES)
+        bone = r.index(b, f"bone of {what} ({name})", bone_count)
+        group, mask, shape = r.u8(f"group of {what}"), r.u16(f"collision mask of {what}"), r.u8(f"shape of {what}")
+        values = r.floats(9, f"size and placement of {what} ({name})")
+        if (np.abs(values) > MAX_COORDINATE).any():
+            raise r.error(f"{what} ({name}) is absurdly large or far from the origin")
+        r.skip(20, f"mass, damping, restitution and friction of {what}")
+        mode = r.u8(f"mode of {what}")
+        if shape > 2 or mode > 2 or group > 15:
+            raise r.error(f"{what} ({name}) has shape {shape}, mode {mode} and group {group}; PMX knows 0-2, 0-2 and 0-15")
+        v = values.tolist()
+        bodies.append(RigidBody(name, bone, group, mask, shape, tuple(v[0:3]), tuple(v[3:6]), tuple(v[6:9]), mode))
+    return bodies
 
 
 def check_hierarchy(r: BinaryReader, bones: list[PmxBone]) -> None:

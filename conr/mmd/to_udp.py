@@ -35,6 +35,7 @@ from ..errors import InputError
 from ..udp import UdpSequence, encode_udp, open_udp_sequence
 from .camera import CameraView, camera_views
 from .framing import FRAMINGS, extent_of, fixed_camera, follow_cameras
+from .physics import PhysicsRig
 from .posing import MotionBinding, Rig
 from .pmx import PmxModel
 from .vmd import FPS as VMD_FPS
@@ -77,10 +78,12 @@ def mmd_convention(rest_points: np.ndarray, base: UdpConvention | None = None) -
 class MmdScene:
     """A model bound to a motion: poses, skinned surfaces and the faces to draw, in our model space."""
 
-    def __init__(self, model: PmxModel, motion: VmdMotion):
+    def __init__(self, model: PmxModel, motion: VmdMotion, physics: bool = True):
         self.model, self.motion = model, motion
         self.rig = Rig(model)
         self.binding = MotionBinding(self.rig, motion)
+        self.physics = PhysicsRig(model, self.rig.heads, self.rig.parents) if physics and model.rigid_bodies else None
+        self.physics = self.physics or None  # no chain to simulate: pose as keyed
         triangles = model.triangles
         materials = model.triangle_materials()
         if materials is None:
@@ -101,12 +104,14 @@ class MmdScene:
         self.sampled = self.framing_arrays(1)
 
     def worlds(self, frames: np.ndarray) -> Iterator[np.ndarray]:
-        """Bone world transforms at each VMD frame number (fractional allowed)."""
+        """Bone world transforms at each VMD frame number (fractional allowed; in order, for physics)."""
         frames = np.asarray(frames, np.float64)
+        run = self.physics.run() if self.physics is not None else None  # each pass simulates afresh: same frames, same result
         for start in range(0, len(frames), BATCH_FRAMES):
             samples = self.binding.sample(frames[start : start + BATCH_FRAMES])
             for k in range(len(samples.rotations)):
-                yield self.rig.pose(samples.rotations[k], samples.translations[k], samples.ik_enabled[k])
+                world = self.rig.pose(samples.rotations[k], samples.translations[k], samples.ik_enabled[k])
+                yield world if run is None else run.step(world, float(frames[start + k]) / VMD_FPS)
 
     def positions(self, world: np.ndarray) -> np.ndarray:
         """Posed positions (metres) of the drawn vertices, in ``rest`` order."""
@@ -263,6 +268,7 @@ def udp_from_mmd(
     fmt: str = "npz",
     framing: str | Camera = "follow",
     camera=None,
+    physics: bool = True,
     member: str | None = None,
     progress: Progress | None = None,
     convention: UdpConvention | None = None,
@@ -285,6 +291,8 @@ def udp_from_mmd(
             ``conr.dances.camera.Camera``.
         camera: a camera motion (.vmd with camera keys, or a .zip holding one, or a parsed ``VmdMotion``):
             the character is framed as its camera shows it (framing "camera").
+        physics: move the bones PMX gives to physics (hair, skirts) with spring chains (``conr.mmd.physics``);
+            False: they follow their parents rigidly.
         member: which .pmx/.pmd of a zip holding several.
         progress: called as progress(frames_done, frames_total).
         convention: the UDP convention (default: the dances' active one with the box of this model).
@@ -307,7 +315,7 @@ def udp_from_mmd(
     camera_track = None if camera is None else load_camera(camera)
     if camera_track is not None:
         framing = "camera"
-    scene = MmdScene(model, motion)
+    scene = MmdScene(model, motion, physics)
     check_binding(scene)
     times = frame_times(motion, fps, max_seconds, limits, start)
     if framing == "camera":

@@ -1,0 +1,92 @@
+"""MMD physics: PMX rigid bodies read back, physics bones as spring chains that lag, swing and settle; --no-physics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conr.mmd import udp_from_mmd
+from conr.mmd.physics import PhysicsRig
+from conr.mmd.pmx import read_pmx
+from conr.mmd.to_udp import MmdScene
+from conr.mmd.vmd import read_vmd
+from mmd_writers import BoneKey, hair_spec, pmx_bytes, vmd_bytes
+
+
+
+@pytest.fixture(autouse=True)
+def _no_saved_calibration(monkeypatch):
+    monkeypatch.setenv("CONR_UDP_CALIBRATION", "off")
+
+
+def test_rigid_bodies_read_back():
+    spec = hair_spec()
+    model = read_pmx(pmx_bytes(spec), "hair.pmx")
+    assert [(b.name, b.bone, b.mode, b.shape, b.group, b.mask) for b in model.rigid_bodies] == [
+        (s.name, s.bone, s.mode, s.shape, s.group, s.mask) for s in spec.rigid_bodies]  # fmt: skip
+    assert model.rigid_bodies[2].size == pytest.approx((6.0, 0.5, 0.6)) and model.rigid_bodies[2].rotation == pytest.approx((0, 0, 0.3))
+    assert model.bones[5].tail == (0.0, -3.0, 0.5) and model.bones[0].tail == (0.0, 1.0, 0.0)
+    # Damaged after the bones: the model still poses, without physics.
+    data = pmx_bytes(spec)
+    cut = read_pmx(data[: len(data) - 40], "cut.pmx")
+    assert cut.rigid_bodies == [] and len(cut.bones) == len(spec.bones)
+
+
+def test_physics_rig_chains_capsules_and_followers():
+    model = read_pmx(pmx_bytes(hair_spec()), "hair.pmx")
+    scene = MmdScene(model, read_vmd(vmd_bytes([BoneKey("センター", 0)]), "still.vmd"))
+    physics = scene.physics
+    assert physics is not None and physics.bone_count == 6 and physics.chain_count == 2
+    (hair, _), = physics.levels[0]
+    (ribbon, _), = physics.levels[1]  # hangs from a simulated bone: solved after it
+    assert (hair.bones, hair.copy, hair.anchor) == ([2, 3, 4, 5], None, 1) and (ribbon.bones, ribbon.anchor) == ([6, 7], 3)
+    assert physics.followers == [8]  # the bow keeps its place on the tip
+    assert sorted(physics.capsule_bones.tolist()) == [0, 0, 1] and sorted(np.round(physics.radii / 0.08, 3).tolist()) == [0.6, 1.2, 2.0]
+    assert MmdScene(model, scene.motion, physics=False).physics is None
+    assert PhysicsRig(read_pmx(pmx_bytes(hair_spec(bodies=False)), "bare.pmx"), scene.rig.heads, scene.rig.parents).chain_count == 0
+
+
+def _track(scene: MmdScene, frames: np.ndarray, bone: int, relative_to: int) -> np.ndarray:
+    return np.array([w[bone, :3, 3] - w[relative_to, :3, 3] for w in scene.worlds(frames)])
+
+
+def test_hair_lags_and_settles_after_the_head_stops(tmp_path):
+    """The head moves 0.8 m to the side in half a second and stops; the hair tip trails, swings past and comes to rest."""
+    model = read_pmx(pmx_bytes(hair_spec()), "hair.pmx")
+    keys = [BoneKey("センター", 0), BoneKey("センター", 15, (10.0, 0.0, 0.0)), BoneKey("センター", 150, (10.0, 0.0, 0.0))]
+    motion = read_vmd(vmd_bytes(keys), "sway.vmd")
+    frames = np.arange(0, 151, dtype=np.float64)
+    rigid = _track(MmdScene(model, motion, physics=False), frames, 5, 1)
+    assert np.abs(rigid - rigid[0]).max() < 1e-9  # without physics the tip never moves relative to the head
+    tip = _track(MmdScene(model, motion), frames, 5, 1)
+    rest = tip[0]
+    assert rest[1] < rigid[0][1] + 1e-6 and abs(rest[0]) < 1e-9  # settled under gravity before the first frame: hanging
+    lag = tip[:16, 0].min()
+    assert lag < -0.05  # trails the head by more than 5 cm while it moves
+    swing = tip[16:60, 0].max()
+    assert swing > 0.01  # and swings past it once the head has stopped
+    assert np.abs(tip[135:] - rest).max() < 0.002 and np.abs(np.diff(tip[140:], axis=0)).max() < 2e-4  # at rest again within 4 s
+    again = _track(MmdScene(model, motion), frames[::5], 5, 1)  # coarser frames, same physics (walked in 1/30 s steps)
+    assert np.abs(again - tip[::5]).max() < 0.01
+    ribbon = _track(MmdScene(model, motion), frames, 7, 3)
+    assert np.abs(ribbon - ribbon[0]).max() > 0.01  # the branch swings too
+    bow = np.array([w[8] for w in MmdScene(model, motion).worlds(frames[:20])])
+    tip_world = np.array([w[5] for w in MmdScene(model, motion).worlds(frames[:20])])
+    assert np.allclose(np.linalg.inv(tip_world) @ bow, np.linalg.inv(tip_world[0]) @ bow[0])  # the bow stays on the tip
+
+
+def test_physics_in_the_conversion_and_cli(tmp_path, capsys):
+    from conr.cli import main
+
+    (tmp_path / "hair.pmx").write_bytes(pmx_bytes(hair_spec()))
+    keys = [BoneKey("センター", 0), BoneKey("センター", 15, (10.0, 0.0, 0.0)), BoneKey("センター", 30, (10.0, 0.0, 0.0))]
+    (tmp_path / "sway.vmd").write_bytes(vmd_bytes(keys))
+    args = [str(tmp_path / "hair.pmx"), str(tmp_path / "sway.vmd")]
+    with_physics = udp_from_mmd(*args, out=tmp_path / "on.zip", size=64, framing="fixed")
+    without = udp_from_mmd(*args, out=tmp_path / "off.zip", size=64, framing="fixed", physics=False)
+    assert len(with_physics) == len(without) == 31 and (without[15][..., 3] > 0.5).sum() > 20
+    assert (with_physics[15][..., 3] > 0.5).sum() > 20 and not np.array_equal(with_physics[15], without[15])
+    assert main(["udp-from-mmd", *args, "--out", str(tmp_path / "cli.zip"), "--size", "64", "--max-seconds", "0.2"]) == 0
+    assert "physics: 6 bones in 2 spring chains, 3 body capsules" in capsys.readouterr().err
+    assert main(["udp-from-mmd", *args, "--out", str(tmp_path / "cli.zip"), "--size", "64", "--max-seconds", "0.2", "--no-physics"]) == 0
+    assert "physics: none (--no-physics)" in capsys.readouterr().err
