@@ -237,6 +237,7 @@ class PmdSpec:
     name: str = "テストモデル"
     comment: str = "made by the CoNR Space tests"
     extensions: bool = True  # morphs, display lists, English names, toon textures, rigid bodies and joints after the IK list
+    rigid_bodies: list | None = None  # RigidBodySpec, placed absolutely (written relative to their bone); None: one sphere on bone 0
 
 
 def pmd_bytes(spec: PmdSpec) -> bytes:
@@ -268,7 +269,12 @@ def pmd_bytes(spec: PmdSpec) -> bytes:
     out += bytes([1]) + _name("test model", 20) + _name("made by the tests", 256)  # English names
     out += b"".join(_name(f"bone {i}", 20) for i in range(len(spec.bones))) + _name("a", 20) + _name("Body", 50)
     out += b"".join(_name(f"toon{i + 1:02d}.bmp", 100) for i in range(10))
-    out += struct.pack("<I", 1) + _name("頭", 20) + struct.pack("<HBHB3f3f3f5fB", 0, 0, 0xFFFF, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0.5, 0.5, 0, 0.5, 0)
+    bodies = spec.rigid_bodies if spec.rigid_bodies is not None else [RigidBodySpec("頭", 0, 0, 0, (1, 1, 1), spec.bones[0].position, mask=0xFFFF)]
+    out += struct.pack("<I", len(bodies))
+    for body in bodies:
+        origin = np.array(spec.bones[body.bone if body.bone >= 0 else 0].position)
+        out += _name(body.name, 20) + struct.pack("<HBHB", body.bone & 0xFFFF, body.group, body.mask, body.shape)
+        out += struct.pack("<3f3f3f5fB", *body.size, *(np.array(body.position) - origin), *body.rotation, 1, 0.5, 0.5, 0, 0.5, body.mode)
     out += struct.pack("<I", 0)  # joints
     return bytes(out)
 
@@ -294,7 +300,8 @@ def pmd_pair(spec: PmxSpec) -> tuple[PmxSpec, PmdSpec]:
     bones, iks = [], []
     for i, bone in enumerate(spec.bones):
         kind = 2 if bone.flags & pmx.IK else 1 if bone.flags & pmx.TRANSLATABLE else 0
-        bones.append(PmdBoneSpec(bone.name, bone.position, bone.parent, kind))
+        tail = int(bone.tail) if bone.flags & pmx.TAIL_IS_BONE else 0
+        bones.append(PmdBoneSpec(bone.name, bone.position, bone.parent, kind, tail))
         if bone.flags & pmx.IK:
             iks.append(PmdIkSpec(i, bone.ik.target, bone.ik.loops, bone.ik.unit_angle / 4, tuple(link.bone for link in bone.ik.links)))
     # PMD draws a material from both sides exactly when it is see-through: double-sided ones get alpha 0.99.
@@ -304,7 +311,7 @@ def pmd_pair(spec: PmxSpec) -> tuple[PmxSpec, PmdSpec]:
     pmx_materials = [MaterialSpec(f"material {k}", count, alpha, alpha < 1) for k, (alpha, count) in enumerate(zip(alphas, counts))]
     as_pmx = PmxSpec(spec.vertices, spec.triangles, spec.bones, pmx_ids, pmx_weights, np.where(pmx_ids[:, 1] >= 0, 1, 0), pmx_materials,
                      spec.textures, name=spec.name)  # fmt: skip
-    return as_pmx, PmdSpec(spec.vertices, spec.triangles, bones, ids, percent, materials, iks, spec.name)
+    return as_pmx, PmdSpec(spec.vertices, spec.triangles, bones, ids, percent, materials, iks, spec.name, rigid_bodies=spec.rigid_bodies)
 
 
 def feature_pmd_spec() -> PmdSpec:

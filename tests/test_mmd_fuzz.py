@@ -25,7 +25,8 @@ from conr.mmd.pmx import read_pmx
 from conr.mmd.posing import MotionBinding, Rig
 from conr.mmd.to_udp import MmdScene, check_binding, mmd_udp_frames
 from conr.mmd.vmd import read_vmd
-from mmd_writers import BoneKey, BoneSpec, PmxSpec, feature_motion_bytes, feature_pmd_spec, feature_spec, hair_spec, pmd_bytes, pmx_bytes, vmd_bytes
+from mmd_writers import (BoneKey, BoneSpec, PmxSpec, feature_motion_bytes, feature_pmd_spec, feature_spec, hair_spec, pmd_bytes, pmd_pair,
+                         pmx_bytes, vmd_bytes)  # fmt: skip
 
 #: Examples per byte-mutation test; the rig and full-conversion tests run a half and a tenth of it.
 EXAMPLES = int(os.environ.get("CONR_FUZZ_EXAMPLES") or 0) or 400
@@ -48,6 +49,7 @@ PMD_SEEDS = [pmd_bytes(feature_pmd_spec())]
 _bare = feature_pmd_spec()
 _bare.extensions = False
 PMD_SEEDS.append(pmd_bytes(_bare))
+PMD_SEEDS.append(pmd_bytes(pmd_pair(hair_spec())[1]))  # rigid bodies: physics
 #: Values that make counts, lengths and indices interesting.
 BOUNDARIES = [0, 1, 2, 3, 4, 8, 127, 128, 255, 256, 0x7FFF, 0x8000, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0xFFFFFFFE]
 

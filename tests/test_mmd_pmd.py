@@ -180,3 +180,24 @@ def test_pmd_every_truncation_is_refused_cleanly():
         with pytest.raises(InputError, match="'cut.pmd'"):
             read_pmd(good[:cut], "cut.pmd")
     read_pmd(good, "bones-and-ik-only.pmd")  # what follows the IK list is optional
+
+
+def test_pmd_rigid_bodies_and_physics():
+    """Rigid bodies past the optional sections, placed relative to their bone; the hair of a PMD swings too."""
+    from conr.mmd.to_udp import MmdScene
+    from mmd_writers import hair_spec
+
+    spec = hair_spec()
+    model = read_pmd(pmd_bytes(pmd_pair(spec)[1]), "hair.pmd")
+    assert [(b.name, b.bone, b.mode, b.shape, b.group, b.mask) for b in model.rigid_bodies] == [
+        (s.name, s.bone, s.mode, s.shape, s.group, s.mask) for s in spec.rigid_bodies]  # fmt: skip
+    for read, written in zip(model.rigid_bodies, spec.rigid_bodies):
+        assert read.position == pytest.approx(written.position) and read.size == pytest.approx(written.size)
+    keys = [BoneKey("センター", 0), BoneKey("センター", 15, (10.0, 0.0, 0.0)), BoneKey("センター", 120, (10.0, 0.0, 0.0))]
+    scene = MmdScene(model, read_vmd(vmd_bytes(keys), "sway.vmd"))
+    assert scene.physics is not None and scene.physics.chain_count == 2  # the tip has no tail in PMD: it turns with the bone above
+    tip = np.array([w[5, :3, 3] - w[1, :3, 3] for w in scene.worlds(np.arange(121.0))])
+    assert tip[:16, 0].min() < -0.05 and np.abs(tip[-1] - tip[0]).max() < 0.002  # lags, then settles
+    data = pmd_bytes(pmd_pair(spec)[1])
+    assert read_pmd(data[:-200], "cut.pmd").rigid_bodies == []  # damaged physics: posed without it
+    assert read_pmd(pmd_bytes(feature_pmd_spec()), "feature.pmd").rigid_bodies[0].position == (0.0, 8.0, 0.0)

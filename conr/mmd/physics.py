@@ -12,8 +12,8 @@ chain they hang from, level by level, in the same frame. Motion keys on
 physics-driven bones are ignored, as MMD does.
 
 Not modelled: joints (their limits and springs), masses, per-body damping
-and friction; collisions between physics bodies; PMD rigid bodies (PMD
-models pose without physics). A capsule that encloses a chain's moving
+and friction; collisions between physics bodies. PMD rigid bodies are read
+into the same structure and simulated alike. A capsule that encloses a chain's moving
 rest joints (its root may sit inside, as hair roots sit in the head), or
 whose group every physics body ignores, is left out, so a chain never
 starts inside the body.

@@ -4,8 +4,11 @@ A PMD is mapped onto the same ``PmxModel`` the PMX reader produces, so
 posing, framing and UDP need no second path. What we read: the header,
 vertices (position; two bones and a weight in percent), triangles,
 materials (face counts; alpha 0 hides, alpha below 1 draws both sides, as
-MMD does for PMD), bones and the IK list. Morphs, display lists, English
-names, toon textures and physics come after and do not change a UDP frame.
+MMD does for PMD), bones and the IK list; then, past the morphs, display
+lists, English names and toon textures (skipped), the rigid bodies, for
+physics (``conr.mmd.physics``; PMD places them relative to their bone).
+Everything after the IK list is optional: old files end there, and a file
+damaged there is read without physics (with a warning).
 
 PMD has no deform layers, flags or IK limits; MMD fills them in by rule,
 and so do we:
@@ -25,12 +28,17 @@ Coordinates stay in the file's units and axes, as with PMX.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
+from ..errors import InputError
 from .binary import BinaryReader
 from .pmx import (ENABLED, IK, INHERIT_ROTATION, MAX_BONES, MAX_COORDINATE, MAX_IK_LINKS, MAX_MATERIALS, MAX_TRIANGLES,
-                  MAX_VERTICES, ROTATABLE, TRANSLATABLE, VISIBLE, IkChain, IkLink, PmxBone, PmxMaterial, PmxModel,
-                  check_hierarchy)  # fmt: skip
+                  MAX_MORPH_OFFSETS, MAX_RIGID_BODIES, MAX_VERTICES, ROTATABLE, TRANSLATABLE, VISIBLE, IkChain, IkLink,
+                  PmxBone, PmxMaterial, PmxModel, RigidBody, check_hierarchy)  # fmt: skip
+
+log = logging.getLogger(__name__)
 
 MAGIC = b"Pmd"
 ADVICE = "Open it in PMX Editor and save it as .pmx, or re-download the model."
@@ -40,6 +48,10 @@ VERTEX = np.dtype([("position", "<f4", (3,)), ("normal", "<f4", (3,)), ("uv", "<
 MATERIAL_BYTES = 70
 BONE = np.dtype([("name", "S20"), ("parent", "<u2"), ("tail", "<u2"), ("type", "u1"), ("ik_parent", "<u2"), ("position", "<f4", (3,))])
 IK_HEADER_BYTES = 11
+MORPH_VERTEX_BYTES = 16
+RIGID_BODY = np.dtype([("name", "S20"), ("bone", "<u2"), ("group", "u1"), ("mask", "<u2"), ("shape", "u1"), ("values", "<f4", (9,)),
+                       ("physics", "<f4", (5,)), ("mode", "u1")])  # fmt: skip
+TOON_BYTES = 10 * 100
 NO_BONE = 0xFFFF
 MAX_IK_CHAINS = 4096
 
@@ -80,6 +92,12 @@ def read_pmd(data: bytes, name: str = "model.pmd") -> PmxModel:
         vertex, slot = np.argwhere(bad)[0]
         raise r.error(f"vertex {vertex} is weighted to bone {bone_ids[vertex, slot]}, but the model has {len(bones)} bones")
     bone_ids = np.where(weights > 0, bone_ids, -1).astype(np.int32)
+    unread = r.remaining
+    try:
+        rigid_bodies = _read_rigid_bodies(r, bones)
+    except InputError as exc:
+        log.warning("%s; posing it without physics", exc)
+        rigid_bodies = []
     return PmxModel(
         name=model_name,
         name_en="",
@@ -93,7 +111,8 @@ def read_pmd(data: bytes, name: str = "model.pmd") -> PmxModel:
         materials=materials,
         bones=bones,
         source=name,
-        unread_bytes=r.remaining,
+        unread_bytes=unread,
+        rigid_bodies=rigid_bodies,
     )
 
 
@@ -229,3 +248,45 @@ def _with_rules(bones: list[PmxBone], records: np.ndarray, chains: dict[int, IkC
             flags |= IK
         out.append(PmxBone(bone.name, bone.name_en, bone.position, bone.parent, int(layers[i]), flags, source, weight, chain, bone.tail))
     return out
+
+
+def _read_rigid_bodies(r: BinaryReader, bones: list[PmxBone]) -> list[RigidBody]:
+    """Skip the optional sections after the IK list up to the rigid bodies, and read those (absolute placement)."""
+    if r.remaining < 2:
+        return []
+    morphs = r.u16("morph count")
+    for i in range(morphs):
+        r.skip(20, f"name of morph {i}")
+        count = r.count(f"vertex count of morph {i}", MAX_MORPH_OFFSETS, MORPH_VERTEX_BYTES, signed=False)
+        r.u8(f"kind of morph {i}")
+        r.skip(count * MORPH_VERTEX_BYTES, f"vertices of morph {i}")
+    r.skip(2 * r.u8("morph display count"), "morph display list")
+    frames = r.u8("bone display frame count")
+    r.skip(50 * frames, "bone display frame names")
+    r.skip(3 * r.count("bone display count", 1 << 20, 3, signed=False), "bone display list")
+    if r.remaining and r.u8("English names flag"):
+        r.skip(20 + 256 + 20 * len(bones) + 20 * max(morphs - 1, 0) + 50 * frames, "English names")
+    if r.remaining < TOON_BYTES + 4:
+        return []
+    r.skip(TOON_BYTES, "toon texture names")
+    count = r.count("rigid body count", MAX_RIGID_BODIES, RIGID_BODY.itemsize, signed=False)
+    records = np.frombuffer(r.raw(count * RIGID_BODY.itemsize, "rigid bodies"), RIGID_BODY, count)
+    bodies = []
+    for i, record in enumerate(records):
+        name = bytes(record["name"]).split(b"\0", 1)[0].decode("cp932", errors="replace")
+        with np.errstate(invalid="ignore"):  # signalling NaNs are refused just below
+            values = record["values"].astype(np.float64)
+        if not np.isfinite(values).all() or (np.abs(values) > MAX_COORDINATE).any():
+            raise r.error(f"rigid body {i} ({name}) is not of a finite, sensible size and place")
+        bone = int(record["bone"])
+        bone = -1 if bone == NO_BONE else bone
+        if bone >= len(bones):
+            raise r.error(f"the bone of rigid body {i} ({name}) is {bone}, but only 0 to {len(bones) - 1} exist")
+        shape, mode, group = int(record["shape"]), int(record["mode"]), int(record["group"])
+        if shape > 2 or mode > 2 or group > 15:
+            raise r.error(f"rigid body {i} ({name}) has shape {shape}, mode {mode} and group {group}; PMD knows 0-2, 0-2 and 0-15")
+        origin = np.array(bones[bone if bone >= 0 else 0].position) if bones else np.zeros(3)
+        v = values.tolist()
+        bodies.append(RigidBody(name, bone, group, int(record["mask"]), shape, tuple(v[0:3]), tuple((origin + values[3:6]).tolist()),
+                                tuple(v[6:9]), mode))  # fmt: skip
+    return bodies
