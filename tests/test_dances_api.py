@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conr.cli import main
-from conr.dances import DanceInfo, dance_preview, dance_udp, list_dances
+from conr.dances import DanceInfo, dance_preview, dance_udp, get_motion, list_dances
 from conr.dances.convention import DEFAULT_CONVENTION
 from conr.errors import InputError
 from conr.udp import open_udp_sequence
@@ -28,11 +28,13 @@ def no_saved_calibration(monkeypatch):
 
 def test_list_dances():
     dances = list_dances()
-    assert len(dances) >= 4 and all(isinstance(d, DanceInfo) for d in dances)
-    assert len({d.name for d in dances}) == len(dances)
+    assert len(dances) >= 8 and all(isinstance(d, DanceInfo) for d in dances)
+    assert len({d.name for d in dances}) == len(dances) and len({d.title for d in dances}) == len(dances)
     for d in dances:
         assert d.name == d.name.lower() and " " not in d.name
-        assert d.title and d.description.endswith(".") and 4 <= d.seconds <= 10 and d.fps == 30
+        assert d.title and d.description.endswith(".") and 8 <= d.seconds <= 20 and d.fps == 30
+        beats = d.seconds * d.bpm / 60  # a loop is a whole number of beats, so music at that tempo loops with it
+        assert 60 <= d.bpm <= 180 and abs(beats - round(beats)) < 1e-9
 
 
 @pytest.mark.parametrize("info", list_dances(), ids=lambda d: d.name)
@@ -78,7 +80,7 @@ def test_default_cache_dir_follows_conr_cache_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("CONR_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("CONR_UDP_CALIBRATION", "off")
     frames = dance_udp("wave", size=64, fps=1)
-    assert len(frames) == 6 and list((tmp_path / "dances").glob("wave-64px-1fps-*.zip"))
+    assert len(frames) == round(get_motion("wave").seconds) and list((tmp_path / "dances").glob("wave-64px-1fps-*.zip"))
 
 
 def test_cli_list_render_preview(tmp_path, capsys, monkeypatch):
@@ -89,13 +91,13 @@ def test_cli_list_render_preview(tmp_path, capsys, monkeypatch):
 
     assert main(["dances", "render", "spin", "--out", str(tmp_path / "frames"), "--size", "64", "--fps", "2", "--format", "png"]) == 0
     frames = open_udp_sequence(tmp_path / "frames")
-    assert len(frames) == 12 and frames.names[0] == "00000.png" and frames[5].shape == (64, 64, 4)
+    assert len(frames) == round(get_motion("spin").seconds * 2) and frames.names[0] == "00000.png" and frames[5].shape == (64, 64, 4)
     assert main(["dances", "render", "spin", "--out", str(tmp_path / "spin.zip"), "--size", "64", "--fps", "2"]) == 0
     assert np.array_equal(open_udp_sequence(tmp_path / "spin.zip")[5], open_udp_sequence(tmp_path / "frames")[5])
 
     assert main(["dances", "preview", "idle-sway", "--out", str(tmp_path / "p.mp4"), "--size", "64"]) == 0
     info = probe_video(tmp_path / "p.mp4")
-    assert (info.codec, info.width, info.frames) == ("h264", 64, 120)
+    assert (info.codec, info.width, info.frames) == ("h264", 64, get_motion("idle-sway").frame_count)
 
     capsys.readouterr()
     assert main(["dances", "render", "moonwalk", "--out", str(tmp_path / "x")]) == 2

@@ -7,8 +7,11 @@
     dance_preview("wave", "wave.mp4")  # the UDP colour preview
 
 Modules: ``convention`` (the one UDP convention), ``character`` (mesh and
-skin weights), ``skeleton`` (bones, skinning), ``quaternions``, ``motion``
-and ``motions/`` (keyframes), ``camera``, ``raster_numpy`` /
+skin weights), ``skeleton`` (bones, skinning, spring chains and body
+capsules), ``quaternions``, ``motion`` and ``motions/`` (keyframes, one file
+per dance sharing ``motions/moves``), ``springs`` (the damped spring-chain
+solver, also used for MMD physics bones) and ``secondary`` (hair and skirt
+baked per dance), ``metrics`` (pose variety, foot-skate), ``camera``, ``raster_numpy`` /
 ``raster_gl`` / ``raster`` (rasterizers), ``generator`` (UDP frames),
 ``toon`` (the example sheet's shading), ``cache``, ``calibrate``
 (fitting our convention to the released UDP detector), ``examples``,
@@ -40,6 +43,7 @@ class DanceInfo:
     description: str  # one sentence
     seconds: float
     fps: int
+    bpm: float = 120.0  # the tempo it is keyed to (beats per minute), for retiming it to music
 
 
 def _motions():
@@ -50,7 +54,7 @@ def _motions():
 
 def list_dances() -> list[DanceInfo]:
     """The bundled dances, in menu order."""
-    return [DanceInfo(m.name, m.title, m.description, m.seconds, m.fps) for m in _motions().values()]
+    return [DanceInfo(m.name, m.title, m.description, m.seconds, m.fps, m.bpm) for m in _motions().values()]
 
 
 def get_motion(name: str):

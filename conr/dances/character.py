@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .skeleton import Skeleton
+from .skeleton import SKIRT_PANELS, SKIRT_PROFILE, TWIN_TAIL, Skeleton
 
 HEIGHT = 1.6
 HEAD_HEIGHT = HEIGHT / 6.5
@@ -27,7 +27,8 @@ HEAD_HEIGHT = HEIGHT / 6.5
 MAX_INFLUENCES = 4
 
 #: Part ids (0 means background in rendered buffers).
-PARTS = ("head", "hair", "neck", "torso", "skirt", "arm.L", "arm.R", "leg.L", "leg.R", "shoe.L", "shoe.R", "back_hair", "lock.L", "lock.R")
+PARTS = ("head", "hair", "neck", "torso", "skirt", "arm.L", "arm.R", "leg.L", "leg.R", "shoe.L", "shoe.R", "back_hair", "lock.L", "lock.R",
+         "tail.L", "tail.R", "thumb.L", "thumb.R")
 PART_ID = {name: i + 1 for i, name in enumerate(PARTS)}
 
 HEAD_CENTRE = np.array([0.0, HEIGHT - 0.128, -0.008])
@@ -217,7 +218,7 @@ def _neck():
 
 
 def _skirt():
-    profile = np.array([[1.03, 0.108, 0.082], [0.98, 0.130, 0.104], [0.90, 0.172, 0.142], [0.78, 0.215, 0.185], [0.63, 0.255, 0.222]])
+    profile = np.array(SKIRT_PROFILE)
     samples = _resample(np.stack([np.zeros(len(profile)), profile[:, 0], np.zeros(len(profile)), profile[:, 1], profile[:, 2]], 1), 12)
     around = 80
     phi = np.linspace(0.0, 2 * np.pi, around, endpoint=False)
@@ -299,12 +300,26 @@ def _back_hair():
     control = [
         [0.0, 1.47, 0.050, 0.080, 0.040],
         [0.0, 1.40, 0.092, 0.118, 0.042],
-        [0.0, 1.25, 0.112, 0.135, 0.036],
-        [0.0, 1.10, 0.118, 0.128, 0.030],
-        [0.0, 1.00, 0.114, 0.085, 0.022],
-        [0.0, 0.95, 0.110, 0.030, 0.012],
+        [0.0, 1.30, 0.108, 0.128, 0.036],
+        [0.0, 1.22, 0.110, 0.110, 0.026],
+        [0.0, 1.17, 0.106, 0.040, 0.012],
     ]
-    return tube(control, (0, 0, 1), rings=26, around=24, cap_rings=2)
+    return tube(control, (0, 0, 1), rings=18, around=24, cap_rings=2)
+
+
+def _twin_tail(sign: float):
+    """A thick twin tail along the tail bones: narrow at the tie, full in the middle, a point at the end."""
+    radii = (0.026, 0.046, 0.050, 0.040, 0.010)
+    control = [[x * sign, y, z, r, r * 0.8] for (x, y, z), r in zip(TWIN_TAIL, radii)]
+    return tube(control, (0, 0, 1), rings=30, around=16, cap_rings=2)
+
+
+def _thumb(skeleton: Skeleton, side: str):
+    i = skeleton.index[f"thumb.{side}"]
+    head, tail = skeleton.heads[i], skeleton.tails[i]
+    direction = (tail - head) / np.linalg.norm(tail - head)
+    control = [[*(head - 0.012 * direction), 0.011, 0.013], [*(head + 0.4 * (tail - head)), 0.010, 0.011], [*tail, 0.007, 0.008]]
+    return tube(control, (0, 1, 0), rings=8, around=10, cap_rings=2)
 
 
 def _lock(sign: float):
@@ -337,15 +352,22 @@ def distance_weights(skeleton: Skeleton, points: np.ndarray, bones: list[str], p
 
 
 def skirt_weights(skeleton: Skeleton, points: np.ndarray) -> np.ndarray:
-    """The skirt follows the hips; towards the hem each side also follows its thigh a little."""
+    """The waistband follows the hips; below, the two nearest panels (spring chains), upper or lower bone by height."""
     dense = np.zeros((len(points), len(skeleton)))
-    hem = _smoothstep(0.98, 0.66, points[:, 1]) ** 1.5
-    side = np.clip(points[:, 0] / 0.2, -1.0, 1.0)
-    left = 0.45 * hem * _smoothstep(-0.4, 0.7, side)
-    right = 0.45 * hem * _smoothstep(-0.4, 0.7, -side)
-    dense[:, skeleton.index["thigh.L"]] = left
-    dense[:, skeleton.index["thigh.R"]] = right
-    dense[:, skeleton.index["hips"]] = 1.0 - left - right
+    x, y, z = points[:, 0], points[:, 1], points[:, 2]
+    step = 2 * np.pi / SKIRT_PANELS
+    u = (np.arctan2(z, x) % (2 * np.pi)) / step - 0.5  # fractional panel index (panel k sits at skeleton.skirt_angles()[k])
+    k0 = np.floor(u).astype(int) % SKIRT_PANELS
+    k1 = (k0 + 1) % SKIRT_PANELS
+    f = u - np.floor(u)
+    waist = _smoothstep(0.96, 1.025, y)
+    lower = _smoothstep(0.90, 0.78, y)
+    rows = np.arange(len(points))
+    dense[:, skeleton.index["hips"]] = waist
+    for k, share in ((k0, 1 - f), (k1, f)):
+        for suffix, part in (("a", 1 - lower), ("b", lower)):
+            ids = np.array([skeleton.index[f"skirt{j}{suffix}"] for j in range(SKIRT_PANELS)])[k]
+            dense[rows, ids] += (1 - waist) * part * share
     return dense
 
 
@@ -379,10 +401,11 @@ def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def build_character() -> Character:
-    """Build the rigged character (about 20k triangles; tens of milliseconds, cached)."""
+    """Build the rigged character (about 30k triangles; tens of milliseconds, cached)."""
     skeleton = Skeleton()
     arm = lambda s: ["shoulder." + s, "upper_arm." + s, "forearm." + s, "hand." + s]  # noqa: E731
     leg = lambda s: ["thigh." + s, "shin." + s]  # noqa: E731
+    tail = lambda s: [f"tail{i}.{s}" for i in range(1, 5)]  # noqa: E731
     torso_bones = ["hips", "spine", "chest", "neck", "shoulder.L", "shoulder.R"]
     parts = {
         "head": (_head(), lambda p: distance_weights(skeleton, p, ["head"])),
@@ -399,6 +422,10 @@ def build_character() -> Character:
         "back_hair": (_back_hair(), lambda p: hair_weights(skeleton, p)),
         "lock.L": (_lock(1.0), lambda p: distance_weights(skeleton, p, ["head"])),
         "lock.R": (_lock(-1.0), lambda p: distance_weights(skeleton, p, ["head"])),
+        "tail.L": (_twin_tail(1.0), lambda p: distance_weights(skeleton, p, tail("L"), power=4)),
+        "tail.R": (_twin_tail(-1.0), lambda p: distance_weights(skeleton, p, tail("R"), power=4)),
+        "thumb.L": (_thumb(skeleton, "L"), lambda p: distance_weights(skeleton, p, ["hand.L", "thumb.L"])),
+        "thumb.R": (_thumb(skeleton, "R"), lambda p: distance_weights(skeleton, p, ["hand.R", "thumb.R"])),
     }
     assert list(parts) == list(PARTS)
     vertices, triangles, part_ids, normals, dense, ranges = [], [], [], [], [], {}

@@ -14,7 +14,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from . import list_dances
 
     for info in list_dances():
-        print(f"{info.name:16s} {info.seconds:4.1f} s  {info.title}: {info.description}")
+        print(f"{info.name:20s} {info.seconds:4.1f} s {info.bpm:4.0f} bpm  {info.title}: {info.description}")
     return 0
 
 

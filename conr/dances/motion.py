@@ -1,9 +1,20 @@
-"""Dances as keyframes: a looping sequence of poses, interpolated with a quaternion spline.
+"""Dances as keyframes: a looping sequence of poses, interpolated with a quaternion spline, plus secondary motion.
 
 A ``Motion`` holds keys at times within one loop; sampling wraps around, so
 the last frame leads smoothly back into the first. Between keys every joint
-follows Shoemake's squad spline (smooth through keys, shortest arcs) and the
-hips offset a periodic Catmull-Rom spline.
+follows Shoemake's squad spline (smooth through keys, shortest arcs; keys on
+an even beat grid make it smooth in time too) and the hips offset a
+periodic Hermite spline.
+
+Feet are not interpolated as joint angles (that would slide planted feet):
+keys name where each ankle is (position, turn, toe pitch), those targets are
+interpolated with a spline that *holds* wherever two keys agree (a planted
+foot stays exactly put, then lifts and lands with zero speed), and the legs
+are solved to reach them at every sampled time.
+
+Hair and skirt are spring chains (``springs``) driven by the keyed body:
+simulated once per dance over warm-up loops, so the baked loop starts in
+the steady state and repeats without a seam (``secondary``).
 
 Keys are written by hand in ``conr.dances.motions``; ``pose_key`` lets them
 say "left hand up and forward" or "feet planted here" and turns that into
@@ -20,24 +31,27 @@ import numpy as np
 
 from . import quaternions as quat
 from .posing import Pose
-from .skeleton import Skeleton
+from .skeleton import SPRING_CHAINS, Skeleton
 
 SKELETON = Skeleton()
 Quaternion = tuple[float, float, float, float]
+#: A foot target: ankle position (x, y, z), turn about the vertical and toe pitch (degrees; pitch > 0 lifts the toes).
+FootTarget = tuple[float, float, float, float, float]
 
 
 @dataclass(frozen=True)
 class Key:
-    """One keyframe: local joint rotations (unlisted joints rest) and the hips offset."""
+    """One keyframe: local joint rotations (unlisted joints rest), the hips offset, and ankle targets per side."""
 
     time: float
     rotations: dict[str, Quaternion]
     root: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    feet: dict[str, FootTarget] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Motion:
-    """A looping dance: keys at times in [0, seconds), sampled at any time (wrapping)."""
+    """A looping dance: keys at times in [0, seconds), sampled at any time (wrapping); ``bpm`` is its tempo."""
 
     name: str
     title: str
@@ -45,6 +59,8 @@ class Motion:
     seconds: float
     keys: tuple[Key, ...]
     fps: int = 30
+    bpm: float = 120.0
+    springs: bool = True
     _spline: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self):
@@ -55,6 +71,9 @@ class Motion:
             unknown = set(key.rotations) - set(SKELETON.names)
             if unknown:
                 raise ValueError(f"{self.name}: unknown bones {sorted(unknown)}")
+        sides = {tuple(sorted(k.feet)) for k in self.keys}
+        if len(sides) > 1:
+            raise ValueError(f"{self.name}: every key must place the same feet (or none)")
 
     @property
     def frame_count(self) -> int:
@@ -70,16 +89,19 @@ class Motion:
             keys = np.stack([[key.rotations.get(n, quat.IDENTITY) for n in SKELETON.names] for key in self.keys])  # (K, B, 4)
             keys = np.stack([quat.same_hemisphere(keys[:, b]) for b in range(keys.shape[1])], axis=1)
             controls = np.stack([quat.squad_controls(keys[:, b]) for b in range(keys.shape[1])], axis=1)
+            times = np.array([k.time for k in self.keys])
             self._spline.update(
                 keys=keys,
                 controls=controls,
-                times=np.array([k.time for k in self.keys]),
-                roots=np.array([k.root for k in self.keys], np.float64),
+                times=times,
+                root=HoldSpline(times, np.array([k.root for k in self.keys], np.float64), self.seconds),
+                feet={side: HoldSpline(times, np.array([k.feet[side] for k in self.keys], np.float64), self.seconds, angle_columns=(3,),
+                                       ground=GROUND) for side in self.keys[0].feet},  # fmt: skip
             )
         return self._spline
 
-    def sample(self, t: float) -> Pose:
-        """The pose at time ``t`` seconds (taken modulo the loop length)."""
+    def keyed(self, t: float) -> Pose:
+        """The pose at time ``t`` from the keys alone (legs solved to the feet targets), without hair and skirt springs."""
         s = self._prepare()
         times, count = s["times"], len(self.keys)
         t = float(t) % self.seconds
@@ -90,17 +112,145 @@ class Motion:
             t += self.seconds
         h = (t - start) / (end - start)
         rotations = quat.squad(s["keys"][i], s["keys"][j], s["controls"][i], s["controls"][j], h)
-        # Periodic Catmull-Rom (uniform parameter per segment) for the hips offset.
-        roots = s["roots"]
-        p0, p1, p2, p3 = roots[(i - 1) % count], roots[i], roots[j], roots[(j + 1) % count]
-        root = 0.5 * (2 * p1 + (p2 - p0) * h + (2 * p0 - 5 * p1 + 4 * p2 - p3) * h**2 + (3 * p1 - p0 - 3 * p2 + p3) * h**3)
+        root = s["root"](t)
+        if s["feet"]:
+            rotations = solve_legs(rotations, root, {side: spline(t) for side, spline in s["feet"].items()})
         return Pose(rotations, root)
+
+    def sample(self, t: float) -> Pose:
+        """The pose at time ``t`` seconds (taken modulo the loop length), hair and skirt included."""
+        pose = self.keyed(t)
+        if not self.springs or not SPRING_CHAINS:
+            return pose
+        s = self._prepare()
+        if "secondary" not in s:
+            from .secondary import bake_springs
+
+            s["secondary"] = bake_springs(self.keyed, self.seconds, self.fps)
+        bones, table = s["secondary"]
+        frames = len(table)
+        at = (float(t) % self.seconds) * self.fps
+        f0 = int(np.floor(at)) % frames
+        f1 = (f0 + 1) % frames
+        pose.rotations[bones] = quat.slerp(table[f0], table[f1], at - np.floor(at))
+        return pose
 
     @property
     def fingerprint(self) -> str:
-        """Short hash of the keys (a cache key part): edits to a dance invalidate its cached frames."""
-        data = [self.seconds, [[k.time, sorted((n, np.round(q, 6).tolist()) for n, q in k.rotations.items()), k.root] for k in self.keys]]
+        """Short hash of the keys and spring settings (a cache key part): edits to a dance invalidate its cached frames."""
+        data = [self.seconds, self.springs, repr(SPRING_CHAINS) if self.springs else "",
+                [[k.time, sorted((n, np.round(q, 6).tolist()) for n, q in k.rotations.items()), k.root,
+                  sorted((side, np.round(v, 6).tolist()) for side, v in k.feet.items())] for k in self.keys]]  # fmt: skip
         return hashlib.sha1(json.dumps(data).encode()).hexdigest()[:12]
+
+
+#: The ankle's height in the rest pose: a foot target at this height is on the floor.
+GROUND = float(SKELETON.heads[SKELETON.index["foot.L"], 1])
+#: A foot moved further than this between two keys on the floor steps, lifting at least ``STEP_HEIGHT``.
+STEP_MIN, STEP_HEIGHT = 0.01, 0.05
+
+
+class HoldSpline:
+    """A looping cubic Hermite spline through keyed values (K, C) that holds still wherever two neighbouring keys agree.
+
+    Tangents are central differences in time (smooth for uneven key
+    spacing), set to zero at a key equal to either neighbour: a planted
+    foot stays put, then lifts and lands without a jolt. ``angle_columns``
+    are degrees, unwrapped so a foot turning through 360 takes the short way.
+
+    With ``ground`` (feet: column 1 is the ankle height) a key with the
+    ankle at the ground has zero speed, and a foot that is on the ground at
+    two keys but in different places *steps* between them: it eases across
+    while lifting in an arc, so it never slides along the floor.
+    """
+
+    def __init__(self, times: np.ndarray, values: np.ndarray, period: float, angle_columns: tuple[int, ...] = (), ground: float | None = None):
+        values = np.array(values, np.float64)
+        for c in angle_columns:  # unwrap, and remember how far the loop winds
+            steps = (np.diff(np.r_[values[:, c], values[0, c]]) + 180.0) % 360.0 - 180.0
+            values[:, c] = values[0, c] + np.r_[0.0, np.cumsum(steps[:-1])]
+        self.wind = np.zeros(values.shape[1])
+        for c in angle_columns:
+            self.wind[c] = values[-1, c] + ((values[0, c] - values[-1, c] + 180.0) % 360.0 - 180.0) - values[0, c]
+        self.times, self.values, self.period = np.asarray(times, np.float64), values, float(period)
+        count = len(values)
+        ext_t = np.r_[self.times[-1] - period, self.times, self.times[0] + period]
+        ext_v = np.vstack([values[-1] - self.wind, values, values[0] + self.wind])
+        self.tangents = np.zeros_like(values)
+        for k in range(count):
+            prev, here, nxt = ext_v[k], ext_v[k + 1], ext_v[k + 2]
+            if np.allclose(prev, here, atol=1e-9) or np.allclose(nxt, here, atol=1e-9):
+                continue
+            if ground is not None and here[1] <= ground + 1e-6:
+                continue
+            self.tangents[k] = (nxt - prev) / (ext_t[k + 2] - ext_t[k])
+        self.ground = ground
+
+    def __call__(self, t: float) -> np.ndarray:
+        times, count = self.times, len(self.times)
+        t = float(t) % self.period
+        i = int(np.searchsorted(times, t, side="right") - 1) % count
+        j = (i + 1) % count
+        start = times[i] - (self.period if t < times[i] else 0.0)
+        end = times[j] + (self.period if j <= i else 0.0) - (self.period if t < times[i] else 0.0)
+        p0, p1 = self.values[i], self.values[j] + (self.wind if j <= i else 0.0)
+        if np.allclose(p0, p1, atol=1e-9):
+            return p0.copy()
+        d = end - start
+        h = (t - start) / d
+        if self.ground is not None and max(p0[1], p1[1]) <= self.ground + 1e-6:
+            distance = float(np.linalg.norm((p1 - p0)[[0, 2]]))
+            ease = h**3 * (10 - 15 * h + 6 * h * h)
+            out = p0 + (p1 - p0) * ease
+            if distance > STEP_MIN:
+                out[1] += max(STEP_HEIGHT, 0.35 * distance) * np.sin(np.pi * h)
+            return out
+        h2, h3 = h * h, h * h * h
+        return (2 * h3 - 3 * h2 + 1) * p0 + (h3 - 2 * h2 + h) * d * self.tangents[i] + (-2 * h3 + 3 * h2) * p1 + (h3 - h2) * d * self.tangents[j]
+
+
+def solve_legs(rotations: np.ndarray, root, feet: dict[str, np.ndarray]) -> np.ndarray:
+    """Rotations (B, 4) with thighs, shins and feet set so each ankle reaches its target (x, y, z, turn, toe pitch)."""
+    rotations = np.array(rotations, np.float64)
+    hips = SKELETON.index["hips"]
+    hips_rotation = quat.to_matrix(rotations[hips])
+    hips_at = SKELETON.heads[hips] + np.asarray(root, np.float64)
+    facing = hips_rotation @ np.array([0.0, 0.0, -1.0])
+    for side, target in feet.items():
+        thigh, shin, foot = (SKELETON.index[f"{b}.{side}"] for b in ("thigh", "shin", "foot"))
+        hip = hips_at + hips_rotation @ (SKELETON.heads[thigh] - SKELETON.heads[hips])
+        ankle = np.asarray(target[:3], np.float64)
+        turn = quat.axis_angle((0.0, 1.0, 0.0), float(target[3]))
+        knee_towards = facing  # knees point where the hips face, as MMD's leg IK bends them
+        thigh_dir, shin_dir = _leg_solve(hip, ankle, _length(thigh), _length(shin), knee_towards)
+        # The knee is a hinge: thigh and shin share their x axis, square to the leg's plane (as in MMD's leg IK).
+        down = ankle - hip
+        down /= np.linalg.norm(down)
+        towards = knee_towards - (knee_towards @ down) * down
+        hinge = np.cross(down, towards / np.linalg.norm(towards))
+        thigh_world = quat.from_matrix(_frame(hinge, -thigh_dir))
+        shin_world = quat.from_matrix(_frame(hinge, -shin_dir))
+        rotations[thigh] = quat.multiply(quat.conjugate(rotations[hips]), thigh_world)
+        rotations[shin] = quat.multiply(quat.conjugate(thigh_world), shin_world)
+        foot_world = quat.multiply(turn, quat.axis_angle((1.0, 0.0, 0.0), float(target[4])))
+        rotations[foot] = quat.multiply(quat.conjugate(shin_world), foot_world)
+    return rotations
+
+
+def _frame(x_axis: np.ndarray, y_axis: np.ndarray) -> np.ndarray:
+    """The rotation taking model x to ``x_axis`` and y to ``y_axis`` (made square to it)."""
+    y = y_axis - (y_axis @ x_axis) * x_axis
+    y /= np.linalg.norm(y)
+    return np.stack([x_axis, y, np.cross(x_axis, y)], axis=1)
+
+
+def _length(i: int) -> float:
+    return float(np.linalg.norm(SKELETON.tails[i] - SKELETON.heads[i]))
+
+
+def _rest_direction_i(i: int) -> np.ndarray:
+    d = SKELETON.tails[i] - SKELETON.heads[i]
+    return d / np.linalg.norm(d)
 
 
 # ---------------------------------------------------------------- authoring helpers
@@ -172,8 +322,11 @@ def pose_key(
             world directions in model axes.
         hands: per side, the wrist position (model units) to reach, the elbow
             bending outwards and down.
-        feet: per side, the ankle position to keep the foot at, flat on the
-            ground; the knee bends forwards.
+        feet: per side, the ankle position (x, y, z), optionally followed by
+            the foot's turn about the vertical (degrees; default: where the
+            hips face) and toe pitch (degrees, > 0 lifts the toes). The legs
+            are solved to these targets at every sampled time, so a foot
+            keyed at the same place in two keys stays planted between them.
     """
     rotations: dict[str, np.ndarray] = {}
     for name, angles in bones.items():
@@ -215,18 +368,21 @@ def pose_key(
         aim(f"upper_arm.{side}", upper)
         aim(f"forearm.{side}", fore)
 
-    for side, ankle in (feet or {}).items():
-        hip = frames()[SKELETON.index[f"thigh.{side}"], :3, 3]
+    targets = {}
+    for side, target in (feet or {}).items():
         facing = _rotate(world_rotation("hips"), (0.0, 0.0, -1.0))
-        thigh_dir, shin_dir = _leg_solve(hip, np.asarray(ankle, np.float64), bone_length(f"thigh.{side}"),
-                                         bone_length(f"shin.{side}"), facing)  # fmt: skip
-        aim(f"thigh.{side}", thigh_dir)
-        aim(f"shin.{side}", shin_dir)
-        # Keep the foot flat: its world rotation is only the hips' turn about the vertical.
-        yaw = np.degrees(np.arctan2(-facing[0], -facing[2]))
-        rotations[f"foot.{side}"] = quat.multiply(quat.conjugate(world_rotation(f"shin.{side}")), quat.axis_angle((0, 1, 0), yaw))
+        turn = float(np.degrees(np.arctan2(-facing[0], -facing[2])))
+        target = tuple(float(v) for v in target)
+        targets[side] = target + (turn, 0.0)[len(target) - 3 :] if len(target) < 5 else target
+    if targets:
+        table = np.stack([rotations.get(n, quat.IDENTITY) for n in SKELETON.names])
+        solved = solve_legs(table, root, targets)
+        for side in targets:
+            for bone in ("thigh", "shin", "foot"):
+                rotations[f"{bone}.{side}"] = solved[SKELETON.index[f"{bone}.{side}"]]
 
-    return Key(float(time), {n: tuple(np.round(q, 9).tolist()) for n, q in rotations.items()}, tuple(float(v) for v in root))
+    return Key(float(time), {n: tuple(np.round(q, 9).tolist()) for n, q in rotations.items()}, tuple(float(v) for v in root),
+               {side: tuple(round(v, 9) for v in target) for side, target in targets.items()})  # fmt: skip
 
 
 def ankle_rest(side: str) -> tuple[float, float, float]:

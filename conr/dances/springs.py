@@ -77,9 +77,15 @@ class SpringResult:
     lengths: np.ndarray  # (C,) bones per chain; rows past a chain's length repeat its last bone
 
 
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.cross`` for (..., 3) arrays, without its axis shuffling (this runs thousands of times per dance)."""
+    return np.stack([a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1], a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
+                     a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]], -1)  # fmt: skip
+
+
 def _arc_matrices(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(..., 3, 3) shortest rotations taking unit vectors ``a`` to unit vectors ``b`` (Rodrigues)."""
-    v = np.cross(a, b)
+    v = _cross(a, b)
     c = np.einsum("...i,...i->...", a, b)
     k = np.zeros(a.shape[:-1] + (3, 3))
     k[..., 0, 1], k[..., 0, 2], k[..., 1, 2] = -v[..., 2], v[..., 1], -v[..., 0]
@@ -99,7 +105,7 @@ def _arc_matrices(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+    return v / np.maximum(np.sqrt(np.einsum("...i,...i->...", v, v))[..., None], 1e-12)
 
 
 class SpringSolver:
@@ -210,7 +216,7 @@ class SpringSolver:
         t = np.einsum("ckj,kj->ck", points[:, None, :] - a[None], axis) / np.maximum(np.einsum("kj,kj->k", axis, axis), 1e-12)
         closest = a[None] + np.clip(t, 0.0, 1.0)[..., None] * axis[None]  # (C, K, 3)
         offset = points[:, None, :] - closest
-        distance = np.linalg.norm(offset, axis=-1)
+        distance = np.sqrt(np.einsum("...i,...i->...", offset, offset))
         reach = radii[None, :] + self.radius[:, None]
         inside = distance < reach
         if not inside.any():

@@ -43,8 +43,9 @@ def paint(part: np.ndarray, rest: np.ndarray) -> np.ndarray:
     colour = np.zeros((len(part), 3))
     is_ = lambda *names: np.isin(part, [PART_ID[n] for n in names])  # noqa: E731
 
-    colour[is_("head", "neck", "arm.L", "arm.R", "leg.L", "leg.R")] = SKIN
-    colour[is_("hair", "back_hair", "lock.L", "lock.R")] = HAIR
+    colour[is_("head", "neck", "arm.L", "arm.R", "leg.L", "leg.R", "thumb.L", "thumb.R")] = SKIN
+    colour[is_("hair", "back_hair", "lock.L", "lock.R", "tail.L", "tail.R")] = HAIR
+    colour[is_("tail.L", "tail.R") & (y > 1.535)] = RIBBON  # the ties of the twin tails
     colour[is_("torso", "skirt")] = DRESS
     colour[is_("shoe.L", "shoe.R")] = SHOE
 

@@ -1,35 +1,34 @@
-"""Idle sway: weight shifting gently from foot to foot, head tilting against the hips."""
+"""Idle sway: an easy groove from foot to foot, arms swinging loose, a stretch overhead, hands on the hips, a look around."""
 
-from ..motion import Motion, ankle_rest, mirror_direction, pose_key
+from .moves import DOWN, EAR, HIGH_OUT, HIP, LOW_OUT, SOFT, SWING_BACK, SWING_FRONT, UP, Beats, bones, mirrored, mirrored_feet
 
-FEET = {"L": ankle_rest("L"), "R": ankle_rest("R")}
-RELAXED_L = ((0.36, -0.93, 0.04), (0.22, -0.95, -0.2))
-RELAXED_R = (mirror_direction(RELAXED_L[0]), mirror_direction(RELAXED_L[1]))
-
-
-def _lean(time: float, side: float):
-    """Weight over one foot (side +1 = the character's left)."""
-    return pose_key(
-        time,
-        root=(0.055 * side, -0.015, 0.0),
-        hips=(0, 6 * side, 5 * side),
-        spine=(0, -3 * side, -5 * side),
-        chest=(0, -2 * side, -2 * side),
-        head=(3, 8 * side, -10 * side),
-        arms={"L": ((0.36 + 0.1 * side, -0.93, 0.04 - 0.2 * side), RELAXED_L[1]),
-              "R": (mirror_direction((0.36 - 0.1 * side, -0.93, 0.04 + 0.2 * side)), RELAXED_R[1])},  # fmt: skip
-        feet=FEET,
-    )
+B = Beats(bpm=90, beats=12)
+STANCE = dict(left=(0.03, 0.0), right=(-0.03, 0.0))
 
 
-def _middle(time: float):
-    return pose_key(time, root=(0.0, -0.022, 0.0), head=(-3, 0, 0), arms={"L": RELAXED_L, "R": RELAXED_R}, feet=FEET)
+def _half(start: int, s: float) -> None:
+    at = lambda beat, **pose: B.at(start + beat, **pose)  # noqa: E731
+    # Weight onto the near foot, the arms swinging after it; the far heel lifts.
+    at(0, root=(0.06 * s, SOFT - 0.02, 0), feet=mirrored_feet(s, **STANCE), arms=mirrored(s, SWING_BACK, SWING_FRONT),
+       **bones(s, hips=(0, 10, -7), spine=(0, -4, 5), chest=(0, -6, 3), head=(0, -14, 10)))  # fmt: skip
+    # A big stretch up and over to the near side.
+    at(1, root=(0.03 * s, SOFT, 0), feet=mirrored_feet(s, **STANCE), arms=mirrored(s, HIGH_OUT, UP),
+       **bones(s, hips=(0, 0, -6), spine=(0, 0, 10), chest=(6, 0, 12), head=(10, 0, 8)))  # fmt: skip
+    # Hands to the hips, a look over the far shoulder.
+    at(2, root=(-0.02 * s, SOFT - 0.03, 0), feet=mirrored_feet(s, **STANCE), arms=mirrored(s, HIP, HIP),
+       **bones(s, hips=(0, -12, 4), spine=(0, -10, -3), chest=(0, -14, 0), head=(0, -35, -6)))  # fmt: skip
+    # Over onto the far foot, one hand by the ear, the other swinging low.
+    at(3, root=(-0.06 * s, SOFT - 0.04, 0), feet=mirrored_feet(s, **STANCE), arms=mirrored(s, LOW_OUT, EAR),
+       **bones(s, hips=(0, -6, 8), spine=(-6, 8, -6), chest=(0, 10, -4), head=(-6, 12, -12)))  # fmt: skip
+    # A tap of the near foot out to the side, arms loose.
+    at(4, root=(-0.04 * s, SOFT - 0.03, 0), feet=mirrored_feet(s, left=(0.14, -0.04), right=STANCE["right"], pitch_left=0),
+       arms=mirrored(s, DOWN, LOW_OUT), **bones(s, hips=(0, 6, 6), chest=(0, -6, 0), head=(0, -10, 6)))  # fmt: skip
+    at(5, root=(0.0, SOFT - 0.05, 0), feet=mirrored_feet(s, **STANCE), arms=mirrored(s, SWING_FRONT, SWING_BACK),
+       **bones(s, hips=(0, -8, 0), spine=(-4, 0, 0), head=(-8, 6, 0)))  # fmt: skip
 
 
-MOTION = Motion(
-    name="idle-sway",
-    title="Idle sway",
-    description="A calm, looping sway from foot to foot with a tilt of the head.",
-    seconds=4.0,
-    keys=(_lean(0.0, 1.0), _middle(1.0), _lean(2.0, -1.0), _middle(3.0)),
-)
+_half(0, 1.0)
+_half(6, -1.0)
+
+MOTION = B.motion("idle-sway", "Idle sway",
+                  "An easy groove from foot to foot with loose arm swings, a stretch overhead, hands on the hips and a look around.")  # fmt: skip

@@ -1,47 +1,32 @@
-"""Spin: a crouch for momentum, a full turn with the arms out, a pose with the arms up, a curtsy."""
+"""Slow elegant turn: arms rise through first position to overhead, a slow turn on small steps with the arms open, a leg lifted behind, a curtsy."""
 
-import numpy as np
+from .moves import DOWN, HIGH_OUT, OUT, SOFT, Beats, arms, feet
 
-from ..motion import Motion, ankle_rest, mirror_direction, pose_key
-from ..quaternions import axis_angle, to_matrix
+B = Beats(bpm=72, beats=12)
+FIRST = ((0.55, -0.6, -0.58), (-0.55, -0.15, -0.82))  # rounded arms low in front
+ROUND_UP = ((0.5, 0.82, -0.2), (-0.55, 0.75, -0.1))  # fifth position: a ring overhead
+TURN = [0.0, 60.0, 120.0, 180.0, 240.0, 300.0, 360.0]
 
-FEET = {"L": ankle_rest("L"), "R": ankle_rest("R")}
-RELAXED_L = ((0.36, -0.93, 0.04), (0.22, -0.95, -0.2))
-RELAXED_R = (mirror_direction(RELAXED_L[0]), mirror_direction(RELAXED_L[1]))
-WIDE_L = ((1.0, 0.05, 0.05), (1.0, 0.15, -0.1))
-WIDE_R = (mirror_direction(WIDE_L[0]), mirror_direction(WIDE_L[1]))
-UP_L = ((0.5, 0.86, -0.1), (0.3, 0.95, -0.1))
-UP_R = (mirror_direction(UP_L[0]), mirror_direction(UP_L[1]))
+B.at(0, root=(0.0, SOFT - 0.02, 0), feet=feet(left=(0.02, 0), right=(-0.02, 0)), arms=arms(FIRST), head=(-8, 0, 0))
+B.at(1, root=(0.0, SOFT, 0), feet=feet(left=(0.02, 0), right=(-0.02, 0)), arms=arms(OUT), spine=(4, 0, 0), head=(4, -15, -8))
+B.at(2, root=(0.0, SOFT + 0.01, 0), feet=feet(left=(0.02, 0), right=(-0.02, 0), pitch_left=-8, pitch_right=-8), arms=arms(ROUND_UP),
+     spine=(8, 0, 0), chest=(4, 0, 0), head=(12, 0, 0))  # fmt: skip
+# The turn: every half beat one foot steps round (left, right, ...), the arms open wide and turning with the body.
+for i, angle in enumerate(TURN[1:], start=1):
+    shape = (OUT, ROUND_UP) if i % 2 else (HIGH_OUT, OUT)  # one arm curved overhead, then the arms open high
+    steps = (angle if i % 2 else TURN[i - 1], angle if i % 2 == 0 else TURN[i - 1])
+    B.at(2 + 0.5 * i, root=(0.0, SOFT - (0.05 if i % 2 else 0.01), 0), feet=feet(left=(0.01, 0), right=(-0.01, 0), turn=steps),
+         arms=arms(*shape, turn=angle), hips=(0, angle, 0), spine=(4, 0, 0), head=(8, 0, -10 if i % 2 else 10))  # fmt: skip
+# An arabesque: the right leg lifted behind, leaning forward, arms long.
+B.at(6.5, root=(0.04, SOFT - 0.05, 0.02), feet=feet(left=(-0.03, 0), right=(0.02, 0.42), lift_right=0.28, pitch_right=-40),
+     arms={"L": ((0.35, 0.5, -0.8), (0.3, 0.6, -0.75)), "R": ((-0.9, -0.1, 0.4), (-0.8, 0.0, 0.6))},
+     hips=(-15, 0, 0), spine=(-12, 0, 0), head=(16, 0, 0))  # fmt: skip
+B.at(8, root=(0.0, SOFT - 0.02, 0), feet=feet(left=(0.02, 0), right=(-0.02, 0)), arms=arms(HIGH_OUT), spine=(6, 0, 0),
+     head=(10, 15, 8))  # fmt: skip
+# A curtsy: the right foot crossed behind, knees bent, head bowed, arms low and open.
+B.at(9.5, root=(0.0, SOFT - 0.14, 0.02), feet=feet(left=(0.02, 0), right=(0.05, 0.16)),
+     arms=arms(((0.75, -0.6, -0.25), (0.7, -0.45, -0.5))), spine=(-14, 0, 0), chest=(-6, 0, 0), head=(-18, 0, 0))  # fmt: skip
+B.at(11, root=(0.0, SOFT - 0.03, 0), feet=feet(left=(0.02, 0), right=(-0.02, 0)), arms=arms(DOWN), head=(-6, 10, 6))
 
-
-def _turned(direction, degrees: float):
-    """An arm direction turned with the body (arm directions are given in world axes)."""
-    return tuple(to_matrix(axis_angle((0.0, 1.0, 0.0), degrees)) @ np.asarray(direction, np.float64))
-
-
-def _turn(time: float, degrees: float):
-    """Part of the turn: the legs turn with the hips, so the feet pivot on the spot; the arms stay out wide."""
-    arms = {side: (_turned(upper, degrees), _turned(fore, degrees)) for side, (upper, fore) in (("L", WIDE_L), ("R", WIDE_R))}
-    return pose_key(time, hips=(0, degrees, 0), head=(4, 0, 0), arms=arms)
-
-
-MOTION = Motion(
-    name="spin",
-    title="Spin",
-    description="Crouches, spins once around with the arms out, strikes a pose and curtsies.",
-    seconds=6.0,
-    keys=(
-        pose_key(0.0, root=(0.0, -0.01, 0.0), arms={"L": RELAXED_L, "R": RELAXED_R}, feet=FEET),
-        pose_key(0.7, root=(0.0, -0.05, 0.0), hips=(0, -25, 0), spine=(-8, 0, 0), head=(-6, 0, 0),
-                 hands={"L": (0.09, 1.08, -0.2), "R": (-0.09, 1.08, -0.2)}, feet=FEET),  # fmt: skip
-        _turn(1.2, 60.0),
-        _turn(1.6, 150.0),
-        _turn(2.0, 240.0),
-        _turn(2.4, 330.0),
-        pose_key(3.0, root=(0.0, 0.0, 0.0), spine=(6, 0, 0), head=(10, 0, -8), arms={"L": UP_L, "R": UP_R}, feet=FEET),
-        pose_key(3.9, root=(0.0, -0.01, 0.0), head=(4, 0, -10), arms={"L": WIDE_L, "R": WIDE_R}, feet=FEET),
-        pose_key(4.8, root=(0.0, -0.06, 0.0), spine=(-12, 0, 0), head=(-10, 0, 0),
-                 arms={"L": ((0.55, -0.8, -0.2), (0.5, -0.6, -0.6)), "R": ((-0.55, -0.8, -0.2), (-0.5, -0.6, -0.6))},
-                 feet={"L": (0.075, 0.075, -0.04), "R": (-0.12, 0.1, 0.12)}),  # fmt: skip
-    ),
-)
+MOTION = B.motion("spin", "Slow elegant turn",
+                  "Arms rise in a ring overhead, a slow turn on small steps with the arms open, a leg lifted behind, and a curtsy.")  # fmt: skip

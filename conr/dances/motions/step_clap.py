@@ -1,39 +1,46 @@
-"""Step and clap: step out to one side, clap, step back, clap over the head; then the other side."""
+"""Clap-along: step-touch to the side with a clap, a clap overhead, a clap under a raised knee, claps high and low, a hop."""
 
-from ..motion import Motion, ankle_rest, mirror_direction, pose_key
+from .moves import FRONT, HIGH_OUT, LOW_OUT, OUT, SOFT, UP, Beats, bones, mirrored, mirrored_feet
 
-REST_L, REST_R = ankle_rest("L"), ankle_rest("R")
-OPEN_L = ((0.8, -0.55, -0.1), (0.75, -0.3, -0.55))
-OPEN_R = (mirror_direction(OPEN_L[0]), mirror_direction(OPEN_L[1]))
-CHEST_CLAP = {"L": (0.035, 1.12, -0.27), "R": (-0.035, 1.12, -0.27)}
-HIGH_CLAP = {"L": (0.04, 1.72, -0.12), "R": (-0.04, 1.72, -0.12)}
+B = Beats(bpm=112, beats=16)
 
 
-def _half(start: float, side: float):
-    """Four seconds towards ``side`` (+1 = the character's left): lift, step, clap, step back, clap high."""
-    near, far = ("L", "R") if side > 0 else ("R", "L")
-    rest_near = REST_L if side > 0 else REST_R
-    out = (rest_near[0] + 0.16 * side, rest_near[1], rest_near[2] - 0.02)
-    lifted = (rest_near[0] + 0.09 * side, rest_near[1] + 0.1, rest_near[2] - 0.04)
-    rest_far = REST_R if side > 0 else REST_L
-    return [
-        pose_key(start, root=(0.02 * side, -0.01, 0.0), hips=(0, 0, -3 * side), head=(0, 0, 3 * side),
-                 arms={"L": OPEN_L, "R": OPEN_R}, feet={near: lifted, far: rest_far}),  # fmt: skip
-        pose_key(start + 0.6, root=(0.08 * side, -0.035, 0.0), spine=(0, 4 * side, 0), head=(0, 8 * side, 0),
-                 arms={"L": OPEN_L, "R": OPEN_R}, feet={near: out, far: rest_far}),  # fmt: skip
-        pose_key(start + 1.3, root=(0.08 * side, -0.05, 0.0), spine=(-6, 4 * side, 0), head=(-6, 10 * side, 0),
-                 hands=CHEST_CLAP, feet={near: out, far: rest_far}),  # fmt: skip
-        pose_key(start + 2.4, root=(0.03 * side, -0.012, 0.0), head=(0, 4 * side, 0),
-                 arms={"L": OPEN_L, "R": OPEN_R}, feet={near: lifted, far: rest_far}),  # fmt: skip
-        pose_key(start + 3.1, root=(0.0, 0.0, 0.0), head=(8, 0, 0), spine=(4, 0, 0), hands=HIGH_CLAP,
-                 feet={"L": REST_L, "R": REST_R}),  # fmt: skip
-    ]
+def _clap(s: float, x: float, y: float, z: float, gap: float = 0.035) -> dict:
+    """Both wrists meeting at (x, y, z), x written for s = +1."""
+    return {"L": (x * s + gap, y, z), "R": (x * s - gap, y, z)}
 
 
-MOTION = Motion(
-    name="step-and-clap",
-    title="Step and clap",
-    description="Steps out to each side with a clap in front, then a clap over the head back in the middle.",
-    seconds=8.0,
-    keys=(*_half(0.0, -1.0), *_half(4.0, 1.0)),
-)
+def _half(start: int, s: float) -> None:
+    at = lambda beat, **pose: B.at(start + beat, **pose)  # noqa: E731
+    out = dict(left=(0.16, 0.0), right=(0.0, 0.0))
+    close = dict(left=(0.16, 0.0), right=(0.13, -0.02))
+    at(0, root=(0.07 * s, SOFT - 0.04, 0), feet=mirrored_feet(s, **out), arms=mirrored(s, LOW_OUT, HIGH_OUT),
+       **bones(s, hips=(0, 8, -6), chest=(0, -6, 6), head=(0, -8, 8)))  # fmt: skip
+    at(1, root=(0.13 * s, SOFT - 0.06, 0), feet=mirrored_feet(s, **close), hands=_clap(s, 0.12, 1.12, -0.28),
+       **bones(s, hips=(0, 14, -4), spine=(-8, 0, 4), chest=(-4, -12, 0), head=(-6, -16, 10)))  # fmt: skip
+    if s < 0:  # the first time a clap straight overhead, the second time high out on the near side, leaning into it
+        at(2, root=(0.13 * s, SOFT, 0), feet=mirrored_feet(s, **close), hands=_clap(s, 0.13, 1.78, -0.08),
+           **bones(s, spine=(6, 0, 0), chest=(6, 0, 0), head=(14, 0, 0)))  # fmt: skip
+    else:
+        at(2, root=(0.1 * s, SOFT - 0.02, 0), feet=mirrored_feet(s, **close), hands=_clap(s, 0.42, 1.62, -0.12),
+           **bones(s, hips=(0, 0, -6), spine=(0, 0, 12), chest=(4, 0, 10), head=(10, 0, 10)))  # fmt: skip
+    # Near knee up and a clap under it.
+    at(3, root=(0.18 * s, SOFT - 0.05, 0), feet=mirrored_feet(s, left=(0.16, -0.12), right=(0.13, -0.02), lift_left=0.3, pitch_left=15),
+       hands=_clap(s, 0.2, 0.95, -0.34), **bones(s, hips=(-6, 0, 0), spine=(-22, 0, 0), chest=(-12, 0, 0), head=(-10, 0, 0)))  # fmt: skip
+    # Back to the middle: clap high on the far side, then low on the near side.
+    at(4, root=(0.0, SOFT - 0.04, 0), feet=mirrored_feet(s, left=(0.03, 0), right=(-0.03, 0)), hands=_clap(s, -0.25, 1.5, -0.22),
+       **bones(s, hips=(0, -14, 4), spine=(0, -8, -8), chest=(4, -14, -6), head=(8, -20, -8)))  # fmt: skip
+    at(5, root=(0.02 * s, SOFT - 0.1, 0), feet=mirrored_feet(s, left=(0.03, 0), right=(-0.03, 0)), hands=_clap(s, 0.26, 0.95, -0.26),
+       **bones(s, hips=(0, 16, -4), spine=(-16, 10, 8), chest=(-8, 12, 6), head=(-6, 18, 8)))  # fmt: skip
+    # A hop, arms flung up and out, and land with them open.
+    at(6, root=(0.0, 0.1, 0), feet=mirrored_feet(s, left=(0.03, 0), right=(-0.03, 0), lift_left=0.13, lift_right=0.13, pitch_left=-25,
+       pitch_right=-25), arms=mirrored(s, UP, OUT), **bones(s, spine=(8, 0, 0), head=(12, 0, 0)))  # fmt: skip
+    at(7, root=(0.0, SOFT - 0.1, 0), feet=mirrored_feet(s, left=(0.06, 0), right=(-0.06, 0)), arms=mirrored(s, OUT, FRONT),
+       **bones(s, hips=(6, 0, 0), spine=(-10, 6, 0), head=(-4, -8, 0)))  # fmt: skip
+
+
+_half(0, -1.0)
+_half(8, 1.0)
+
+MOTION = B.motion("step-and-clap", "Clap-along",
+                  "Step-touches to each side with a clap, claps overhead, under a raised knee, high and low, and hops with the arms up.")  # fmt: skip
