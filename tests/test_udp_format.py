@@ -53,6 +53,31 @@ def test_zip_round_trip_in_natural_order(tmp_path, fmt):
         assert np.abs(original - loaded).max() <= 1e-5
 
 
+def smooth_frame(size: int = 128, shift: float = 0.0) -> np.ndarray:
+    """A sphere's rest-pose XYZ seen from the front: smooth coordinates like a rendered body, empty around it."""
+    y, x = (np.mgrid[0:size, 0:size].astype(np.float32) + 0.5) / size * 2 - 1
+    x = x - shift
+    inside = x**2 + y**2 < 0.8**2
+    z = np.sqrt(np.clip(0.8**2 - x**2 - y**2, 0, None))
+    frame = np.stack([(x + 1) / 2, (1 - y) / 2, (z + 1) / 2, np.ones_like(x)], axis=2) * inside[:, :, None]
+    return frame.astype(np.float32)
+
+
+def test_zips_default_to_16_bit_png_exact_and_smaller_than_npz(tmp_path):
+    """Our tools' zips must fit the upload limit: 16-bit PNG by default, lossless to 1/65535, clipped to [0, 1]."""
+    frames = [smooth_frame(shift=i / 50) for i in range(6)]
+    frames[0][40, 60, 0] = 1.0005  # allowed in a UDP frame (within the tolerance); PNG clips it
+    default = write_udp_zip(tmp_path / "default.zip", frames)
+    npz = write_udp_zip(tmp_path / "npz.zip", frames, "npz")
+    with zipfile.ZipFile(default) as archive:
+        assert [info.filename for info in archive.infolist()][:2] == ["00000.png", "00001.png"]
+    back = open_udp_sequence(default)
+    for original, loaded in zip(frames, back):
+        assert np.abs(np.clip(original, 0, 1) - loaded).max() <= 0.5 / 65535 + 1e-7
+    assert back[0][40, 60, 0] == 1.0
+    assert default.stat().st_size < 0.6 * npz.stat().st_size
+
+
 def test_folder_sorts_numbers_naturally(tmp_path):
     for index in (10, 2, 1):
         write_udp(tmp_path / f"{index}.npz", random_frame(index))

@@ -66,7 +66,7 @@ def register_dances(sub: argparse._SubParsersAction) -> None:
     render.add_argument("--out", required=True, metavar="DIR", help="folder for 00000.<format> ..., or a .zip")
     render.add_argument("--size", type=int, default=512)
     render.add_argument("--fps", type=float, default=30.0)
-    render.add_argument("--format", choices=["npz", "exr", "png"], default="npz", help="npz (default, what CoNR reads), exr or 16-bit png")
+    render.add_argument("--format", choices=["npz", "exr", "png"], default="png", help="16-bit png (default: exact to 1/65535, smallest), npz or exr")
     render.add_argument("--cache-dir", default=None, help="default: $CONR_CACHE_DIR/dances or ~/.cache/conr/dances")
     render.set_defaults(func=_cmd_render)
     preview = actions.add_parser("preview", help="the dance's UDP colour preview as an MP4")

@@ -73,7 +73,7 @@ def register_udp_from_mmd(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--start", type=float, default=0.0, metavar="SECONDS", help="skip the motion's first SECONDS (an intro; default 0)")
     p.add_argument("--max-seconds", type=positive_float, default=None, help="convert only N seconds (from --start)")
     p.add_argument("--limit-seconds", type=positive_float, default=300.0, help="refuse longer motions unless --max-seconds (default 300)")
-    p.add_argument("--format", default="npz", choices=["npz", "exr", "png"], help="frame format in the zip (default npz)")
+    p.add_argument("--format", default="png", choices=["npz", "exr", "png"], help="frame format in the zip: 16-bit png (default, exact to 1/65535, smallest), npz or exr")
     p.add_argument("--framing", default="follow", choices=["follow", "fixed", "camera"],
                    help="camera follows the character (default), stays put, or is the motion's own MMD camera")
     p.add_argument("--camera", default=None, metavar="CAMERA.vmd", help="frame the dance as this MMD camera motion does")
