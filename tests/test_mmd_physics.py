@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conr.errors import InputError
 from conr.mmd import udp_from_mmd
 from conr.mmd.physics import PhysicsRig
 from conr.mmd.pmx import read_pmx
@@ -90,3 +91,28 @@ def test_physics_in_the_conversion_and_cli(tmp_path, capsys):
     assert "physics: 6 bones in 2 spring chains, 3 body capsules" in capsys.readouterr().err
     assert main(["udp-from-mmd", *args, "--out", str(tmp_path / "cli.zip"), "--size", "64", "--max-seconds", "0.2", "--no-physics"]) == 0
     assert "physics: none (--no-physics)" in capsys.readouterr().err
+
+
+def test_crafted_physics_stays_bounded(monkeypatch):
+    """Thousands of physics bones in one line under the head: chains are cut to a bounded length and count."""
+    from conr.mmd import physics
+    from conr.mmd.to_udp import check_binding
+    from mmd_writers import BoneSpec, PmxSpec, RigidBodySpec
+
+    monkeypatch.setattr(physics, "MAX_SIMULATED_BONES", 200)
+    count = 3000
+    bones = [BoneSpec("頭" if i == 0 else f"骨{i}", (0.0, 20.0 - i * 0.005, 0.01 * i), i - 1) for i in range(count)]
+    vertices = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]], np.float64)
+    ids = np.array([[count - 1, -1, -1, -1]] * 3)
+    weights = np.array([[1.0, 0, 0, 0]] * 3)
+    spec = PmxSpec(vertices, np.array([[0, 1, 2]]), bones, ids, weights, rigid_bodies=[RigidBodySpec("b", i, 1) for i in range(1, count)])
+    model = read_pmx(pmx_bytes(spec), "deep.pmx")
+    scene = MmdScene(model, read_vmd(vmd_bytes([BoneKey("頭", 0), BoneKey("頭", 3, (1.0, 0.0, 0.0))]), "m.vmd"))
+    assert scene.physics.chain_count == 3 and scene.physics.bone_count <= 200  # runs of 64 bones, each hanging from the last
+    assert len(scene.physics.followers) >= count - 1 - 200
+    worlds = list(scene.worlds(np.array([0.0, 1.0, 2.0, 3.0])))
+    assert np.isfinite(worlds[-1]).all() and abs(worlds[-1][-1, 0, 3] - worlds[-1][0, 0, 3]) < 1.0
+    check_binding(scene)  # the head moves: a (small) dance
+    swing = read_vmd(vmd_bytes([BoneKey("骨2999", 0), BoneKey("骨2999", 3, rotation=(0.9, 0.1, 0.0, 0.0))]), "tip.vmd")
+    with pytest.raises(InputError, match="'tip.vmd' has expression keys only"):  # only a bone below the head moves
+        check_binding(MmdScene(model, swing, physics=False))

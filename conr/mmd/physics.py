@@ -25,6 +25,7 @@ chains settle there for ``SETTLE_SECONDS``.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,9 @@ import numpy as np
 from ..dances.springs import SpringChain, SpringSettings, SpringSolver
 from .axes import to_model_points
 from .pmx import PmxModel
+from .posing import below_marked
+
+log = logging.getLogger(__name__)
 
 #: Physics modes of PMX rigid bodies that move their bone.
 SIMULATED_MODES = (1, 2)
@@ -43,6 +47,10 @@ MAX_STEP = 1.0 / 30.0
 MAX_STEPS_PER_FRAME = 300
 #: At most this many body capsules (the largest).
 MAX_CAPSULES = 64
+#: Real chains have a few to a few dozen bones, models a few hundred physics bones; a crafted file gets no more
+#: (bones past these follow their parent rigidly), so a frame's work stays bounded.
+MAX_CHAIN_BONES = 64
+MAX_SIMULATED_BONES = 2048
 #: A capsule closer than this (metres) to a chain's rest joint is left out.
 CLEARANCE = 0.01
 
@@ -108,7 +116,7 @@ class PhysicsRig:
                 continue
             run = [bone]
             seen.add(bone)
-            while True:
+            while len(run) < MAX_CHAIN_BONES:
                 following = [c for c in children.get(run[-1], []) if c in simulated and c not in seen]
                 if not following:
                     break
@@ -116,9 +124,14 @@ class PhysicsRig:
                     frontier.append((other, run[-1], level + 1))
                 run.append(following[0])
                 seen.add(following[0])
+            if len(run) == MAX_CHAIN_BONES:  # a longer run goes on as a chain hanging from this one
+                frontier += [(c, run[-1], level + 1) for c in children.get(run[-1], []) if c in simulated and c not in seen]
             chain = self._chain(model, run, anchor)
             if chain is None:
                 continue
+            if len(level_of) + len(run) > MAX_SIMULATED_BONES:
+                log.warning("%s: over %d physics bones; the others follow their parents rigidly", model.source, MAX_SIMULATED_BONES)
+                break
             while len(self.levels) <= level:
                 self.levels.append([])
             bones, points = chain
@@ -128,14 +141,8 @@ class PhysicsRig:
         self.levels = [level for level in self.levels if level]
         self.simulated = set(level_of)
         # Other bones below simulated ones keep their place relative to their parent.
-        depth = np.zeros(len(parents), np.int64)
-        below = np.zeros(len(parents), bool)
-        for i in range(len(parents)):
-            j, d, hit = int(parents[i]), 0, False
-            while j >= 0 and d <= len(parents):
-                hit |= j in self.simulated
-                j, d = int(parents[j]), d + 1
-            depth[i], below[i] = d, hit and i not in self.simulated
+        under, depth = below_marked(parents, self.simulated)
+        below = under & ~np.isin(np.arange(len(parents)), list(self.simulated))
         self.followers = sorted(np.flatnonzero(below).tolist(), key=lambda i: depth[i])
         self.capsules, self.radii, self.capsule_bones = self._capsules(model)
 

@@ -48,6 +48,29 @@ def _power(q: np.ndarray, weight: float) -> np.ndarray:
     return exp(weight * log(q))
 
 
+def below_marked(parents, marked) -> tuple[np.ndarray, np.ndarray]:
+    """For each bone: whether a bone strictly above it is in ``marked``, and its depth (0 for roots).
+
+    One walk per bone up to the first bone already known, so O(bones) even
+    for a crafted file that chains thousands of bones (the hierarchy is
+    acyclic: ``pmx.check_hierarchy``).
+    """
+    parents = [int(p) for p in parents]
+    marked = set(marked)
+    under = [None] * len(parents)
+    depth = [0] * len(parents)
+    for i in range(len(parents)):
+        walk, j = [], i
+        while j >= 0 and under[j] is None:
+            walk.append(j)
+            j = parents[j]
+        for k in reversed(walk):  # from the top down
+            p = parents[k]
+            under[k] = p >= 0 and (under[p] or p in marked)
+            depth[k] = depth[p] + 1 if p >= 0 else 0
+    return np.array(under, bool), np.array(depth, np.int64)
+
+
 def vmd_name(name: str, size: int = NAME_BYTES) -> bytes:
     """How a VMD file spells a bone name: Shift-JIS (cp932), cut to the field size."""
     return name.encode("cp932", errors="replace")[:size]

@@ -36,7 +36,7 @@ from ..udp import UdpSequence, encode_udp, open_udp_sequence
 from .camera import CameraView, camera_views
 from .framing import FRAMINGS, extent_of, fixed_camera, follow_cameras
 from .physics import PhysicsRig
-from .posing import MotionBinding, Rig
+from .posing import MotionBinding, Rig, below_marked
 from .pmx import PmxModel
 from .vmd import FPS as VMD_FPS
 from .vmd import CameraTrack, VmdMotion
@@ -215,15 +215,8 @@ def _face_bones(model) -> set[int]:
     bones = {i for i, b in enumerate(model.bones) if b.name in FACE_BONES}
     head = model.bone_index.get("頭")
     if head is not None:
-        below = {head}
-        for i, bone in enumerate(model.bones):  # parents may come after children: walk up from each bone
-            seen, j = [], i
-            while j >= 0 and j not in below and len(seen) <= len(model.bones):
-                seen.append(j)
-                j = model.bones[j].parent
-            if j in below:
-                below.update(seen)
-        bones |= below - {head}
+        under, _ = below_marked([b.parent for b in model.bones], {head})
+        bones |= set(np.flatnonzero(under).tolist())
     return bones
 
 
