@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from conr.dances.character import build_character
-from conr.dances.convention import CANONICAL_BOX_MAX, CANONICAL_BOX_MIN, DEFAULT_CONVENTION
 from conr.dances.generator import dance_camera, dance_frames
 from conr.dances.motions import MOTIONS
 from conr.errors import InputError
@@ -61,10 +60,11 @@ def test_exported_dance_gives_the_native_udp(character_model, dance, ik):
     native_camera = dance_camera(motion)
     for field in ("centre_x", "centre_y", "eye_z", "near", "far"):
         assert getattr(camera, field) == pytest.approx(getattr(native_camera, field), abs=1e-5)
-    convention = mmd_convention(scene.rest)
-    assert np.allclose(convention.box_min, CANONICAL_BOX_MIN, atol=2e-6) and np.allclose(convention.box_max, CANONICAL_BOX_MAX, atol=2e-6)
+    convention = mmd_convention(scene.rest)  # the box of the bind-pose mesh, as the canonical box is ours
+    vertices = build_character().vertices
+    assert np.allclose(convention.box_min, vertices.min(axis=0), atol=2e-6) and np.allclose(convention.box_max, vertices.max(axis=0), atol=2e-6)
     times = everything[::24]
-    native = list(dance_frames(motion, SIZE, 30, DEFAULT_CONVENTION, times=times))
+    native = list(dance_frames(motion, SIZE, 30, convention, times=times))
     imported = list(mmd_udp_frames(scene, times, SIZE, convention, framing=camera))
     agreement = _compare(native, imported)
     assert agreement["iou"] >= 0.999, agreement
@@ -87,8 +87,9 @@ def test_ik_driven_legs_land_where_the_dance_puts_the_feet(character_model):
             relative = world[scene.rig.parents[knee], :3, :3].T @ world[knee, :3, :3]
             assert abs(relative[0, 1]) < 1e-9 and abs(relative[0, 2]) < 1e-9 and abs(relative[0, 0] - 1) < 1e-9
             assert np.arctan2(relative[2, 1], relative[1, 1]) <= np.radians(-0.5) + 1e-9
-    native = list(dance_frames(motion, SIZE, 30, DEFAULT_CONVENTION, times=times[::2]))
-    imported = list(mmd_udp_frames(scene, times[::2], SIZE, mmd_convention(scene.rest), framing=dance_camera(motion)))
+    convention = mmd_convention(scene.rest)
+    native = list(dance_frames(motion, SIZE, 30, convention, times=times[::2]))
+    imported = list(mmd_udp_frames(scene, times[::2], SIZE, convention, framing=dance_camera(motion)))
     agreement = _compare(native, imported)
     # The legs may twist a little differently (IK picks its own knee plane), the rest is the same.
     assert agreement["iou"] >= 0.97 and agreement["mean"] < 0.005, agreement
