@@ -2,15 +2,17 @@
 
     from conr.mmd import udp_from_mmd
     poses = udp_from_mmd("miku.zip", "dance.vmd", out="dance-udp.zip", size=512, fps=30,
-                         max_seconds=20, progress=lambda done, total: ...)
+                         start=12.5, max_seconds=20, physics=True, camera=None,
+                         progress=lambda done, total: ...)
 
 Our own readers and posing, in plain Python and numpy, one module each:
 ``binary`` (bounds-checked reading), ``pmx``, ``pmd`` and ``vmd`` (the formats),
 ``files`` (files and .zip uploads), ``axes`` (MMD units and axes to ours),
 ``interpolation`` (VMD Bezier easing), ``ik`` (CCD with angle limits),
-``posing`` (forward kinematics, inheritance, skinning), ``framing`` (the
-camera), ``to_udp`` (frames through the dances' convention and renderer) and
-``cli`` (``python -m conr udp-from-mmd``).
+``posing`` (forward kinematics, inheritance, skinning), ``physics`` (physics
+bones as the dances' spring chains), ``framing`` (our camera), ``camera``
+(an MMD camera motion's), ``to_udp`` (frames through the dances' convention
+and renderer) and ``cli`` (``python -m conr udp-from-mmd``).
 
 Every file is untrusted: counts, indices, lengths and offsets are checked,
 sizes capped, loops bounded; a malformed file raises ``InputError``.

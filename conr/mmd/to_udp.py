@@ -7,7 +7,10 @@ with its box set to the bind-pose mesh (MMD x, z, y per channel, min-max
 normalised; a saved calibration's affine map applies as it does to the
 bundled dances). Frames are rendered by ``conr.dances.generator.render_udp``
 (the same rasterizers as the bundled dances) from a camera that follows the
-character (``conr.mmd.framing``), at 30 frames per second by default.
+character (``conr.mmd.framing``) or the dance's own MMD camera
+(``conr.mmd.camera``), at 30 frames per second by default, from ``start``
+seconds into the motion. Physics-driven bones (hair, skirts) swing as
+spring chains (``conr.mmd.physics``) unless ``physics=False``.
 
 Faces of hidden materials (diffuse alpha 0) are left out; faces of
 double-sided materials are drawn from both sides (added once more, wound
