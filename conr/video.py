@@ -460,3 +460,123 @@ def read_video_frames(path: str | Path, rgba: bool = False) -> np.ndarray:
     raw = subprocess.run(args, capture_output=True, check=True).stdout
     channels = 4 if rgba else 3
     return np.frombuffer(raw, np.uint8).reshape(-1, info.height, info.width, channels)
+
+
+# ---------------------------------------------------------------- sound
+
+#: The audio codec each container gets: what browsers play in it.
+AUDIO_ARGS = {
+    "mp4": ("-c:a", "aac", "-b:a", "160k", "-ac", "2"),
+    "webm": ("-c:a", "libopus", "-b:a", "128k", "-ac", "2", "-ar", "48000"),
+}
+MUXERS = {".mp4": "mp4", ".webm": "webm"}
+#: Muxing copies the video, so it takes seconds; a hung ffmpeg must not hold a worker for ever.
+MUX_TIMEOUT = 300
+
+
+def video_duration(path: str | Path) -> float:
+    """A video's length from its frame count and rate (the packets are counted, nothing is decoded)."""
+    path = Path(path)
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "null", "-"],
+        capture_output=True, text=True, timeout=MUX_TIMEOUT,
+    )  # fmt: skip
+    frames = re.findall(r"frame=\s*(\d+)", proc.stderr)
+    fps = re.search(r"Video: .*?([\d.]+) fps", proc.stderr)
+    if proc.returncode != 0 or not frames or not fps:
+        raise OutputError(f"Could not read the video {path.name} to add sound to it.")
+    return int(frames[-1]) / float(fps.group(1))
+
+
+def mux_audio(video: str | Path, song, start: float = 0.0, duration: float | None = None) -> Path:
+    """Add ``song`` (a ``conr.audio.Song``) from ``start`` seconds to a finished MP4 (AAC) or WebM (Opus).
+
+    The sound is cut or padded with silence to the video's ``duration``
+    (default: its frame count / rate, so pass ``frames / fps`` when known).
+    The video stream is copied, not re-encoded, and the MP4 keeps its index
+    in front (faststart). The result replaces ``video`` only once ffmpeg has
+    succeeded; on any failure the partial file is deleted, ``video`` is left
+    as it was, and OutputError (or InputError for a song ffmpeg cannot
+    decode) says why.
+    """
+    video = Path(video)
+    muxer = MUXERS.get(video.suffix.lower())
+    if muxer is None:
+        raise ValueError(f"cannot add sound to {video.name}: only .mp4 and .webm")
+    if duration is None:
+        duration = video_duration(video)
+    temp = video.with_name(f".{video.stem}.sound{video.suffix}")
+    # apad then atrim: exactly ``duration`` of sound whether the song is longer or shorter.
+    audio_filter = f"apad=whole_dur={duration:.6f},atrim=duration={duration:.6f},asetpts=N/SR/TB"
+    cmd = [
+        ffmpeg_exe(), "-y", "-hide_banner", "-nostdin", "-loglevel", "error",
+        "-i", str(video), *song.input_args(start),
+        "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-af", audio_filter, *AUDIO_ARGS[muxer],
+        "-map_metadata", "0", "-map_chapters", "-1",
+    ]  # fmt: skip
+    if muxer == "mp4":
+        cmd += ["-movflags", "+faststart"]
+    cmd += ["-f", muxer, str(temp)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=MUX_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        remove_output(temp)
+        raise OutputError(f"Adding the song '{song.name}' to {video.name} took longer than {MUX_TIMEOUT} s; it was stopped.") from None
+    except BaseException:
+        remove_output(temp)
+        raise
+    if proc.returncode != 0:
+        remove_output(temp)
+        reason = proc.stderr.replace(str(temp), video.name).replace(str(song.path), song.name).strip()
+        # ffmpeg names the file it failed on: in#0 the video, in#1 the song, out#0 the result.
+        if "[in#1" in reason or (song.name in reason and video.name not in reason):
+            last = re.sub(r"^(\[[^\]]*\]\s*)+", "", reason.splitlines()[-1])[:200]
+            raise InputError(f"The song '{song.name}' could not be added to {video.name} ({last}). Try saving it as MP3 or WAV.")
+        raise output_error(video, reason or f"ffmpeg exited with status {proc.returncode}")
+    try:
+        temp.replace(video)
+    except OSError as exc:
+        remove_output(temp)
+        raise output_error(video, exc.strerror or str(exc)) from None
+    return video
+
+
+def add_audio(videos: Iterable[str | Path | None], song, start: float = 0.0, duration: float | None = None) -> None:
+    """``mux_audio`` into each of a render's videos (None skipped), all or nothing.
+
+    A render asked for with a song is not done without it: when any video
+    fails, every one of them is deleted and the error raised.
+    """
+    paths = [Path(v) for v in videos if v]
+    try:
+        for path in paths:
+            mux_audio(path, song, start, duration)
+    except BaseException:
+        for path in paths:
+            remove_output(path)
+        raise
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    codec: str
+    seconds: float  # decoded length (the edit list / pre-skip applied, as a player plays it)
+    channels: int
+    rate: int
+
+
+def probe_audio(path: str | Path) -> AudioInfo | None:
+    """The first audio stream's codec, decoded length, channels and rate; None when there is none."""
+    path = Path(path)
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:a:0?", "-f", "s16le", "-"],
+        capture_output=True, timeout=MUX_TIMEOUT,
+    )  # fmt: skip
+    log = proc.stderr.decode(errors="replace")
+    stream = re.search(r"Stream #0:\d+(?:\[\w+\])?(?:\(\w+\))?: Audio: (\w+).*?, (\d+) Hz, (mono|stereo|\d+ channels)", log)
+    if stream is None:
+        return None
+    codec, rate, layout = stream.groups()
+    channels = {"mono": 1, "stereo": 2}.get(layout) or int(layout.split()[0])
+    samples = len(proc.stdout) // (2 * channels)
+    return AudioInfo(codec, samples / int(rate), channels, int(rate))
