@@ -7,6 +7,8 @@ rigid-body engine; each run of such bones becomes a damped spring chain
 physics-driven (its *anchor*), pulled back towards the bone's rest
 direction, dragged by gravity, kept out of the body by a few capsules made
 from the body's own rigid bodies (mode 0, on bones physics does not move).
+Chains on the head swing like the bundled dances' twin tails, the others
+(skirts, ribbons) like their skirt (``conr.dances.skeleton``'s settings).
 Branches (a chain hanging from a simulated bone) are simulated after the
 chain they hang from, level by level, in the same frame. Motion keys on
 physics-driven bones are ignored, as MMD does.
@@ -30,17 +32,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..dances.springs import SpringChain, SpringSettings, SpringSolver
+from ..dances.skeleton import HAIR_SPRINGS, SKIRT_SPRINGS
+from ..dances.springs import SpringChain, SpringSolver
 from .axes import to_model_points
 from .pmx import PmxModel
 from .posing import below_marked
 
 log = logging.getLogger(__name__)
 
+#: MMD's standard name of the head bone: chains hanging from it (or below it) are hair.
+HEAD = "頭"
 #: Physics modes of PMX rigid bodies that move their bone.
 SIMULATED_MODES = (1, 2)
 #: The chains settle this long (seconds) in the first frame's pose before the first frame is recorded.
-SETTLE_SECONDS = 2.0
+SETTLE_SECONDS = 4.0
 #: Longest step of the simulation (seconds); larger gaps between frames are walked in such steps ...
 MAX_STEP = 1.0 / 30.0
 #: ... up to this many; beyond it the chains start afresh (settled), as after a cut.
@@ -81,6 +86,18 @@ def _capsule(body) -> tuple[np.ndarray, float]:
     return np.stack([centre - half, centre + half]), radius
 
 
+def _settings(points: np.ndarray, on_head: bool, has_head: bool) -> SpringSettings:
+    """The dances' hair springs for chains on the head (hair), their skirt springs for the others (skirts, ribbons).
+
+    A model without the standard head bone: chains whose rest direction is
+    within 30 degrees of straight down are taken for hair.
+    """
+    if not has_head:
+        direction = points[-1] - points[0]
+        on_head = direction[1] < -np.cos(np.radians(30)) * np.linalg.norm(direction)
+    return HAIR_SPRINGS if on_head else SKIRT_SPRINGS
+
+
 def _segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     axis = b - a
     t = np.clip((points - a) @ axis / max(float(axis @ axis), 1e-12), 0.0, 1.0)
@@ -99,8 +116,12 @@ class ChainBones:
 class PhysicsRig:
     """What to simulate for a model: chains of physics bones by level, body capsules, bones that follow."""
 
-    def __init__(self, model: PmxModel, heads: np.ndarray, parents: np.ndarray, settings: SpringSettings = SpringSettings()):
+    def __init__(self, model: PmxModel, heads: np.ndarray, parents: np.ndarray):
         self.heads, self.parents = heads, parents
+        head = model.bone_index.get(HEAD)
+        on_head = below_marked(parents, {head})[0] if head is not None else np.zeros(len(parents), bool)
+        if head is not None:
+            on_head[head] = True
         simulated = {b.bone for b in model.rigid_bodies if b.mode in SIMULATED_MODES and 0 <= b.bone < len(model.bones)}
         children: dict[int, list[int]] = {}
         for i, p in enumerate(parents):
@@ -135,6 +156,7 @@ class PhysicsRig:
             while len(self.levels) <= level:
                 self.levels.append([])
             bones, points = chain
+            settings = _settings(points, bool(on_head[anchor]), head is not None)
             self.levels[level].append((bones, SpringChain(points, len(self.levels[level]), settings)))  # anchors are given per chain
             for b in bones.bones + ([bones.copy] if bones.copy is not None else []):
                 level_of[b] = level
