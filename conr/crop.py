@@ -17,6 +17,11 @@ import numpy as np
 
 #: A figure covering less than this fraction of its canvas counts as empty.
 MIN_AREA_FRACTION = 0.001
+#: Alpha below this (of 255) is faint: an anti-aliased edge, or the haze some
+#: background removers leave over the whole picture.
+FAINT_ALPHA = 16
+#: Faint alpha reaching further than this beyond the solid figure is haze, not its edge.
+EDGE_PX = 2
 
 
 @dataclass(frozen=True)
@@ -41,14 +46,16 @@ class SquareCrop:
         return np.array(astuple(self), dtype=np.int64)
 
     @classmethod
-    def around(cls, alpha: np.ndarray) -> SquareCrop | None:
+    def around(cls, alpha: np.ndarray, ignore_haze: bool = False) -> SquareCrop | None:
         """The square window around ``alpha > 0``, or None for an empty figure.
 
         Returns None when the figure is a single pixel or covers under 0.1% of
-        the canvas, the cases the original treats as "bad" input.
+        the canvas, the cases the original treats as "bad" input. With
+        ``ignore_haze`` (drawings, not UDP masks) a faint haze does not count
+        as figure (see ``figure_mask``).
         """
         canvas_h, canvas_w = alpha.shape[:2]
-        opaque = (alpha > 0).astype(np.uint8)
+        opaque = (figure_mask(alpha) if ignore_haze else alpha > 0).astype(np.uint8)
         left, top, box_w, box_h = cv2.boundingRect(opaque)
         if box_h <= 1 and box_w <= 1:
             return None
@@ -109,3 +116,23 @@ class SquareCrop:
             self.pad_top : self.side_h - self.pad_bottom, self.pad_left : self.side_w - self.pad_right
         ]
         return canvas
+
+
+def figure_mask(alpha: np.ndarray) -> np.ndarray:
+    """The pixels that belong to the figure: ``alpha > 0`` unless a faint haze surrounds it.
+
+    A clean cut-out, whose faint pixels are only its anti-aliased edge (within
+    ``EDGE_PX`` of the solid part's box), keeps the original's ``alpha > 0``
+    exactly. When faint alpha reaches further (a haze of alpha 1-15 over the
+    whole picture, or faint specks), only ``alpha >= FAINT_ALPHA`` counts:
+    otherwise the square crop would take the whole picture and shrink the
+    character. A picture with nothing but faint alpha has no figure.
+    """
+    visible = alpha > 0
+    solid = alpha >= FAINT_ALPHA
+    if not solid.any():
+        return solid
+    x, y, w, h = cv2.boundingRect(solid.astype(np.uint8))
+    vx, vy, vw, vh = cv2.boundingRect(visible.astype(np.uint8))
+    edge_only = vx >= x - EDGE_PX and vy >= y - EDGE_PX and vx + vw <= x + w + EDGE_PX and vy + vh <= y + h + EDGE_PX
+    return visible if edge_only else solid

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence, Union
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .crop import SquareCrop
+from .crop import SquareCrop, figure_mask
 from .errors import InputError
 
 #: Network input size.
@@ -137,7 +138,7 @@ def prepare_view(rgba: np.ndarray, name: str, size: int = NETWORK_SIZE) -> tuple
     """Premultiply, square-crop and resize one view; float32 (3,S,S) RGB and (1,S,S) alpha in [0, 1]."""
     if not has_transparency(rgba):
         raise InputError(f"Sheet image '{name}' has no transparent pixels. {REMOVE_BACKGROUND_HINT}")
-    crop = SquareCrop.around(rgba[:, :, 3])
+    crop = SquareCrop.around(rgba[:, :, 3], ignore_haze=True)
     if crop is None:
         raise InputError(
             f"Sheet image '{name}' is empty: almost all of it is transparent (under 0.1% of the pixels are visible). "
@@ -151,6 +152,54 @@ def prepare_view(rgba: np.ndarray, name: str, size: int = NETWORK_SIZE) -> tuple
             f"{REMOVE_BACKGROUND_HINT}"
         )
     return cut[:, :, :3].transpose(2, 0, 1).copy(), alpha[None].copy()
+
+
+#: Warnings (not refusals) on drawings that look wrong: a second shape at least this share of the
+#: largest one's area is another figure; a box wider than tall by this ratio is an upper body; a
+#: figure whose longer side is under this share of the picture's shorter side, or these pixels, is tiny.
+SECOND_FIGURE_SHARE = 0.2
+WIDE_ASPECT = 1.2
+TINY_SHARE = 0.15
+TINY_PX = 64
+#: Shapes are counted on the alpha scaled to this side at most (gaps of a pixel or two close).
+SHAPES_SIDE = 512
+
+
+def figure_warnings(rgba: np.ndarray, name: str) -> list[str]:
+    """Short notes, each naming the picture, on a cut-out that looks wrong but is not refused.
+
+    Several figures in one picture (separate shapes of similar size, e.g. a
+    sheet grid), a figure much wider than tall (only the upper body?) and a
+    tiny figure. The figure is what the square crop sees (``figure_mask``).
+    """
+    mask = figure_mask(rgba[:, :, 3]).astype(np.uint8)
+    if not mask.any():
+        return []
+    height, width = mask.shape
+    x, y, box_w, box_h = cv2.boundingRect(mask)
+    scale = min(1.0, SHAPES_SIDE / max(height, width))
+    shapes = mask if scale == 1.0 else (cv2.resize(mask * 255, (max(1, round(width * scale)), max(1, round(height * scale))),
+                                                   interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)  # fmt: skip
+    _, _, stats, _ = cv2.connectedComponentsWithStats(shapes, connectivity=8)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    figures = int(np.count_nonzero(areas >= SECOND_FIGURE_SHARE * areas.max()))
+    notes = []
+    if figures > 1:
+        notes.append(
+            f"'{name}' seems to hold {figures} figures (separate shapes of similar size); CoNR takes one view of "
+            "the character per picture, so split a sheet grid into separate pictures."
+        )
+    elif box_w > WIDE_ASPECT * box_h:
+        notes.append(
+            f"'{name}': the figure is wider than tall ({box_w}x{box_h} px); if it shows only the upper body, "
+            "use a full-body drawing (head to feet): the dance moves the whole body."
+        )
+    if max(box_w, box_h) < max(TINY_PX, TINY_SHARE * min(height, width)):
+        notes.append(
+            f"'{name}': the figure is tiny ({box_w}x{box_h} px in a {width}x{height} picture); the network sees "
+            f"it enlarged to {NETWORK_SIZE} px. Use a larger drawing, or check that the cut-out kept the whole character."
+        )
+    return notes
 
 
 def prepare_sheet(images: Sequence[np.ndarray], names: Sequence[str] | None = None, size: int = NETWORK_SIZE) -> PreparedSheet:

@@ -254,6 +254,8 @@ class VideoPose:
     raw: list[np.ndarray]
     fps: float
     name: str
+    #: Set when another background-removal model than the chosen one was used, saying why.
+    matting_note: str | None = None
 
 
 def pose_from_video(
@@ -276,12 +278,13 @@ def pose_from_video(
 
     clip = read_video(path, fps, max_seconds, limits, source_fps)
     model = matting_model or matting.DEFAULT_MODEL
-    cutouts = []
+    cutouts, note = [], None
     total = len(clip.frames)
     for index, frame in enumerate(clip.frames):
         rgba = frame if frame.shape[2] == 4 else np.dstack([frame, np.full(frame.shape[:2], 255, np.uint8)])
         if not matting.has_meaningful_alpha(rgba):
-            rgba = _cut_out_frame(rgba, model)
+            rgba, frame_note = _cut_out_frame(rgba, model)
+            note = note or frame_note
         cutouts.append(rgba)
         if progress:
             progress("Removing backgrounds", index + 1, total)
@@ -293,17 +296,18 @@ def pose_from_video(
         )
     frames = smooth_udp(raw, smooth) if smooth and smooth > 1 else raw
     names = [f"{clip.name} frame {i}" for i in range(len(frames))]
-    return VideoPose(UdpSequence.from_arrays(frames, names), raw, fps, clip.name)
+    return VideoPose(UdpSequence.from_arrays(frames, names), raw, fps, clip.name, note)
 
 
-def _cut_out_frame(rgba: np.ndarray, model: str) -> np.ndarray:
-    """Matting for one video frame; a frame where nothing is found stays empty (no figure) instead of failing."""
+def _cut_out_frame(rgba: np.ndarray, model: str) -> tuple[np.ndarray, str | None]:
+    """Matting for one video frame, with the fallback note; a frame where nothing is found stays empty (no figure)."""
     from . import matting
 
     try:
-        return matting.cut_out(rgba, model=model, force=True, name="frame").rgba
+        result = matting.cut_out(rgba, model=model, force=True, name="frame", subject="video frames")
+        return result.rgba, result.note
     except matting.NoFigureFound:
-        return np.zeros_like(rgba)
+        return np.zeros_like(rgba), None
 
 
 def write_comparison_preview(path: str | Path, raw: Sequence[np.ndarray], smoothed: Sequence[np.ndarray], fps: float) -> Path:

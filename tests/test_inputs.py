@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 
 import numpy as np
@@ -190,3 +191,77 @@ def test_tiny_excursions_reach_the_network_unclipped():
     assert picture[20, 20, 0] == 255 and picture[20, 40, 0] == 0
     with pytest.raises(InputError, match=r"'g' has values from -0.002 to 0.5.*within 0.001"):
         validate_udp(np.where(frame < 0, -0.002, frame).clip(None, 0.5), "g")
+
+
+def hazy(rgba: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The picture under a faint alpha haze (1-15 everywhere), as some background removers leave it."""
+    haze = np.random.default_rng(seed).integers(1, 16, rgba.shape[:2], dtype=np.uint8)
+    out = rgba.copy()
+    out[:, :, 3] = np.maximum(rgba[:, :, 3], haze)
+    return out
+
+
+def test_a_faint_haze_does_not_shrink_the_figure(fixture_sheet):
+    from conr.crop import SquareCrop
+
+    for path in fixture_sheet:
+        clean = np.asarray(Image.open(path).convert("RGBA"))
+        # a clean cut-out keeps the original's box exactly (anti-aliased edges count, as there)
+        assert SquareCrop.around(clean[:, :, 3], ignore_haze=True) == SquareCrop.around(clean[:, :, 3])
+        foggy = hazy(clean)
+        assert SquareCrop.around(foggy[:, :, 3]).side_h == max(foggy.shape[:2])  # what the haze did: the whole picture
+        kept, want = SquareCrop.around(foggy[:, :, 3], ignore_haze=True), SquareCrop.around(clean[:, :, 3])
+        # the same box, less the anti-aliased edge (alpha under 16 there cannot be told from the haze): 1 px at most
+        for side in ("crop_top", "crop_bottom", "crop_left", "crop_right", "side_h"):
+            assert abs(getattr(kept, side) - getattr(want, side)) <= 1, (path.name, side)
+        rgb_hazy, alpha_hazy = prepare_view(foggy, path.name)
+        rgb_clean, alpha_clean = prepare_view(clean, path.name)
+        assert np.abs(alpha_hazy - alpha_clean).mean() < 0.03
+
+
+def test_nothing_but_haze_is_an_empty_picture():
+    with pytest.raises(InputError, match=r"'fog.png' is empty"):
+        prepare_view(hazy(np.zeros((300, 200, 4), np.uint8)), "fog.png")
+
+
+def blobs(*boxes, size=(400, 400)) -> np.ndarray:
+    """Opaque filled ellipses in the given (x, y, w, h) boxes on a transparent picture."""
+    import cv2
+
+    image = np.zeros(size + (4,), np.uint8)
+    for x, y, w, h in boxes:
+        cv2.ellipse(image, (x + w // 2, y + h // 2), (w // 2, h // 2), 0, 0, 360, (230, 180, 150, 255), -1, cv2.LINE_AA)
+    return image
+
+
+@pytest.mark.parametrize(
+    "boxes, size, expected",
+    [
+        ([(140, 30, 120, 340)], (400, 400), []),  # one standing figure
+        ([(30, 30, 120, 340), (250, 30, 120, 340)], (400, 400), [r"'x.png' seems to hold 2 figures"]),
+        ([(20, 20, 120, 300), (220, 20, 120, 300), (20, 420, 120, 300), (220, 420, 120, 300)], (760, 400),
+         [r"'x.png' seems to hold 4 figures"]),  # a 2x2 sheet grid
+        ([(20, 130, 360, 200)], (400, 400), [r"'x.png': the figure is wider than tall \(36\dx20\d px\)"]),
+        ([(180, 170, 40, 50)], (400, 400), [r"'x.png': the figure is tiny \(4\dx5\d px in a 400x400 picture\)"]),
+        ([(300, 300, 80, 130)], (1000, 1000), [r"'x.png': the figure is tiny"]),  # under 15% of the picture
+        ([(140, 30, 120, 340), (150, 10, 30, 30)], (400, 400), []),  # a small separate part is no second figure
+    ],
+)  # fmt: skip
+def test_drawings_that_look_wrong_are_warned_about(boxes, size, expected):
+    from conr.sheet import figure_warnings
+
+    notes = figure_warnings(blobs(*boxes, size=size), "x.png")
+    assert len(notes) == len(expected), notes
+    for note, pattern in zip(notes, expected):
+        assert re.match(pattern, note), note
+
+
+def test_sheet_warnings_reach_the_cut_outs(fixture_sheet, tmp_path):
+    from conr import matting
+
+    grid = tmp_path / "grid.png"
+    Image.fromarray(blobs((30, 30, 120, 340), (250, 30, 120, 340))).save(grid)
+    results = matting.cut_out_sheet([*fixture_sheet, grid])  # all transparent: no model needed
+    assert [r.warnings for r in results[:-1]] == [[]] * len(fixture_sheet)  # real drawings: nothing to say
+    assert results[-1].warnings[0].startswith("'grid.png' seems to hold 2 figures")
+    assert all(r.note is None for r in results)

@@ -45,16 +45,150 @@ def test_existing_transparency_is_kept_unless_forced(with_u2netp):
     assert forced.removed_background
 
 
-def test_missing_model_offline_says_so(tmp_path, monkeypatch):
+def test_no_model_at_all_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("CONR_REMBG_DIR", str(tmp_path))
     monkeypatch.setenv("CONR_OFFLINE", "1")
-    matting._sessions.clear()
     opaque, _ = drawing_on_white()
-    with pytest.raises(InputError, match=r"'isnet-anime' is not downloaded here and the network is unreachable"):
+    with pytest.raises(InputError) as refused:
         matting.cut_out(opaque)
+    message = str(refused.value)
+    assert "isnet-anime could not be downloaded (CONR_OFFLINE is set)" in message
+    assert "no other background-removal model is installed" in message
+    assert "Upload drawings that already have a transparent background (PNG)" in message
+    assert "isnet-anime.onnx" in message and "CONR_REMBG_DIR" in message
+    assert str(tmp_path) not in message  # no server path on the page
     # a picture that already has transparency needs no model at all
     rgba = np.asarray(Image.open(FIXTURES / "inputs" / "sheet" / "2.png").convert("RGBA"))
     assert matting.cut_out(rgba).removed_background is False
+
+
+def test_unavailable_model_falls_back_to_an_installed_one(with_u2netp, monkeypatch, tmp_path):
+    monkeypatch.setenv("CONR_OFFLINE", "1")
+    opaque, truth = drawing_on_white()
+    result = matting.cut_out(opaque)  # isnet-anime, which is not in the folder
+    assert result.removed_background and result.model == "u2netp"
+    assert result.note == "isnet-anime could not be downloaded (CONR_OFFLINE is set); used u2netp"
+    assert ((result.rgba[:, :, 3] > 127) == (truth > 127)).mean() > 0.95
+    source = tmp_path / "scan.png"
+    Image.fromarray(opaque[:, :, :3]).save(source)
+    [sheet] = matting.cut_out_sheet([source], model="isnet-general-use")
+    assert sheet.model == "u2netp" and sheet.note.startswith("isnet-general-use could not be downloaded")
+    assert sheet.warnings == []
+    # the chosen model when it is there: no note
+    assert matting.cut_out(opaque, model="u2netp").note is None
+
+
+def test_unreachable_download_falls_back(with_u2netp, monkeypatch):
+    """Without the offline flag, an unreachable host is found by a quick probe and the work goes on."""
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on: connections are refused at once
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.delenv("CONR_OFFLINE", raising=False)
+    monkeypatch.setenv("CONR_REMBG_URL", f"http://127.0.0.1:{port}/models")
+    monkeypatch.setattr(matting, "_failures", {})
+    assert matting.ensure_model("isnet-anime") == "127.0.0.1 is unreachable"
+    opaque, _ = drawing_on_white()
+    result = matting.cut_out(opaque)
+    assert result.model == "u2netp"
+    assert result.note == "isnet-anime could not be downloaded (127.0.0.1 is unreachable); used u2netp"
+    assert not list(with_u2netp.glob("*.part"))
+
+
+def test_a_damaged_model_file_falls_back(with_u2netp, tmp_path, monkeypatch):
+    monkeypatch.setenv("CONR_OFFLINE", "1")
+    monkeypatch.setenv("CONR_REMBG_DIR", str(tmp_path))
+    (tmp_path / "u2netp.onnx").symlink_to(with_u2netp / "u2netp.onnx")
+    (tmp_path / "isnet-anime.onnx").write_bytes(b"not an onnx model" * 100)
+    opaque, _ = drawing_on_white()
+    result = matting.cut_out(opaque)
+    assert result.model == "u2netp"
+    assert result.note.startswith("isnet-anime could not be loaded (") and result.note.endswith("; used u2netp")
+
+
+@pytest.fixture
+def mirror(with_u2netp, tmp_path):
+    """A local HTTP server holding the real u2netp.onnx and a damaged u2net.onnx; counts its requests."""
+    import functools
+    import http.server
+    import shutil
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.copy(with_u2netp / "u2netp.onnx", served / "u2netp.onnx")
+    (served / "u2net.onnx").write_bytes(b"\0" * 300_000)
+    requests = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            requests.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(served)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/", requests
+    server.shutdown()
+    server.server_close()
+
+
+def test_ensure_model_downloads_with_progress_and_checks_the_file(mirror, tmp_path, monkeypatch):
+    import hashlib
+
+    url, requests = mirror
+    target = tmp_path / "models"
+    monkeypatch.delenv("CONR_OFFLINE", raising=False)
+    monkeypatch.setenv("CONR_REMBG_DIR", str(target))
+    monkeypatch.setenv("CONR_REMBG_URL", url)
+    monkeypatch.setattr(matting, "_failures", {})
+    lines = []
+    assert matting.ensure_model("u2netp", progress=lines.append) is None
+    assert hashlib.md5((target / "u2netp.onnx").read_bytes()).hexdigest() == matting.CHECKSUMS["u2netp"]
+    assert lines[0] == f"Downloading background-removal model u2netp from {url}u2netp.onnx"
+    assert "u2netp.onnx: 5 of 5 MB (100%)" in lines and lines[-1] == "Background-removal model u2netp ready (5 MB)"
+    assert matting.ensure_model("u2netp") is None and len(requests) == 1  # there now: no second request
+
+    reason = matting.ensure_model("u2net", progress=lines.append)
+    assert reason.startswith("the downloaded file is damaged (MD5 ")
+    assert matting.installed_models() == ["u2netp"] and not list(target.glob("*.part"))
+    assert matting.ensure_model("u2net") == reason and len(requests) == 2  # remembered, not fetched again
+
+    # the start-up helper: downloads the chosen model, or says what will be used instead
+    monkeypatch.setattr(matting, "_failures", {})
+    assert matting.warm_up("u2net", progress=lines.append).startswith(
+        "u2net could not be downloaded (the downloaded file is damaged"
+    )
+    assert matting.warm_up("u2net").endswith("; will use u2netp until it is there")
+
+
+def test_videos_without_any_model_are_refused_speaking_of_frames(tmp_path, monkeypatch):
+    from conr.video import write_video
+    from conr.video_pose import pose_from_video
+
+    monkeypatch.setenv("CONR_REMBG_DIR", str(tmp_path / "none"))
+    monkeypatch.setenv("CONR_OFFLINE", "1")
+    opaque, _ = drawing_on_white()
+    video = write_video(tmp_path / "dance.mp4", [opaque[:, :, :3]] * 4, 10)
+    with pytest.raises(InputError) as refused:
+        pose_from_video(None, video, fps=10)  # refused at the cut-outs, before any detection
+    message = str(refused.value)
+    assert message.startswith("The video frames need their background removed, but the model isnet-anime")
+    assert "a zip of PNG frames with transparent backgrounds" in message and "drawings" not in message
+
+
+def test_videos_fall_back_too_and_say_so(renderer, with_u2netp, tmp_path, monkeypatch):
+    from conr.video import write_video
+    from conr.video_pose import pose_from_video
+
+    monkeypatch.setenv("CONR_OFFLINE", "1")
+    opaque, _ = drawing_on_white()
+    canvas = np.full((520, 400, 3), 255, np.uint8)
+    canvas[20:500, 40:360] = opaque[:, :, :3]
+    video = write_video(tmp_path / "dance.mp4", [canvas] * 3, 10)
+    result = pose_from_video(renderer, video, fps=10, smooth=1)
+    assert result.matting_note == "isnet-anime could not be downloaded (CONR_OFFLINE is set); used u2netp"
+    assert all(frame[..., 3].any() for frame in result.raw)
 
 
 def test_sheet_limits_and_checks(with_u2netp, tmp_path):
