@@ -3,8 +3,9 @@
     PYTHONPATH=. python tests/bench_mmd.py [--vertices 1000000] [--bones 600] [--frames 60] [--size 512]
 
 Builds a model with the test-only writer (a grid of boxes hanging from
-chains of bones, every weight type, leg-like IK chains), then times reading
-it, preparing the rig, posing, skinning and rendering UDP frames.
+chains of bones, every weight type, leg-like IK chains, the chains given to
+physics), then times reading it, preparing the rig, posing, physics,
+skinning and rendering UDP frames.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import time
 import numpy as np
 
 from conr.mmd import pmx
+from conr.mmd.physics import SETTLE_SECONDS
 from conr.mmd.pmx import read_pmx
 from conr.mmd.posing import Rig
 from conr.mmd.to_udp import MmdScene, mmd_udp_frames
 from conr.mmd.vmd import read_vmd
-from mmd_writers import BoneKey, BoneSpec, PmxSpec, pmx_bytes, vmd_bytes
+from mmd_writers import BoneKey, BoneSpec, PmxSpec, RigidBodySpec, pmx_bytes, vmd_bytes
 
 
 def synthetic_spec(vertex_count: int, bone_count: int, seed: int = 0) -> PmxSpec:
@@ -59,7 +61,11 @@ def synthetic_spec(vertex_count: int, bone_count: int, seed: int = 0) -> PmxSpec
     four = kinds == 2
     ids[four, 1:] = second[four, None]
     weights[four] = [0.4, 0.3, 0.2, 0.1]
-    return PmxSpec(vertices, triangles, bones, ids, weights, kinds, name="bench")
+    # Physics: every chain bone but the first of each chain; a body capsule on the centre.
+    bodies = [RigidBodySpec("体", 0, 0, 2, (0.5, 6.0, 0.0), (0.0, 7.0, 0.0), group=1)]
+    bodies += [RigidBodySpec(b.name, i, 1, 0, (0.2, 0.0, 0.0), b.position, group=2, mask=4) for i, b in enumerate(bones)
+               if b.name.startswith("鎖") and not b.name.endswith("_0")]  # fmt: skip
+    return PmxSpec(vertices, triangles, bones, ids, weights, kinds, name="bench", rigid_bodies=bodies)
 
 
 def main() -> None:
@@ -107,7 +113,11 @@ def main() -> None:
     for world in worlds[:10]:
         scene.positions(world)
     skinning = (time.perf_counter() - started) / 10
-    print(f"per frame: sampling + FK + IK {posing * 1e3:.1f} ms, skinning {skinning * 1e3:.1f} ms")
+    started = time.perf_counter()
+    list(MmdScene(model, motion, physics=False).worlds(frames))
+    physics = posing - (time.perf_counter() - started) / len(frames)
+    print(f"per frame: sampling + FK + IK {(posing - physics) * 1e3:.1f} ms, physics ({scene.physics.bone_count} bones in "
+          f"{scene.physics.chain_count} chains, with the first frame's {SETTLE_SECONDS:g} s settle) {physics * 1e3:.1f} ms, skinning {skinning * 1e3:.1f} ms")  # fmt: skip
     started = time.perf_counter()
     count = sum(1 for _ in mmd_udp_frames(scene, frames[: min(30, args.frames)] / 30, args.size, framing="follow"))
     print(f"UDP at {args.size} px (framing, posing, skinning, rasterizing): {(time.perf_counter() - started) / count * 1e3:.0f} ms/frame")
