@@ -62,6 +62,8 @@ WHERE_MODELS_GO = "the server's rembg model folder (CONR_REMBG_DIR, default ~/.c
 MEANINGFUL_ALPHA_FRACTION = 0.01
 
 Progress = Callable[[str], None]
+#: ``ensure_model``'s answer while another thread (the start-up download) fetches the model.
+STILL_DOWNLOADING = "it is still downloading"
 
 _sessions: dict[str, object] = {}
 _lock = threading.Lock()
@@ -122,13 +124,14 @@ def _unreachable(url: str) -> str | None:
     return None if _reachable(probe) else f"{parts.hostname} is unreachable"
 
 
-def ensure_model(name: str = DEFAULT_MODEL, progress: Progress | None = None) -> str | None:
+def ensure_model(name: str = DEFAULT_MODEL, progress: Progress | None = None, wait: bool = False) -> str | None:
     """Make sure ``name``'s file is in ``model_dir()``, downloading it if needed.
 
     Returns None when the model is there, else a short reason it is not
-    ("CONR_OFFLINE is set", "github.com is unreachable", "it is still
-    downloading", ...). Offline it returns within a few seconds; a failure is
-    remembered for ``RETRY_AFTER_S`` so that uploads do not wait on it again.
+    ("CONR_OFFLINE is set", "github.com is unreachable", ``STILL_DOWNLOADING``
+    when another thread is fetching it and ``wait`` is False, ...). Offline it
+    returns within a few seconds; a failure is remembered for ``RETRY_AFTER_S``
+    so that uploads do not wait on it again.
     Progress lines go to ``progress`` (default: the ``conr.matting`` log).
     """
     if name not in MODELS:
@@ -138,8 +141,8 @@ def ensure_model(name: str = DEFAULT_MODEL, progress: Progress | None = None) ->
     if is_offline():
         return "CONR_OFFLINE is set"
     lock = _downloads[name]
-    if not lock.acquire(blocking=False):
-        return "it is still downloading"
+    if not lock.acquire(blocking=wait):
+        return STILL_DOWNLOADING
     key = str(model_path(name))
     try:
         if model_path(name).is_file():  # another thread finished meanwhile
@@ -207,23 +210,28 @@ def session(name: str = DEFAULT_MODEL, subject: str = "drawings") -> tuple[objec
 
     Returns (session, model used, note) where the note says why another model
     was used ("isnet-anime could not be downloaded (github.com is
-    unreachable); used u2netp") or is None. Raises InputError only when no
-    model at all can be loaded; ``subject`` ("drawings" or "video frames")
-    words its advice.
+    unreachable); used u2netp") or is None. While the start-up download runs,
+    the best installed model is used ("isnet-anime is still downloading; used
+    u2netp"), or, with none installed, the download is waited for. Raises
+    InputError only when no model at all can be loaded; ``subject``
+    ("drawings" or "video frames") words its advice.
     """
     if name not in MODELS:
         raise InputError(f"Unknown background-removal model {name!r}; choose one of {', '.join(MODELS)}.")
     problem = ensure_model(name)
+    others = [other for other in installed_models() if other != name]
+    if problem == STILL_DOWNLOADING and not others:  # nothing to fall back on: worth the wait
+        problem = ensure_model(name, wait=True)
     if problem is None:
         try:
             return _load(name), name, None
         except Exception as exc:
             problem = f"could not be loaded ({type(exc).__name__}: {str(exc)[:160]})"
+    elif problem == STILL_DOWNLOADING:
+        problem = "is still downloading"
     else:
         problem = f"could not be downloaded ({problem})"
-    for other in installed_models():
-        if other == name:
-            continue
+    for other in others:
         try:
             return _load(other), other, f"{name} {problem}; used {other}"
         except Exception as exc:

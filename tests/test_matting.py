@@ -96,6 +96,31 @@ def test_unreachable_download_falls_back(with_u2netp, monkeypatch):
     assert not list(with_u2netp.glob("*.part"))
 
 
+def test_while_the_start_up_download_runs(with_u2netp, tmp_path, monkeypatch):
+    """Another model is used meanwhile; with none installed, the download is waited for, not refused."""
+    import shutil
+    import threading
+
+    monkeypatch.delenv("CONR_OFFLINE", raising=False)
+    opaque, _ = drawing_on_white()
+    with matting._downloads["isnet-anime"]:  # as the start-up thread holds it while downloading
+        result = matting.cut_out(opaque)
+    assert result.model == "u2netp" and result.note == "isnet-anime is still downloading; used u2netp"
+
+    monkeypatch.setenv("CONR_REMBG_DIR", str(tmp_path))  # nothing installed
+    outcome = []
+    lock = matting._downloads["u2netp"]
+    lock.acquire()
+    waiting = threading.Thread(target=lambda: outcome.append(matting.cut_out(opaque, model="u2netp")))
+    waiting.start()
+    waiting.join(1.0)
+    assert waiting.is_alive() and not outcome  # not refused: waiting for the file
+    shutil.copy(with_u2netp / "u2netp.onnx", tmp_path / "u2netp.onnx")  # the download completes
+    lock.release()
+    waiting.join()
+    assert outcome[0].model == "u2netp" and outcome[0].note is None
+
+
 def test_a_damaged_model_file_falls_back(with_u2netp, tmp_path, monkeypatch):
     monkeypatch.setenv("CONR_OFFLINE", "1")
     monkeypatch.setenv("CONR_REMBG_DIR", str(tmp_path))
