@@ -116,3 +116,33 @@ def test_crafted_physics_stays_bounded(monkeypatch):
     swing = read_vmd(vmd_bytes([BoneKey("骨2999", 0), BoneKey("骨2999", 3, rotation=(0.9, 0.1, 0.0, 0.0))]), "tip.vmd")
     with pytest.raises(InputError, match="'tip.vmd' has expression keys only"):  # only a bone below the head moves
         check_binding(MmdScene(model, swing, physics=False))
+
+
+def test_body_capsules_push_the_hair_out():
+    """A capsule on a bone of its own sweeps sideways into where the hair hangs: the hair is pushed aside, not passed through."""
+    from conr.mmd import pmx
+    from mmd_writers import BoneSpec, RigidBodySpec
+
+    spec = hair_spec()
+    wall = len(spec.bones)
+    spec.bones.append(BoneSpec("壁", (5.0, 11.0, 2.5), -1, pmx.ROTATABLE | pmx.VISIBLE | pmx.ENABLED | pmx.TRANSLATABLE))
+    spec.bone_ids[-3:, 0] = wall  # the last triangle moves with it
+    # A capsule along z (turned a quarter about x), 0.5 units thick, from z = 0.5 to 4.5.
+    spec.rigid_bodies.append(RigidBodySpec("壁", wall, 0, 2, (0.5, 4.0, 0.0), (5.0, 11.0, 2.5), (np.pi / 2, 0.0, 0.0), group=1))
+    model = read_pmx(pmx_bytes(spec), "wall.pmx")
+    keys = [BoneKey("壁", 0), BoneKey("壁", 20, (-5.0, 0.0, 0.0)), BoneKey("壁", 40, (-5.0, 0.0, 0.0))]
+    motion = read_vmd(vmd_bytes(keys), "wall.vmd")
+    assert wall in MmdScene(model, motion).physics.capsule_bones.tolist()
+    radius, half = 0.5 * 0.08, np.array([0.0, 0.0, 2.0 * 0.08])
+    for bodies, outside in ((model.rigid_bodies, True), ([b for b in model.rigid_bodies if b.name != "壁"], False)):
+        model.rigid_bodies = bodies
+        depth = []
+        for w in MmdScene(model, motion).worlds(np.arange(41.0)):
+            a, b = w[wall, :3, 3] - half, w[wall, :3, 3] + half
+            joints = w[[3, 4, 5], :3, 3]
+            t = np.clip((joints - a) @ (b - a) / ((b - a) @ (b - a)), 0, 1)
+            depth.append(radius - np.linalg.norm(joints - (a + t[:, None] * (b - a)), axis=1).min())
+        if outside:
+            assert max(depth) < 0.003  # never more than a few millimetres inside (the push acts per substep)
+        else:
+            assert max(depth) > 0.02  # without the capsule the wall passes through the hair
