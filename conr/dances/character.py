@@ -243,9 +243,9 @@ def _arm(skeleton: Skeleton, side: str):
         (elbow - 0.03 * direction, 0.035, 0.037),
         (elbow + 0.05 * direction, 0.035, 0.037),
         (wrist - 0.03 * direction, 0.026, 0.027),
-        (wrist + 0.01 * direction, 0.016, 0.026),
-        (wrist + 0.06 * direction, 0.015, 0.036),  # the hand: flat, palm towards the body
-        (tip - 0.03 * direction, 0.011, 0.030),
+        (wrist + 0.01 * direction, 0.017, 0.028),
+        (wrist + 0.06 * direction, 0.018, 0.040),  # the mitten hand: flat, palm towards the body, thumb apart
+        (tip - 0.03 * direction, 0.016, 0.036),
         (tip - 0.012 * direction, 0.008, 0.020),
     ]
     control = [[*p, ra, rb] for p, ra, rb in points]

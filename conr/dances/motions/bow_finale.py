@@ -1,14 +1,16 @@
 """Bow-and-wave finale: arms open wide, a deep bow, waves to the audience on each side, a blown kiss, a jump, a turn, a heart."""
 
-from .moves import CHEST, DOWN, HIGH_OUT, OUT, SOFT, UP, Beats, arms, bones, feet, mirrored, mirrored_feet
+from .moves import CHEST, DOWN, HIGH_OUT, LOW_OUT, OUT, SOFT, UP, Beats, arms, bones, feet, mirrored, mirrored_feet
 
 B = Beats(bpm=90, beats=16)
 WAVE_OUT = ((0.85, 0.45, -0.25), (0.55, 0.83, -0.15))
 WAVE_IN = ((0.85, 0.45, -0.25), (-0.25, 0.95, -0.2))
 TOGETHER = dict(left=(0.0, 0.0), right=(0.0, 0.0))
 
-B.at(0, root=(0.0, SOFT + 0.01, 0), feet=feet(**TOGETHER), arms=arms(HIGH_OUT), spine=(8, 0, 0), chest=(6, 0, 0), head=(12, 0, 0))
-B.at(1, root=(0.0, SOFT - 0.02, 0), feet=feet(left=(0.0, 0.0), right=(0.03, 0.12)), arms=arms(OUT), head=(0, 0, 0))
+B.at(0, root=(0.03, SOFT + 0.01, 0), feet=feet(**TOGETHER), arms=arms(UP, HIGH_OUT), hips=(0, 0, -5), spine=(8, 0, 6), chest=(6, 0, 6),
+     head=(12, 0, 8))  # fmt: skip
+B.at(1, root=(-0.02, SOFT - 0.02, 0), feet=feet(left=(0.0, 0.0), right=(0.03, 0.12)), arms=arms(OUT, LOW_OUT), spine=(0, 0, -5),
+     head=(0, 10, -6))  # fmt: skip
 # A deep bow, one hand on the heart, the other arm sweeping out low.
 B.at(2, root=(0.0, SOFT - 0.06, 0.06), feet=feet(left=(0.0, 0.0), right=(0.03, 0.12)), arms=mirrored(1, ((0.55, -0.8, -0.2), (0.5, -0.6, -0.6)), CHEST),
      hips=(-22, 0, 0), spine=(-26, 0, 0), chest=(-14, 0, 0), head=(-16, 0, 0))  # fmt: skip

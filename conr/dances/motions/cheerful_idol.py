@@ -24,10 +24,11 @@ def _half(start: int, s: float) -> None:
        **bones(s, chest=(8, 0, 0), head=(10, 0, 0)))  # fmt: skip
     at(3, root=(-0.06 * s, SOFT - 0.04, 0), feet=mirrored_feet(s, left=(0.02, 0), right=(-0.02, 0), lift_left=0.05, pitch_left=-25),
        arms=mirrored(s, *step[3]), **bones(s, hips=(0, -10, 6), chest=(0, 12, -4), head=(0, -10, 12)))  # fmt: skip
-    # Heart hands in front of the chest, hips swaying under them; between them arms flung open, then up.
+    # Heart hands (the second time an arm flung up), hips swaying under them; then arms flung open, a point up, an arm up.
     for beat, sway in ((4, 1.0), (5, -1.0), (6, 1.0), (7, -1.0)):
         lean = sway * s
-        shape = {5: dict(arms=mirrored(s, LOW_OUT, OUT)), 7: dict(arms=mirrored(s, UP, HIP))}.get(
+        shape = {5: dict(arms=mirrored(s, LOW_OUT, OUT)), 6: dict(arms=mirrored(s, CHEST, POINT_UP)), 7: dict(arms=mirrored(s, UP, HIP)),
+                 **({4: dict(arms=mirrored(s, HIGH_OUT, CHEST))} if s < 0 else {})}.get(
             beat, dict(hands={"L": (0.05 + 0.04 * lean, 1.3, -0.3), "R": (-0.05 + 0.04 * lean, 1.3, -0.3)}))
         at(beat, root=(0.06 * lean, SOFT - 0.03 - 0.02 * (beat % 2), 0), feet=mirrored_feet(s, left=(0.05, 0), right=(-0.05, 0)),
            hips=(0, 0, -8 * lean), spine=(0, 0, 9 * lean), chest=(0, 0, 7 * lean), head=(0, 0, 14 * lean), **shape)  # fmt: skip

@@ -14,13 +14,13 @@ def _half(start: int, s: float) -> None:
        **bones(s, hips=(0, 6, -12), spine=(0, 0, 10), chest=(0, -8, 6), head=(0, -20, 10)))  # fmt: skip
     at(1, root=(0.13 * s, SOFT - 0.08, 0), feet=mirrored_feet(s, **step), arms=mirrored(s, OUT, CHEST),
        **bones(s, hips=(0, 10, -14), spine=(0, 0, 12), chest=(0, -12, 4), head=(0, 25, -6)))  # fmt: skip
-    # Pull the far foot in to touch, fists down, shoulders up.
+    # Pull the far foot in to touch, the near fist down, the far one punching up, shoulders up.
     at(2, root=(0.16 * s, SOFT - 0.04, 0), feet=mirrored_feet(s, left=(0.22, 0.0), right=(0.17, -0.02), lift_right=0.04, pitch_right=-20),
-       arms=mirrored(s, DOWN, DOWN), **bones(s, shoulder_L=(0, 0, 12), shoulder_R=(0, 0, -12), spine=(-6, 0, 0), head=(-10, 0, 0)))  # fmt: skip
-    # Back to a wide stance: goal-post arms, then hands on the hips with a hip pop each way.
-    at(3, root=(0.0, SOFT - 0.1, 0), feet=mirrored_feet(s, **WIDE), arms=mirrored(s, GUARD, GUARD),
+       arms=mirrored(s, DOWN, UP), **bones(s, shoulder_L=(0, 0, 12), shoulder_R=(0, 0, -12), spine=(-6, 0, 0), head=(-10, 0, 0)))  # fmt: skip
+    # Back to a wide stance: a goal-post arm, then a hand on the hip with a hip pop each way.
+    at(3, root=(0.0, SOFT - 0.1, 0), feet=mirrored_feet(s, **WIDE), arms=mirrored(s, GUARD, OUT),
        **bones(s, hips=(6, 0, 0), spine=(-6, 0, 0), head=(6, 0, 0)))  # fmt: skip
-    at(4, root=(0.08 * s, SOFT - 0.05, 0), feet=mirrored_feet(s, **WIDE), arms=mirrored(s, HIP, HIP),
+    at(4, root=(0.08 * s, SOFT - 0.05, 0), feet=mirrored_feet(s, **WIDE), arms=mirrored(s, HIP, HIGH_OUT),
        **bones(s, hips=(0, 0, -14), spine=(0, 0, 14), chest=(0, 0, 6), head=(0, 0, -12)))  # fmt: skip
     at(5, root=(-0.08 * s, SOFT - 0.05, 0), feet=mirrored_feet(s, **WIDE), arms=mirrored(s, UP, UP),
        **bones(s, hips=(0, 0, 14), spine=(0, 0, -14), chest=(0, 0, -6), head=(0, 0, 12)))  # fmt: skip
