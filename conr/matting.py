@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 import threading
 import time
 import urllib.request
@@ -132,7 +133,8 @@ def ensure_model(name: str = DEFAULT_MODEL, progress: Progress | None = None, wa
     when another thread is fetching it and ``wait`` is False, ...). Offline it
     returns within a few seconds; a failure is remembered for ``RETRY_AFTER_S``
     so that uploads do not wait on it again.
-    Progress lines go to ``progress`` (default: the ``conr.matting`` log).
+    Progress lines go to ``progress`` (default: stderr, like the weights'
+    download, so they reach the Space's logs even before logging is set up).
     """
     if name not in MODELS:
         raise InputError(f"Unknown background-removal model {name!r}; choose one of {', '.join(MODELS)}.")
@@ -150,7 +152,7 @@ def ensure_model(name: str = DEFAULT_MODEL, progress: Progress | None = None, wa
         failed = _failures.get(key)
         if failed and time.monotonic() - failed[0] < RETRY_AFTER_S:
             return failed[1]
-        reason = _download(name, progress or log.info)
+        reason = _download(name, progress or _to_stderr)
         if reason:
             _failures[key] = (time.monotonic(), reason)
             log.warning("Background-removal model %s is not available: %s", name, reason)
@@ -159,6 +161,10 @@ def ensure_model(name: str = DEFAULT_MODEL, progress: Progress | None = None, wa
         return reason
     finally:
         lock.release()
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _download(name: str, progress: Progress) -> str | None:
@@ -319,10 +325,9 @@ def warm_up(model: str = DEFAULT_MODEL, progress: Progress | None = None) -> str
     Returns None when ``model`` is ready, else what will happen instead (the
     fallback note, or the refusal when no model can be had); also logged.
     """
-    model_dir()
+    ensure_model(model, progress)
     import rembg  # noqa: F401  (the slow part: numba compiles on the first import)
 
-    ensure_model(model, progress)
     try:
         _, used, note = session(model)
     except InputError as exc:
