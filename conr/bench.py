@@ -2,7 +2,8 @@
 
     python -m conr.bench --views 4 --frames 8                 # one configuration
     python -m conr.bench --sweep --device cuda --dtype bfloat16
-    python -m conr.bench --end-to-end 300                     # parse + render + MP4
+    python -m conr.bench --end-to-end 8 --weights DIR          # the whole CLI: stage table, overhead, precision
+    python -m conr.bench --precisions                           # candidates against float32: speed, PSNR
 
 Uses the weights found by ``conr.weights`` (``--weights DIR``), else a
 randomly initialised network: speed does not depend on the weights' values.
@@ -26,8 +27,9 @@ import torch
 from .network import CoNRNetwork
 from .pipeline import ConrRenderer, render_to_files
 
+from .precision import REFERENCE_DIR
+
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "fixtures" / "conr-reference" / "inputs"
 EXAMPLE_SHEET = ROOT / "examples" / "sheet"
 
 
@@ -35,10 +37,10 @@ EXAMPLE_SHEET = ROOT / "examples" / "sheet"
 
 
 def synthetic_sheet(views: int, size: int = 384) -> list[np.ndarray]:
-    """``views`` cut-out drawings: the fixture sheet where available, else blobs."""
+    """``views`` cut-out drawings: the reference sheet where available, else blobs."""
     from PIL import Image
 
-    files = sorted((FIXTURES / "sheet").glob("*.png"))
+    files = sorted((REFERENCE_DIR / "sheet").glob("*.png"))
     images = [np.asarray(Image.open(f).convert("RGBA")) for f in files]
     if not images:
         yy, xx = np.mgrid[:size, :size]
@@ -48,8 +50,8 @@ def synthetic_sheet(views: int, size: int = 384) -> list[np.ndarray]:
 
 
 def synthetic_poses(frames: int) -> list[np.ndarray]:
-    """``frames`` UDP frames: the fixture pose, shifted a little each frame."""
-    path = FIXTURES / "poses" / "1.npz"
+    """``frames`` UDP frames: the reference pose, shifted a little each frame."""
+    path = REFERENCE_DIR / "poses" / "1.npz"
     with np.load(path, allow_pickle=False) as data:
         base = data["i"].astype(np.float32)
     return [np.roll(base, shift=(i % 9) - 4, axis=1) for i in range(frames)]
@@ -102,9 +104,8 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_render(renderer: ConrRenderer, poses: list[np.ndarray], batch: int, repeats: int = 1) -> float:
+def time_render(renderer: ConrRenderer, sheet, poses: list[np.ndarray], batch: int, repeats: int = 1) -> float:
     """Seconds per frame (best of ``repeats``) for the network part of rendering."""
-    sheet = renderer.sheet
     best = float("inf")
     for _ in range(repeats):
         sync(renderer.device)
@@ -130,11 +131,12 @@ def peak_memory_gb(device: torch.device) -> float:
 # ---------------------------------------------------------------- main
 
 
-def load_network(weights: str | None) -> tuple[CoNRNetwork, str]:
+def load_renderer(weights: str | None, device: torch.device, dtype: str, channels_last: bool) -> tuple[ConrRenderer, str]:
     if weights:
-        renderer = ConrRenderer.from_pretrained(weights, device="cpu", progress=False)
-        return renderer.network, f"weights from {weights}"
-    return CoNRNetwork(), "randomly initialised weights (speed does not depend on values)"
+        renderer = ConrRenderer.from_pretrained(weights, device="cpu", progress=False, channels_last=channels_last)
+        return renderer.to(device, dtype), f"weights from {weights}"
+    renderer = ConrRenderer(CoNRNetwork(), device=device, dtype=dtype, channels_last=channels_last)
+    return renderer, "randomly initialised weights (speed does not depend on values)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,23 +145,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--batch", type=int, default=None, help="frames per pass (default: the renderer's choice)")
     parser.add_argument("--device", default=None)
-    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--dtype", default=None, help="precision (default float32; --end-to-end: the CLI's auto)")
     parser.add_argument("--weights", default=None)
     parser.add_argument("--sweep", action="store_true", help="views 1/2/4/8 x batch 1..32")
-    parser.add_argument("--end-to-end", type=int, default=0, metavar="N", help="also time parse + render + MP4 for N frames")
+    parser.add_argument("--end-to-end", type=int, default=0, metavar="N",
+                        help="time the whole CLI (python -m conr render) for N frames: stage table and overhead")
+    parser.add_argument("--dance", default="step-and-clap", help="bundled dance for --end-to-end")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--compile", action="store_true", help="torch.compile the shader first")
     parser.add_argument("--plain-layout", action="store_true", help="NCHW convolutions instead of channels-last")
     parser.add_argument("--precisions", nargs="*", default=None, metavar="DTYPE",
-                        help="compare precisions on the reference fixture: time and max abs difference from float32 "
-                        "(default: the reduced precisions this device computes natively)")  # fmt: skip
+                        help="compare precisions with float32 on the reference input: speed, PSNR, mean and p99.9 "
+                        "difference (default: the reduced precisions this device computes natively)")  # fmt: skip
     args = parser.parse_args(argv)
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    network, source = load_network(args.weights)
+    if args.end_to_end:
+        return end_to_end(args)
     device = torch.device(args.device) if args.device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    renderer = ConrRenderer(network, device=device, dtype=args.dtype, channels_last=not args.plain_layout)
+    renderer, source = load_renderer(args.weights, device, args.dtype or "float32", not args.plain_layout)
     if args.compile:
         renderer.compile()
     if args.precisions is not None:
@@ -179,11 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     for views in view_counts:
         parse_gflop, frame_gflop = count_flops(CoNRNetwork(), views, torch.device("cpu")) if views <= 8 else (float("nan"),) * 2
         sheet_images = synthetic_sheet(views)
-        renderer.sheet = None
-        renderer._sheets.clear()
+        renderer._sheets.clear()  # time a fresh parse
         sync(device)
         start = time.perf_counter()
-        renderer.parse_sheet(sheet_images)
+        sheet = renderer.parse_sheet(sheet_images)
         sync(device)
         parse_s = time.perf_counter() - start
         for batch in batches:
@@ -191,9 +195,9 @@ def main(argv: list[str] | None = None) -> int:
             poses = synthetic_poses(frames)
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
-                time_render(renderer, poses[:batch], batch)  # warm-up: kernels, allocator
+                time_render(renderer, sheet, poses[:batch], batch)  # warm-up: kernels, allocator
             try:
-                per_frame = time_render(renderer, poses, batch, repeats=2 if device.type == "cuda" else 1)
+                per_frame = time_render(renderer, sheet, poses, batch, repeats=2 if device.type == "cuda" else 1)
             except torch.OutOfMemoryError:
                 print(f"| {views} | {batch} | out of memory |")
                 torch.cuda.empty_cache()
@@ -204,46 +208,81 @@ def main(argv: list[str] | None = None) -> int:
                 f"{gflops:.0f} | {100 * gflops / peak:.0f}% | {peak_memory_gb(device):.1f} |",
                 flush=True,
             )
-    if args.end_to_end:
-        end_to_end(renderer, args.views, args.end_to_end)
     return 0
 
 
-def compare_precisions(renderer: ConrRenderer, dtypes: list[str], source: str) -> int:
-    """The fixture (3 views, 2 frames) in each precision: seconds per frame and max abs difference from float32."""
-    from .pipeline import reduced_precisions
-    from .udp import read_udp
+def compare_precisions(renderer: ConrRenderer, candidates: list[str], source: str) -> int:
+    """Each candidate against float32 on the reference input (``conr.precision``): speed, PSNR, mean and p99.9 difference."""
+    from .precision import MAX_P999_LEVELS, MIN_PSNR_DB, choose_precision, native_precisions
 
-    sheet = renderer.parse_sheet(sorted((FIXTURES / "sheet").glob("*.png")))
-    frames = [read_udp(p) for p in sorted((FIXTURES / "poses").glob("*.npz"))]
-    results = renderer.compare_precisions(frames, sheet, dtypes or reduced_precisions(renderer.device))
-    print(f"# precision on the reference fixture ({sheet.views} views, {len(frames)} frames, {source})")
-    print("| precision | s/frame | max abs diff vs float32 |")
-    print("|---|---:|---:|")
-    for name, row in results.items():
-        print(f"| {name} | {row['seconds_per_frame']:.3f} | {row['max_abs_diff']:.2e} |")
+    choice = choose_precision(renderer, candidates or native_precisions(renderer.device), cache_path=os.devnull)
+    print(f"# precision on the reference input ({source}); chosen: the fastest with PSNR >= {MIN_PSNR_DB:g} dB "
+          f"and p99.9 <= {MAX_P999_LEVELS:g} levels")  # fmt: skip
+    print("| precision | s/frame | PSNR dB | mean abs (levels) | p99.9 abs (levels) | chosen |")
+    print("|---|---:|---:|---:|---:|---|")
+    for m in choice.measurements or []:
+        q = m.quality
+        print(f"| {m.name} | {m.seconds_per_frame:.3f} | {q.psnr_db:.1f} | {q.mean_abs:.3f} | {q.p999_abs:.1f} | "
+              f"{'yes' if m.name == choice.precision else ''} |")  # fmt: skip
+    if not choice.measurements:
+        print(choice.describe())
     return 0
 
 
-def end_to_end(renderer: ConrRenderer, views: int, frames: int) -> None:
-    """Upload-to-MP4 time: parse a fresh sheet, render ``frames`` frames of a bundled dance, encode H.264."""
+def end_to_end(args: argparse.Namespace) -> int:
+    """The whole CLI in a fresh process (``python -m conr render``): wall clock per stage and the overhead over the forward passes.
+
+    Renders ``--end-to-end N`` frames of a bundled dance from the example
+    sheet (``--views`` drawings) into an MP4, with the weights of
+    ``--weights`` and the CLI's default precision (``--dtype`` to force one).
+    """
+    import json
+    import subprocess
+
     from . import dances
+    from .udp import write_udp_zip
 
-    examples = sorted(EXAMPLE_SHEET.glob("*.png"))
-    images = [str(p) for p in examples][:views] if len(examples) >= views else synthetic_sheet(views)
-    dance = dances.dance_udp("step-and-clap")  # rendered and cached before the clock starts
-    poses = dance.select([i % len(dance) for i in range(frames)])
-    renderer.sheet = None
-    renderer._sheets.clear()
+    if not args.weights:
+        print("--end-to-end needs --weights DIR (the CLI loads real files; recipe weights do: "
+              "python -c 'import sys; sys.path.insert(0, \"tests\"); from recipe_weights import write_recipe_weights; "
+              "write_recipe_weights(\".cache/recipe-weights\")')", file=sys.stderr)  # fmt: skip
+        return 2
+    examples = sorted(EXAMPLE_SHEET.glob("*.png"))[: args.views]
+    dance = dances.dance_udp(args.dance)
+    frames = args.end_to_end
     with tempfile.TemporaryDirectory() as tmp:
-        sync(renderer.device)
-        start = time.perf_counter()
-        sheet = renderer.parse_sheet(images)
-        result = render_to_files(renderer, poses, sheet=sheet, mp4=os.path.join(tmp, "out.mp4"), fps=30)
-        sync(renderer.device)
-        seconds = time.perf_counter() - start
-    print(f"end to end: {result.frames} frames ({result.frames / 30:.1f} s of 30 fps video), {sheet.views} views, "
-          f"{result.width}x{result.height}, parse + render + MP4: {seconds:.2f} s ({result.frames / seconds:.2f} frames/s)")  # fmt: skip
+        poses = write_udp_zip(os.path.join(tmp, "dance.zip"), [dance[i % len(dance)] for i in range(frames)])
+        timings = os.path.join(tmp, "timings.json")
+        cmd = [sys.executable, "-m", "conr", "render", "--sheet", *map(str, examples), "--poses", str(poses),
+               "--out", os.path.join(tmp, "out.mp4"), "--weights", args.weights, "--timings", timings,
+               "--dtype", args.dtype or "auto"]  # fmt: skip
+        if args.device:
+            cmd += ["--device", args.device]
+        started = time.perf_counter()
+        epoch = time.time()
+        run = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        if run.returncode != 0:
+            print(run.stderr, file=sys.stderr)
+            return run.returncode
+        record = json.loads(Path(timings).read_text())
+    stages = {"start-up (interpreter + imports)": {"seconds": record["entered_epoch"] - epoch, "calls": 1}}
+    stages.update(record["stages"])
+    frames = record["frames"]
+    forward = stages.get("forward", {}).get("seconds", float("nan"))
+    print(f"# whole CLI render: {frames} frames of {args.dance}, {record['views']} views, MP4; {cpu_peak_gflops()[1]}; "
+          f"torch {torch.__version__}; precision {record['precision']}")  # fmt: skip
+    print("| stage | s | s/frame | % of wall |")
+    print("|---|---:|---:|---:|")
+    for name, row in stages.items():
+        print(f"| {name} | {row['seconds']:.2f} | {row['seconds'] / frames:.3f} | {100 * row['seconds'] / wall:.0f}% |")
+    print(f"| **whole process** | **{wall:.2f}** | **{wall / frames:.3f}** | 100% |")
+    print(f"whole process {wall / frames:.2f} s/frame against {forward / frames:.2f} s/frame of forward passes: "
+          f"overhead {100 * (wall - forward) / forward:.0f}% ({wall - forward:.1f} s outside the network)")  # fmt: skip
+    for line in run.stderr.splitlines():
+        if line.startswith("precision:"):
+            print(line)
+    return 0
 
 
 if __name__ == "__main__":

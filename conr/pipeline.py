@@ -13,10 +13,10 @@ the device computes.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import threading
-import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,11 +30,11 @@ from .errors import InputError, check_cancelled
 from .network import PARTS, CoNRNetwork, SheetFeatures
 from .sheet import NETWORK_SIZE, ImageInput, describe, load_image, premultiply, prepare_sheet
 from .udp import PreparedPose, prepare_pose, validate_udp
+from .precision import DTYPES, FLOAT32, Precision, PrecisionChoice, native_dtypes, parse_dtype, parse_precision  # noqa: F401 (DTYPES, parse_dtype re-exported)
+from .runtime import StageClock, keep_freed_memory
 from .weights import ResolvedWeights, load_part, resolve_weights
 
 ProgressCallback = Callable[[int, int], None]
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -47,32 +47,9 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     return device
 
 
-def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
-    if dtype is None:
-        return torch.float32
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    aliases = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "half": "float16"}
-    name = aliases.get(str(dtype), str(dtype))
-    if name not in DTYPES:
-        raise InputError(f"Unknown precision {dtype!r}: use float32, bfloat16 or float16.")
-    return DTYPES[name]
-
-
 def reduced_precisions(device: torch.device) -> list[str]:
-    """Reduced precisions worth trying here: the GPU's, or bfloat16 on CPUs that compute it natively.
-
-    Without native support (AVX512-BF16 / AMX) a CPU emulates bfloat16 at a
-    hundredth of float32's speed, so it is not offered.
-    """
-    if device.type == "cuda":
-        return ["float16", "bfloat16"] if torch.cuda.is_bf16_supported() else ["float16"]
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return []
-    return ["bfloat16"] if ("avx512_bf16" in flags or "amx_bf16" in flags) else []
+    """Reduced dtypes this device computes natively (see ``conr.precision.native_dtypes``)."""
+    return native_dtypes(device)
 
 
 @dataclass
@@ -118,57 +95,114 @@ def paste_render(render: np.ndarray, pose: PreparedPose) -> np.ndarray:
 
 
 class ConrRenderer:
-    """Owns the CoNR network on one device and renders characters into poses.
+    """Owns the CoNR network and renders characters into poses; holds no per-request state.
+
+    Load, then place (as diffusers does)::
+
+        renderer = ConrRenderer.from_pretrained(weights_dir).to("cuda", dtype="auto")
 
     Args:
         network: a ``CoNRNetwork`` with weights loaded.
         device: where to run; default CUDA if available, else CPU.
-        dtype: float32 (reference precision), or float16 / bfloat16 for the shader (autocast).
+        dtype: a precision (``conr.precision``): float32 (reference), bfloat16 / float16
+            (pose U-Net and shader under autocast), bfloat16-shader / float16-shader, or
+            "auto" (the fastest that keeps the measured video quality).
         batch_size: frames per forward pass; default chosen from free memory.
         channels_last: run the shader's convolutions in NHWC (faster with oneDNN and cuDNN).
+
+    The renderer is shared by requests: the sheet is an argument of every
+    render, an out-of-memory fallback shrinks the batch of that call only,
+    and precisions are measured on copies. Parsed sheets are cached by
+    content (a cache, not a "current" sheet).
     """
 
     def __init__(
         self,
         network: CoNRNetwork,
         device: str | torch.device | None = None,
-        dtype: str | torch.dtype | None = None,
+        dtype: str | torch.dtype | Precision | None = None,
         batch_size: int | None = None,
         channels_last: bool = True,
     ):
-        self.device = pick_device(device)
-        self.dtype = parse_dtype(dtype)
-        if self.dtype == torch.float16 and self.device.type == "cpu":
-            raise InputError("float16 is for GPUs; on the CPU use bfloat16 or float32.")
-        self.network = network.eval().to(self.device)
+        self.network = network.eval()
         self.network.shader.set_channels_last(channels_last)
+        self.device = torch.device("cpu")
+        self.precision: Precision = FLOAT32
+        self.precision_choice: PrecisionChoice | None = None
         self.batch_size = batch_size
-        self.sheet: CharacterSheet | None = None
-        self._sheets: OrderedDict[str, CharacterSheet] = OrderedDict()
+        self._sheets: OrderedDict[tuple[str, torch.device], CharacterSheet] = OrderedDict()
         self._lock = threading.Lock()
         self.weights: ResolvedWeights | None = None
+        self.to(pick_device(device), dtype)
 
-    # ------------------------------------------------------------ loading
+    @property
+    def dtype(self) -> torch.dtype:
+        """The shader's compute dtype (see ``precision`` for the whole setting)."""
+        return self.precision.dtype
+
+    # ------------------------------------------------------------ loading and placement
 
     @classmethod
     def from_pretrained(
         cls,
         weights_dir: str | os.PathLike | None = None,
         device: str | torch.device | None = None,
-        dtype: str | torch.dtype | None = None,
+        dtype: str | torch.dtype | Precision | None = None,
         batch_size: int | None = None,
         allow_download: bool = True,
         progress: bool = True,
         channels_last: bool = True,
     ) -> ConrRenderer:
-        """Resolve the four checkpoint files (see ``conr.weights``), check and load them."""
+        """Resolve the four checkpoint files (see ``conr.weights``), check them and load them on the CPU.
+
+        The tensors are memory-mapped from the files (no copy, no random
+        initialisation first); ``device``/``dtype`` are a shortcut for
+        ``.to(device, dtype)`` (device default: CUDA if available).
+        """
         resolved = resolve_weights(weights_dir, allow_download=allow_download, progress=progress)
-        network = CoNRNetwork()
+        with torch.device("meta"):
+            network = CoNRNetwork()
         for part in PARTS:
-            load_part(getattr(network, part), part, resolved.paths[part])
-        renderer = cls(network, device=device, dtype=dtype, batch_size=batch_size, channels_last=channels_last)
+            load_part(getattr(network, part), part, resolved.paths[part], assign=True)
+        renderer = cls(network, device="cpu", batch_size=batch_size, channels_last=channels_last)
         renderer.weights = resolved
-        return renderer
+        return renderer.to(pick_device(device), dtype)
+
+    def to(self, device: str | torch.device | None = None, dtype: str | torch.dtype | Precision | None = None) -> ConrRenderer:
+        """Place the network on ``device`` and set the precision; returns self.
+
+        ``dtype="auto"`` measures the candidates this device computes
+        natively (or reads the cached choice, see ``conr.precision``);
+        ``precision_choice`` then holds the measurements. Parsed sheets are
+        dropped when the device changes.
+        """
+        if device is not None:
+            device = pick_device(device)
+            if device != self.device:
+                self.network.to(device)
+                with self._lock:
+                    self._sheets.clear()
+                self.device = device
+            if device.type == "cpu":
+                keep_freed_memory()
+        if dtype is not None and str(dtype) == "auto":
+            from .precision import choose_precision
+
+            self.precision_choice = choose_precision(self)
+            dtype = self.precision_choice.precision
+        if dtype is not None or device is not None:
+            precision = parse_precision(dtype) if dtype is not None else self.precision
+            if precision.dtype == torch.float16 and self.device.type == "cpu" and "float16" not in native_dtypes(self.device):
+                raise InputError("float16 is for GPUs (or CPUs with AVX512-FP16/AMX); on this CPU use bfloat16 or float32.")
+            self.precision = precision
+        return self
+
+    def copy_with(self, precision: str | torch.dtype | Precision) -> ConrRenderer:
+        """A renderer sharing this one's network and sheet cache, computing in ``precision`` (for measuring)."""
+        other = copy.copy(self)
+        other.precision = parse_precision(precision)
+        other.precision_choice = None
+        return other
 
     def compile(self, mode: str | None = None) -> ConrRenderer:
         """Compile the shader with ``torch.compile`` (optional, never required).
@@ -184,24 +218,23 @@ class ConrRenderer:
 
     # ------------------------------------------------------------ helpers
 
-    def default_batch_size(self) -> int:
+    def default_batch_size(self, views: int = 4) -> int:
         """Frames per pass: bounded by free device memory (about 0.35 GB per frame and view in float32)."""
         if self.batch_size:
             return self.batch_size
-        views = self.sheet.views if self.sheet else 4
         if self.device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(self.device)
-            per_frame = 0.35e9 * views * (0.6 if self.dtype != torch.float32 else 1.0)
+            per_frame = 0.35e9 * views * (0.6 if self.precision.reduced else 1.0)
             return int(max(1, min(32, (free * 0.7) // per_frame)))
         return 1  # on CPUs larger batches only spill the caches (measured: 6.6 s/frame at 1, 8.4 at 2)
 
     # ------------------------------------------------------------ sheet
 
     def parse_sheet(self, images: Sequence[ImageInput], names: Sequence[str] | None = None) -> CharacterSheet:
-        """Parse the character sheet once; later calls with the same pictures hit the cache.
+        """Parse a character sheet (always in float32); the same pictures again hit a small cache.
 
         ``images`` are paths, PIL images or RGBA arrays with a transparent
-        background. The parsed sheet becomes the one ``render`` uses.
+        background. Pass the returned sheet to ``render`` / ``render_iter``.
         """
         if len(images) == 0:
             raise InputError("The character sheet is empty: give at least one drawing of the character.")
@@ -211,21 +244,19 @@ class ConrRenderer:
         digest = hashlib.sha1()
         for array in (prepared.rgb, prepared.alpha):
             digest.update(np.ascontiguousarray(array).tobytes())
-        key = digest.hexdigest()
+        key = (digest.hexdigest(), self.device)
         with self._lock:
             if key in self._sheets:
                 self._sheets.move_to_end(key)
-                self.sheet = self._sheets[key]
-                return self.sheet
+                return self._sheets[key]
             with torch.inference_mode():
                 rgb = torch.from_numpy(prepared.rgb).to(self.device)
                 alpha = torch.from_numpy(prepared.alpha).to(self.device)
                 features = self.network.parse_sheet(rgb, alpha)
-            sheet = CharacterSheet(key, names, features)
+            sheet = CharacterSheet(key[0], names, features)
             self._sheets[key] = sheet
             while len(self._sheets) > 4:
                 self._sheets.popitem(last=False)
-            self.sheet = sheet
             return sheet
 
     def detect_udp(self, images: Sequence[ImageInput]) -> list[np.ndarray]:
@@ -274,36 +305,49 @@ class ConrRenderer:
 
     # ------------------------------------------------------------ render
 
-    def _launch(self, sheet: CharacterSheet, targets: np.ndarray) -> list[torch.Tensor]:
-        """Start the network on a batch (asynchronous on CUDA); on out-of-memory, halve the batch and go on."""
+    def _check_sheet(self, sheet) -> CharacterSheet:
+        if not isinstance(sheet, CharacterSheet):
+            raise InputError("No character sheet: pass the sheet from parse_sheet(images) to render().")
+        return sheet
+
+    def _launch(self, sheet: CharacterSheet, targets: np.ndarray, limit: list[int]) -> list[torch.Tensor]:
+        """Start the network on a batch (asynchronous on CUDA), at most ``limit[0]`` frames per pass.
+
+        On out-of-memory the pass is halved and ``limit[0]`` lowered: the
+        caller's list lives for one render call, so the next request starts
+        from the renderer's own batch size again.
+        """
+        if len(targets) > limit[0]:
+            return [out for i in range(0, len(targets), limit[0]) for out in self._launch(sheet, targets[i : i + limit[0]], limit)]
+        features = sheet.features
+        if features.reference.device != self.device:
+            features = features.to(self.device)
         try:
             with torch.inference_mode():
                 target = torch.from_numpy(targets).to(self.device, non_blocking=True)
-                return [self.network.render(sheet.features, target, shader_dtype=self.dtype)]
+                return [self.network.render(features, target, shader_dtype=self.precision.dtype,
+                                            encoder_dtype=self.precision.encoder_dtype)]  # fmt: skip
         except torch.OutOfMemoryError:
             if len(targets) == 1:
                 raise
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
-            half = len(targets) // 2
-            self.batch_size = max(1, half)
-            return self._launch(sheet, targets[:half]) + self._launch(sheet, targets[half:])
+            limit[0] = max(1, len(targets) // 2)
+            return self._launch(sheet, targets, limit)
 
     @staticmethod
     def _fetch(outputs: list[torch.Tensor]) -> np.ndarray:
         """Wait for a launched batch and bring it to the CPU as float32 (N, 4, S, S)."""
         return np.concatenate([out.float().cpu().numpy() for out in outputs])
 
-    def _run(self, sheet: CharacterSheet, targets: np.ndarray) -> np.ndarray:
-        return self._fetch(self._launch(sheet, targets))
-
     def render_iter(
         self,
         udp_frames: Iterable[np.ndarray] | Sequence[np.ndarray],
-        sheet: CharacterSheet | None = None,
+        sheet: CharacterSheet,
         batch_size: int | None = None,
         progress: ProgressCallback | None = None,
         cancel=None,
+        clock: StageClock | None = None,
     ) -> Iterator[np.ndarray]:
         """Yield one straight-alpha RGBA uint8 frame per UDP frame, at its canvas size, in order.
 
@@ -312,34 +356,37 @@ class ConrRenderer:
         worker threads while the network runs. ``cancel`` (a
         ``threading.Event`` or a callable) is checked before every batch:
         once set, ``conr.errors.Cancelled`` is raised within one batch.
+        ``clock`` (``conr.runtime.StageClock``) adds up the time of each stage.
         """
-        sheet = sheet or self.sheet
-        if sheet is None:
-            raise InputError("No character sheet: call parse_sheet(images) before render().")
+        clock = clock or StageClock(enabled=False)
         frames = udp_frames if isinstance(udp_frames, Sequence) else list(udp_frames)
         total = len(frames)
         if total == 0:
             raise InputError("There are no pose frames to render.")
-        batch = max(1, batch_size or self.default_batch_size())
+        sheet = self._check_sheet(sheet)
+        batch = max(1, batch_size or self.default_batch_size(sheet.views))
+        limit = [batch]  # this call's pass size: halved on out-of-memory, never the renderer's
         starts = list(range(0, total, batch))
         names = getattr(frames, "names", None)
 
         def prepare(start: int) -> list[tuple[np.ndarray, PreparedPose | None]]:
-            out = []
-            for index in range(start, min(start + batch, total)):
-                frame = validate_udp(frames[index], names[index] if names else f"frame {index}")
-                out.append((frame, prepare_pose(frame, NETWORK_SIZE)))
-            return out
+            with clock.stage("read + crop poses (worker)"):
+                out = []
+                for index in range(start, min(start + batch, total)):
+                    frame = validate_udp(frames[index], names[index] if names else f"frame {index}")
+                    out.append((frame, prepare_pose(frame, NETWORK_SIZE)))
+                return out
 
         def paste(prepared, renders: np.ndarray | None) -> list[np.ndarray]:
-            out, k = [], 0
-            for frame, pose in prepared:
-                if pose is None:
-                    out.append(transparent_frame(*frame.shape[:2]))
-                else:
-                    out.append(paste_render(renders[k], pose))
-                    k += 1
-            return out
+            with clock.stage("paste frames (worker)"):
+                out, k = [], 0
+                for frame, pose in prepared:
+                    if pose is None:
+                        out.append(transparent_frame(*frame.shape[:2]))
+                    else:
+                        out.append(paste_render(renders[k], pose))
+                        k += 1
+                return out
 
         # Pipelined: while batch i runs on the device, batch i+1 is read and cropped on a
         # worker thread and the frames of batch i-1 (pasted on another) go to the caller.
@@ -349,25 +396,32 @@ class ConrRenderer:
             pending = None
             for i, _ in enumerate(starts):
                 check_cancelled(cancel, "The render")
-                prepared = next_batch.result()
+                with clock.stage("wait for poses"):
+                    prepared = next_batch.result()
                 if i + 1 < len(starts):
                     next_batch = pool.submit(prepare, starts[i + 1])
                 targets = [pose.target for _, pose in prepared if pose is not None]
-                launched = self._launch(sheet, np.stack(targets)) if targets else None
+                with clock.stage("forward"):
+                    launched = self._launch(sheet, np.stack(targets), limit) if targets else None
                 if pending is not None:
-                    yield from pending.result()
-                renders = self._fetch(launched) if launched else None
+                    with clock.stage("wait for pasted frames"):
+                        pasted = pending.result()
+                    yield from pasted
+                with clock.stage("forward"):
+                    renders = self._fetch(launched) if launched else None
                 pending = pool.submit(paste, prepared, renders)
                 done += len(prepared)
                 if progress:
                     progress(done, total)
             if pending is not None:
-                yield from pending.result()
+                with clock.stage("wait for pasted frames"):
+                    pasted = pending.result()
+                yield from pasted
 
     def render(
         self,
         udp_frames: Iterable[np.ndarray] | Sequence[np.ndarray],
-        sheet: CharacterSheet | None = None,
+        sheet: CharacterSheet,
         batch_size: int | None = None,
         progress: ProgressCallback | None = None,
         cancel=None,
@@ -375,68 +429,14 @@ class ConrRenderer:
         """All frames at once (see ``render_iter``; prefer it for long dances)."""
         return list(self.render_iter(udp_frames, sheet, batch_size, progress, cancel))
 
-    def compare_precisions(
-        self,
-        frames: Sequence[np.ndarray],
-        sheet: CharacterSheet | None = None,
-        candidates: Sequence[str | torch.dtype] | None = None,
-    ) -> dict[str, dict[str, float]]:
-        """Seconds per frame and max abs difference from float32 of the 256x256 RGBA render, per precision.
-
-        Runs each precision twice (the first run warms up kernels) on
-        ``frames``; leaves the renderer's precision as it was.
-        """
-        sheet = sheet or self.sheet
-        if candidates is None:
-            candidates = reduced_precisions(self.device)
-        original = self.dtype
-        results: dict[str, dict[str, float]] = {}
-        reference = None
-        try:
-            for candidate in ["float32", *[c for c in candidates if parse_dtype(c) != torch.float32]]:
-                self.dtype = parse_dtype(candidate)
-                name = str(self.dtype).replace("torch.", "")
-                self.render_premultiplied_256(frames[:1], sheet)  # warm-up
-                if self.device.type == "cuda":
-                    torch.cuda.synchronize(self.device)
-                started = time.perf_counter()
-                out = self.render_premultiplied_256(frames, sheet)
-                seconds = (time.perf_counter() - started) / len(frames)
-                if reference is None:
-                    reference = out
-                results[name] = {"seconds_per_frame": seconds, "max_abs_diff": float(np.abs(out - reference).max())}
-        finally:
-            self.dtype = original
-        return results
-
-    def choose_precision(
-        self,
-        frames: Sequence[np.ndarray],
-        sheet: CharacterSheet | None = None,
-        tolerance: float = 2e-2,
-        candidates: Sequence[str | torch.dtype] | None = None,
-    ) -> dict[str, dict[str, float]]:
-        """Switch to the fastest precision whose render stays within ``tolerance`` of float32.
-
-        Measured on this device with these weights (see ``compare_precisions``);
-        returns the measurements. Float32 is kept when nothing reduced is both
-        faster and close enough (CPUs without native bfloat16, say).
-        """
-        results = self.compare_precisions(frames, sheet, candidates)
-        eligible = {k: v for k, v in results.items() if v["max_abs_diff"] <= tolerance}
-        best = min(eligible, key=lambda k: eligible[k]["seconds_per_frame"])
-        self.dtype = parse_dtype(best)
-        return results
-
-    def render_premultiplied_256(self, udp_frames: Sequence[np.ndarray], sheet: CharacterSheet | None = None) -> np.ndarray:
+    def render_premultiplied_256(self, udp_frames: Sequence[np.ndarray], sheet: CharacterSheet) -> np.ndarray:
         """The network's raw output (N, 4, 256, 256), RGB premultiplied: what the original computes before pasting."""
-        sheet = sheet or self.sheet
-        if sheet is None:
-            raise InputError("No character sheet: call parse_sheet(images) before render().")
+        sheet = self._check_sheet(sheet)
         poses = [prepare_pose(validate_udp(f, f"frame {i}")) for i, f in enumerate(udp_frames)]
         if any(p is None for p in poses):
             raise InputError("A frame has no visible body; it has no 256x256 render.")
-        return self._run(sheet, np.stack([p.target for p in poses]))
+        targets = np.stack([p.target for p in poses])
+        return self._fetch(self._launch(sheet, targets, [self.batch_size or len(targets)]))
 
 
 # ---------------------------------------------------------------- whole jobs
@@ -466,7 +466,7 @@ def render_to_files(
     renderer: ConrRenderer,
     poses: Sequence[np.ndarray],
     *,
-    sheet: CharacterSheet | None = None,
+    sheet: CharacterSheet,
     fps: float = 30.0,
     background: tuple[int, int, int] | None = (255, 255, 255),
     mp4: str | os.PathLike | None = None,
@@ -476,6 +476,7 @@ def render_to_files(
     max_side: int | None = None,
     progress: ProgressCallback | None = None,
     cancel=None,
+    clock: StageClock | None = None,
 ) -> RenderResult:
     """Render a pose sequence and stream it into the requested files.
 
@@ -485,6 +486,7 @@ def render_to_files(
     Frames are written as they come, so memory does not grow with the
     dance's length. On a failure or a cancel (``cancel``, see
     ``render_iter``) the encoders are stopped and the partial files deleted.
+    ``clock`` adds up the time of each stage (see ``conr.runtime.StageClock``).
     """
     from .video import FrameSink, resize_rgba
 
@@ -494,13 +496,19 @@ def render_to_files(
         raise InputError("There are no pose frames to render.")
     canvas_h, canvas_w = first.shape[:2]
     width, height = fit_size(canvas_w, canvas_h, max_side)
-    with FrameSink(width, height, fps, mp4=mp4, webm=webm, frames_dir=frames_dir, frames_zip=frames_zip,
-                   background=background) as sink:  # fmt: skip
-        for rgba in renderer.render_iter(poses, sheet=sheet, progress=progress, cancel=cancel):
-            size = fit_size(rgba.shape[1], rgba.shape[0], max_side)
-            if size != (rgba.shape[1], rgba.shape[0]):
-                rgba = resize_rgba(rgba, *size)
-            sink.write(rgba)
+    clock = clock or StageClock(enabled=False)
+    with clock.stage("start encoders"):
+        sink = FrameSink(width, height, fps, mp4=mp4, webm=webm, frames_dir=frames_dir, frames_zip=frames_zip,
+                         background=background)  # fmt: skip
+    with sink:
+        for rgba in renderer.render_iter(poses, sheet, progress=progress, cancel=cancel, clock=clock):
+            with clock.stage("resize + encode (hand-off)"):
+                size = fit_size(rgba.shape[1], rgba.shape[0], max_side)
+                if size != (rgba.shape[1], rgba.shape[0]):
+                    rgba = resize_rgba(rgba, *size)
+                sink.write(rgba)
+        with clock.stage("finish encoders"):
+            sink.close()
     return RenderResult(
         sink.count, width, height, fps,
         mp4=str(mp4) if mp4 else None, webm=str(webm) if webm else None,

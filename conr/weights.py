@@ -197,11 +197,15 @@ def check_state_dict(module: nn.Module, state: dict[str, torch.Tensor], name: st
             )
 
 
-def load_part(module: nn.Module, part: str, path: Path) -> None:
-    """Check and load one checkpoint into ``module`` (strict)."""
+def load_part(module: nn.Module, part: str, path: Path, assign: bool = False) -> None:
+    """Check and load one checkpoint into ``module`` (strict).
+
+    ``assign=True`` makes the file's memory-mapped tensors the module's own
+    (no copy: for a module built on the meta device).
+    """
     state = read_state_dict(path)
     check_state_dict(module, state, path.name)
-    module.load_state_dict(state, strict=True)
+    module.load_state_dict(state, strict=True, assign=assign)
 
 
 # ---------------------------------------------------------------- sources

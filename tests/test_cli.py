@@ -42,7 +42,7 @@ def test_render_mp4_and_frames(recipe_weights_dir, fixture_sheet, pose_dir, tmp_
     result = run_cli(
         "render", "--sheet", *map(str, fixture_sheet), "--poses", str(pose_dir), "--out", str(out),
         "--frames-dir", str(frames_dir), "--weights", str(recipe_weights_dir), "--device", "cpu",
-        "--background", "#102030",
+        "--background", "#102030", "--dtype", "float32",  # parity with the original: the default (auto) may pick bfloat16
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr

@@ -152,25 +152,21 @@ def test_zip_traversal_is_refused(tmp_path):
 
 
 def test_empty_pose_renders_transparent_frame_of_canvas_size(renderer, fixture_sheet, fixture_poses):
-    renderer.parse_sheet(fixture_sheet)
+    sheet = renderer.parse_sheet(fixture_sheet)
     empty = np.zeros((90, 70, 4), np.float32)
     speck = np.zeros((300, 300, 4), np.float32)
     speck[10:12, 10:12] = 1.0  # under 0.1% of the canvas: the original calls this empty too
-    frames = renderer.render([empty, speck])
+    frames = renderer.render([empty, speck], sheet)
     assert frames[0].shape == (90, 70, 4) and frames[0].max() == 0
     assert frames[1].shape == (300, 300, 4) and frames[1].max() == 0
     assert prepare_pose(speck) is None
 
 
-def test_render_without_sheet_and_without_frames(recipe_weights_dir, fixture_poses):
-    from conr.network import CoNRNetwork
-
-    fresh = ConrRenderer(CoNRNetwork(), device="cpu")
+def test_render_without_sheet_and_without_frames(renderer, fixture_poses):
     with pytest.raises(InputError, match=r"No character sheet"):
-        fresh.render([read_udp(fixture_poses[0])])
-    fresh.sheet = object()  # any sheet: the frame count is checked first
+        renderer.render([read_udp(fixture_poses[0])], None)
     with pytest.raises(InputError, match=r"no pose frames"):
-        fresh.render([])
+        renderer.render([], None)  # the frame count is checked first
 
 
 def test_tiny_excursions_reach_the_network_unclipped():

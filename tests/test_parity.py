@@ -65,8 +65,8 @@ def test_network_intermediates_and_renders(renderer, fixture_sheet, fixture_pose
 
 
 def test_pasted_frames_match_original_within_one_level(renderer, fixture_sheet, fixture_poses):
-    renderer.parse_sheet(fixture_sheet)
-    frames = renderer.render([read_udp(p) for p in fixture_poses])
+    sheet = renderer.parse_sheet(fixture_sheet)
+    frames = renderer.render([read_udp(p) for p in fixture_poses], sheet)
     for i, frame in enumerate(frames):
         original = np.asarray(Image.open(FIXTURES / "expected" / f"{i}.png").convert("RGBA")).astype(np.int32)
         assert frame.shape == original.shape and frame.dtype == np.uint8

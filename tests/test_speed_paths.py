@@ -1,4 +1,4 @@
-"""The fast paths compute the same thing: batching, channels-last, out-of-memory fallback, precision choice."""
+"""The fast paths compute the same thing: batching, channels-last, out-of-memory fallback; the renderer keeps no request state."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ def frames(fixture_poses):
 
 
 def test_batching_does_not_change_frames(renderer, fixture_sheet, frames):
-    renderer.parse_sheet(fixture_sheet[:1])
-    one_by_one = renderer.render(frames, batch_size=1)
-    batched = renderer.render(frames, batch_size=2)
+    sheet = renderer.parse_sheet(fixture_sheet[:1])
+    one_by_one = renderer.render(frames, sheet, batch_size=1)
+    batched = renderer.render(frames, sheet, batch_size=2)
     for a, b in zip(one_by_one, batched):
         # compare premultiplied colour: straight RGB amplifies rounding where alpha is tiny
         pa, pb = (np.rint(x[:, :, :3] * (x[:, :, 3:4] / 255.0)) for x in (a, b))
@@ -32,18 +32,19 @@ def test_plain_layout_matches_the_fixture(renderer, fixture_sheet, fixture_poses
 
     with np.load(FIXTURES / "expected" / "tensors.npz") as expected:
         reference = [expected["rgba_0"], expected["rgba_1"]]
-    renderer.parse_sheet(fixture_sheet)
+    sheet = renderer.parse_sheet(fixture_sheet)
     renderer.network.shader.set_channels_last(False)
     try:
-        out = renderer.render_premultiplied_256([read_udp(p) for p in fixture_poses])
+        out = renderer.render_premultiplied_256([read_udp(p) for p in fixture_poses], sheet)
     finally:
         renderer.network.shader.set_channels_last(True)
     assert max(float(np.abs(out[i] - reference[i]).max()) for i in range(2)) <= 1e-4
 
 
-def test_out_of_memory_halves_the_batch_and_finishes(renderer, fixture_sheet, frames, monkeypatch):
-    renderer.parse_sheet(fixture_sheet[:1])
-    expected = renderer.render(frames, batch_size=1)
+def test_out_of_memory_halves_the_batch_of_that_call_only(renderer, fixture_sheet, frames, monkeypatch):
+    """The halving lasts one render call: the renderer's batch size, shared by every request, is untouched."""
+    sheet = renderer.parse_sheet(fixture_sheet[:1])
+    expected = renderer.render(frames * 2, sheet, batch_size=1)
     real_render = renderer.network.render
     attempts = []
 
@@ -54,22 +55,46 @@ def test_out_of_memory_halves_the_batch_and_finishes(renderer, fixture_sheet, fr
         return real_render(sheet, target, **kwargs)
 
     monkeypatch.setattr(renderer.network, "render", picky_render)
-    previous = renderer.batch_size
-    try:
-        got = renderer.render(frames, batch_size=2)
-        assert renderer.batch_size == 1
-    finally:
-        renderer.batch_size = previous
-    assert attempts == [2, 1, 1]
+    before = renderer.batch_size
+    got = renderer.render(frames * 2, sheet, batch_size=2)
+    assert attempts == [2, 1, 1, 1, 1], "halved once, then the rest of the call goes one frame at a time"
+    assert renderer.batch_size == before
+    attempts.clear()
+    renderer.render(frames, sheet, batch_size=2)
+    assert attempts == [2, 1, 1], "the next call starts from its own batch size again"
     for a, b in zip(expected, got):
         assert np.array_equal(a, b)
 
 
-def test_precision_choice_measures_and_keeps_float32_without_faster_options(renderer, fixture_sheet, frames):
-    renderer.parse_sheet(fixture_sheet[:1])
-    results = renderer.choose_precision(frames[:1], candidates=[])
-    assert renderer.dtype == torch.float32
-    assert results["float32"]["max_abs_diff"] == 0.0 and results["float32"]["seconds_per_frame"] > 0
+def test_sheets_are_explicit_and_placement_is_separate(renderer, fixture_sheet, frames):
+    """render needs the sheet it is given; two sheets interleave; .to() moves and sets precision, returning the renderer."""
+    from conr.errors import InputError
+
+    one = renderer.parse_sheet(fixture_sheet[:1])
+    two = renderer.parse_sheet(fixture_sheet[1:2])
+    assert not hasattr(renderer, "sheet"), "no implicit current sheet"
+    a = renderer.render(frames[:1], one)
+    renderer.render(frames[:1], two)
+    assert np.array_equal(renderer.render(frames[:1], one)[0], a[0])
+    with pytest.raises(InputError, match=r"No character sheet"):
+        renderer.render(frames[:1], None)
+    assert renderer.to("cpu", "float32") is renderer and renderer.precision.name == "float32"
+    copy = renderer.copy_with("bfloat16-shader")
+    assert copy.precision.name == "bfloat16-shader" and renderer.precision.name == "float32"
+    assert copy.network is renderer.network
+
+
+def test_from_pretrained_maps_the_files_and_matches_a_copying_load(recipe_weights_dir, renderer):
+    """Loading on the meta device with the files' memory-mapped tensors gives the weights a plain load gives."""
+    from conr.network.decoder import RGBADecoder
+    from conr.weights import load_part
+
+    plain = RGBADecoder()
+    load_part(plain, "rgbadecodernet", recipe_weights_dir / "rgbadecodernet.pth")
+    mapped = renderer.network.rgbadecodernet.state_dict()
+    for key, value in plain.state_dict().items():
+        assert mapped[key].device.type == "cpu" and torch.equal(mapped[key], value), key
+    assert not any(p.is_meta for p in renderer.network.parameters())
 
 
 def test_float16_is_refused_on_cpu(recipe_weights_dir):
@@ -77,5 +102,9 @@ def test_float16_is_refused_on_cpu(recipe_weights_dir):
     from conr.network import CoNRNetwork
     from conr.pipeline import ConrRenderer
 
+    from conr.precision import native_dtypes
+
+    if "float16" in native_dtypes(torch.device("cpu")):
+        pytest.skip("this CPU computes float16 natively (AVX512-FP16/AMX)")
     with pytest.raises(InputError, match=r"float16 is for GPUs"):
         ConrRenderer(CoNRNetwork(), device="cpu", dtype="float16")

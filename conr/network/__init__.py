@@ -70,19 +70,26 @@ class CoNRNetwork(nn.Module):
         """Pose features of ``target`` = cat(XYZ * mask, mask), (N, 4, H, W)."""
         return self.target_pose_encoder.encode(normalise(target))
 
-    def render(self, sheet: SheetFeatures, target: Tensor, shader_dtype: torch.dtype = torch.float32) -> Tensor:
+    def render(
+        self,
+        sheet: SheetFeatures,
+        target: Tensor,
+        shader_dtype: torch.dtype = torch.float32,
+        encoder_dtype: torch.dtype = torch.float32,
+    ) -> Tensor:
         """RGBA (N, 4, H, W), RGB premultiplied, for N targets (see ``encode_pose``).
 
         ``shader_dtype`` runs the shader's convolutions (almost all of the
-        cost) under autocast in float16 or bfloat16. The U-Nets and the
-        decoder stay in float32: measured on the reference fixture, half
-        precision there costs ten times more accuracy than in the shader.
+        cost) under autocast in float16 or bfloat16, ``encoder_dtype`` the
+        pose U-Net's. The decoder stays float32 (it makes the 8-bit colours,
+        and costs little); whether a reduced precision is good enough is
+        measured on rendered frames (``conr.precision``), not assumed.
         """
-        pose_features = self.encode_pose(target)
-        reduced = shader_dtype != torch.float32
-        with torch.autocast(target.device.type, dtype=shader_dtype, enabled=reduced):
-            fused = self.shader(pose_features, sheet.reference, sheet.features)
+        device = target.device.type
+        with torch.autocast(device, dtype=encoder_dtype, enabled=encoder_dtype != torch.float32):
+            pose_features = self.encode_pose(target)
+        with torch.autocast(device, dtype=shader_dtype, enabled=shader_dtype != torch.float32):
+            fused = self.shader([f.float() for f in pose_features], sheet.reference, sheet.features)
         return self.rgbadecodernet(fused.float())
-
 
 __all__ = ["CoNRNetwork", "SheetFeatures", "PARTS", "INPUT_MEAN", "INPUT_STD", "normalise"]
