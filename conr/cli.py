@@ -76,26 +76,6 @@ def write_timings(path: str, clock, entered: float, **info) -> None:
     Path(path).write_text(json.dumps(record, indent=1))
 
 
-def _song(args: argparse.Namespace, poses, has_video: bool):
-    """``--audio``: the song checked before any weight is loaded, and with ``--dance-bpm`` the poses
-    (one loop of a dance keyed at that tempo) retimed to the song's tempo. Returns (song, start, poses)."""
-    if not args.audio:
-        if args.dance_bpm or args.audio_start:
-            raise ConrError("--audio-start and --dance-bpm need a song: give --audio SONG.")
-        return None, 0.0, poses
-    if not has_video:
-        raise ConrError("--audio needs a video to go into: give --out video.mp4 or --webm video.webm.")
-    from .audio import check_start, match_tempo, open_song, song_tempo
-
-    song = open_song(args.audio)
-    start = check_start(song, args.audio_start)
-    if args.dance_bpm:
-        retiming = match_tempo(song_tempo(song, start, len(poses) / args.fps), args.dance_bpm)
-        poses = retiming.apply(poses, args.fps, args.fps, seconds=len(poses) / args.fps)
-        print(f"note: {retiming.message}", file=sys.stderr)
-    return song, start, poses
-
-
 def _cmd_render(args: argparse.Namespace) -> int:
     from .pipeline import ConrRenderer, render_to_files
     from .runtime import StageClock
@@ -136,7 +116,6 @@ def _cmd_render(args: argparse.Namespace) -> int:
     poses = open_udp_sequence(args.poses if len(args.poses) > 1 else args.poses[0])
     if args.max_frames:
         poses = poses.head(args.max_frames)
-    song, song_start, poses = _song(args, poses, has_video=bool(mp4 or webm))
     poses[0]
     clock.add("read + check inputs", time.perf_counter() - entered)
     started = time.perf_counter()
@@ -152,20 +131,14 @@ def _cmd_render(args: argparse.Namespace) -> int:
         print(renderer.precision_choice.describe(), file=sys.stderr)
     with clock.stage("parse sheet"):
         sheet = renderer.parse_sheet(args.sheet)
-    frames_from = _inbetweening(args, renderer)
     bar, update = _progress_bar(len(poses), "rendering")
     try:
         result = render_to_files(
-            frames_from, poses, sheet=sheet, fps=args.fps, background=background,
+            renderer, poses, sheet=sheet, fps=args.fps, background=background,
             mp4=mp4, webm=webm, frames_dir=args.frames_dir, max_side=args.size, progress=update, clock=clock,
         )  # fmt: skip
     finally:
         bar.close()
-    _report_inbetweening(frames_from, sheet)
-    if song is not None:
-        from .video import add_audio
-
-        add_audio([result.mp4, result.webm], song, song_start, result.frames / args.fps)
     seconds = time.perf_counter() - loaded
     if args.timings:
         write_timings(args.timings, clock, entered, frames=result.frames, views=sheet.views,
@@ -179,26 +152,6 @@ def _cmd_render(args: argparse.Namespace) -> int:
         if path:
             print(path)
     return 0
-
-
-def _inbetweening(args: argparse.Namespace, renderer):
-    """``--inbetween K`` / ``--draft``: what to take frames from (``conr.inbetween``), else the renderer itself."""
-    if not args.draft and (args.inbetween or 1) == 1:
-        return renderer
-    from .inbetween import DRAFT_K, InbetweenRenderer, draft_renderer
-
-    return draft_renderer(renderer, k=args.inbetween or DRAFT_K) if args.draft else InbetweenRenderer(renderer, k=args.inbetween)
-
-
-def _report_inbetweening(frames_from, sheet) -> None:
-    plan = getattr(frames_from, "plan", None)
-    if plan is not None:
-        print(f"in-betweening: the network rendered {len(plan.keys)} of {plan.frames} frames (every {plan.k}th, and "
-              f"{len(plan.fallbacks)} with too many holes); the others were warped from them", file=sys.stderr)  # fmt: skip
-    if getattr(frames_from, "mark", None):
-        used = frames_from.sheet_for(sheet)
-        print(f"DRAFT: {used.views} of {sheet.views} drawings ({', '.join(used.names)}), every frame marked DRAFT "
-              "in its top-left corner; render without --draft for the final video", file=sys.stderr)  # fmt: skip
 
 
 def register_render(sub: argparse._SubParsersAction) -> None:
@@ -221,16 +174,6 @@ def register_render(sub: argparse._SubParsersAction) -> None:
                    help=f"longest output side in pixels, {MIN_SIDE} to {MAX_SIDE} (default: the pose canvas)")  # fmt: skip
     p.add_argument("--max-frames", type=positive_int, default=None, help="render only the first N frames")
     p.add_argument("--compile", action="store_true", help="torch.compile the shader (pays off on GPUs for long dances)")
-    p.add_argument("--inbetween", type=positive_int, default=None, metavar="K",
-                   help="render every K-th frame with the network and warp the frames between along the UDP "
-                   "(frames with too many unseen pixels are rendered too); 1 = off (default), 3 = about 3x faster")  # fmt: skip
-    p.add_argument("--draft", action="store_true",
-                   help="quick preview: the 2 most different drawings, --inbetween 3 unless given, frames marked DRAFT")
-    p.add_argument("--audio", type=existing_file, metavar="SONG",
-                   help="a song (MP3, WAV, OGG, M4A) for the videos: AAC in the MP4, Opus in the WebM, cut or padded to their length")
-    p.add_argument("--audio-start", type=float, default=0.0, metavar="SECONDS", help="start this far into the song (default 0)")
-    p.add_argument("--dance-bpm", type=positive_float, default=None, metavar="BPM",
-                   help="the poses are one loop of a dance at this tempo (see 'dances list'): retime them to the song's")  # fmt: skip
     p.set_defaults(func=_cmd_render)
 
 
