@@ -233,3 +233,44 @@ def test_mux_failure_leaves_no_partial_file(tmp_path):
     with pytest.raises(OutputError):
         add_audio([webm, mp4], song, 0.0, 37 / 15)
     assert not mp4.exists() and not webm.exists() and not (tmp_path / ".dance.sound.webm").exists()
+
+
+# ---------------------------------------------------------------- command line
+
+
+def test_cli_render_with_a_song(recipe_weights_dir, fixture_sheet, fixture_poses, tmp_path):
+    from test_cli import run_cli
+
+    poses = tmp_path / "poses"
+    poses.mkdir()
+    for index in range(8):  # a "dance" of 8 frames keyed at 120 BPM and 8 fps: one beat every 4 frames
+        (poses / f"{index}.npz").write_bytes(fixture_poses[index % len(fixture_poses)].read_bytes())
+    song = write_wav(tmp_path / "song.wav", click_track(132, 20))
+    out, webm = tmp_path / "dance.mp4", tmp_path / "dance.webm"
+    result = run_cli(
+        "render", "--sheet", str(fixture_sheet[0]), "--poses", str(poses), "--out", str(out), "--webm", str(webm),
+        "--fps", "8", "--size", "64", "--weights", str(recipe_weights_dir), "--device", "cpu", "--dtype", "float32",
+        "--audio", str(song), "--audio-start", "2", "--dance-bpm", "120",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "note: song at 132 BPM; dance retimed from 120" in result.stderr
+    for path, codec in ((out, "aac"), (webm, "opus")):
+        assert probe_video(path).frames == 8
+        audio = probe_audio(path)
+        assert audio.codec == codec and abs(audio.seconds - 1.0) <= 1 / 8
+
+
+def test_cli_refuses_a_bad_song_before_loading_weights(fixture_sheet, fixture_poses, tmp_path):
+    from test_cli import bad_cli
+
+    not_a_song = tmp_path / "song.mp3"
+    not_a_song.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    empty_weights = tmp_path / "no-weights"
+    empty_weights.mkdir()
+    common = ["render", "--sheet", str(fixture_sheet[0]), "--poses", str(fixture_poses[0]), "--weights", str(empty_weights)]
+    err = bad_cli(*common, "--out", str(tmp_path / "x.mp4"), "--audio", str(not_a_song))
+    assert "The song 'song.mp3' is not an audio file" in err and not (tmp_path / "x.mp4").exists()
+    err = bad_cli(*common, "--out", str(tmp_path / "x.mp4"), "--dance-bpm", "120")
+    assert "need a song" in err
+    err = bad_cli(*common, "--frames-dir", str(tmp_path / "f"), "--audio", str(not_a_song))
+    assert "--audio needs a video" in err
