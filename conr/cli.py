@@ -56,6 +56,26 @@ def _progress_bar(total: int, desc: str):
 # ---------------------------------------------------------------- render
 
 
+def precision_arg(value: str) -> str:
+    """``--dtype``: auto or a precision name (checked here, before any weight is loaded)."""
+    if value == "auto":
+        return value
+    from .precision import parse_precision
+
+    try:
+        return parse_precision(value).name
+    except ConrError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def write_timings(path: str, clock, entered: float, **info) -> None:
+    """The stage table of this run as JSON (for ``python -m conr.bench --end-to-end``): wall-clock epoch at entry, stages."""
+    import json
+
+    record = {"entered_epoch": time.time() - (time.perf_counter() - entered), "stages": clock.as_dict(), **info}
+    Path(path).write_text(json.dumps(record, indent=1))
+
+
 def _song(args: argparse.Namespace, poses, has_video: bool):
     """``--audio``: the song checked before any weight is loaded, and with ``--dance-bpm`` the poses
     (one loop of a dance keyed at that tempo) retimed to the song's tempo. Returns (song, start, poses)."""
@@ -78,6 +98,10 @@ def _song(args: argparse.Namespace, poses, has_video: bool):
 
 def _cmd_render(args: argparse.Namespace) -> int:
     from .pipeline import ConrRenderer, render_to_files
+    from .runtime import StageClock
+
+    entered = time.perf_counter()
+    clock = StageClock()
     from .sheet import load_image, prepare_sheet
     from .udp import open_udp_sequence
     from .video import parse_background
@@ -114,18 +138,25 @@ def _cmd_render(args: argparse.Namespace) -> int:
         poses = poses.head(args.max_frames)
     song, song_start, poses = _song(args, poses, has_video=bool(mp4 or webm))
     poses[0]
+    clock.add("read + check inputs", time.perf_counter() - entered)
     started = time.perf_counter()
-    renderer = ConrRenderer.from_pretrained(args.weights, device=device, dtype=args.dtype, batch_size=args.batch_size)
+    with clock.stage("load weights"):
+        renderer = ConrRenderer.from_pretrained(args.weights, device="cpu", batch_size=args.batch_size)
+    with clock.stage("choose precision" if args.dtype == "auto" else "place on device"):
+        renderer.to(device, dtype=args.dtype)
     if args.compile:
         renderer.compile()
     loaded = time.perf_counter()
     print(f"weights: {renderer.weights.sources[next(iter(renderer.weights.sources))]}; device: {renderer.device}", file=sys.stderr)
-    sheet = renderer.parse_sheet(args.sheet)
+    if renderer.precision_choice is not None:
+        print(renderer.precision_choice.describe(), file=sys.stderr)
+    with clock.stage("parse sheet"):
+        sheet = renderer.parse_sheet(args.sheet)
     bar, update = _progress_bar(len(poses), "rendering")
     try:
         result = render_to_files(
             renderer, poses, sheet=sheet, fps=args.fps, background=background,
-            mp4=mp4, webm=webm, frames_dir=args.frames_dir, max_side=args.size, progress=update,
+            mp4=mp4, webm=webm, frames_dir=args.frames_dir, max_side=args.size, progress=update, clock=clock,
         )  # fmt: skip
     finally:
         bar.close()
@@ -134,6 +165,9 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
         add_audio([result.mp4, result.webm], song, song_start, result.frames / args.fps)
     seconds = time.perf_counter() - loaded
+    if args.timings:
+        write_timings(args.timings, clock, entered, frames=result.frames, views=sheet.views,
+                      precision=renderer.precision.name)  # fmt: skip
     print(
         f"rendered {result.frames} frames of {result.width}x{result.height} from {sheet.views} views "
         f"in {seconds:.1f} s ({seconds / max(result.frames, 1):.2f} s/frame; loading took {loaded - started:.1f} s)",
@@ -156,7 +190,10 @@ def register_render(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=fps, default=30.0, help="frames per second of the video, 1 to 60 (default 30)")
     p.add_argument("--background", default="white", help="white, black, transparent or #RRGGBB (default white)")
     p.add_argument("--device", type=device, default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
-    p.add_argument("--dtype", default=None, help="float32 (default), bfloat16 or float16")
+    p.add_argument("--dtype", default="auto", type=precision_arg,
+                   help="auto (default: the fastest precision that keeps PSNR >= 40 dB against float32, measured once "
+                   "per device and weights, then cached), float32, bfloat16, bfloat16-shader, float16 or float16-shader")  # fmt: skip
+    p.add_argument("--timings", metavar="JSON", help=argparse.SUPPRESS)  # per-stage wall clock, for conr.bench
     p.add_argument("--batch-size", type=positive_int, default=None, help="frames per forward pass (default: from free memory)")
     p.add_argument("--size", type=pixels(MIN_SIDE, MAX_SIDE), default=None,
                    help=f"longest output side in pixels, {MIN_SIDE} to {MAX_SIDE} (default: the pose canvas)")  # fmt: skip
