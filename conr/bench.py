@@ -4,6 +4,7 @@
     python -m conr.bench --sweep --device cuda --dtype bfloat16
     python -m conr.bench --end-to-end 8 --weights DIR          # the whole CLI: stage table, overhead, precision
     python -m conr.bench --precisions                           # candidates against float32: speed, PSNR
+    python -m conr.bench --inbetween                            # in-betweening against toon ground truth
 
 Uses the weights found by ``conr.weights`` (``--weights DIR``), else a
 randomly initialised network: speed does not depend on the weights' values.
@@ -154,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--compile", action="store_true", help="torch.compile the shader first")
     parser.add_argument("--plain-layout", action="store_true", help="NCHW convolutions instead of channels-last")
+    parser.add_argument("--inbetween", nargs="?", type=float, const=4.0, default=None, metavar="SECONDS",
+                        help="the in-betweening oracle (conr.inbetween): PSNR/SSIM against toon ground truth for k = 2, 3, 4 "
+                        "over the first SECONDS (default 4; 0: one loop) of every bundled dance")  # fmt: skip
     parser.add_argument("--precisions", nargs="*", default=None, metavar="DTYPE",
                         help="compare precisions with float32 on the reference input: speed, PSNR, mean and p99.9 "
                         "difference (default: the reduced precisions this device computes natively)")  # fmt: skip
@@ -163,6 +167,11 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     if args.end_to_end:
         return end_to_end(args)
+    if args.inbetween is not None:
+        from .inbetween import print_oracle
+
+        print_oracle(seconds=args.inbetween or None, machine=cpu_peak_gflops()[1])
+        return 0
     device = torch.device(args.device) if args.device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     renderer, source = load_renderer(args.weights, device, args.dtype or "float32", not args.plain_layout)
     if args.compile:
@@ -215,7 +224,7 @@ def compare_precisions(renderer: ConrRenderer, candidates: list[str], source: st
     """Each candidate against float32 on the reference input (``conr.precision``): speed, PSNR, mean and p99.9 difference."""
     from .precision import MAX_P999_LEVELS, MIN_PSNR_DB, choose_precision, native_precisions
 
-    choice = choose_precision(renderer, candidates or native_precisions(renderer.device), cache_path=os.devnull)
+    choice = choose_precision(renderer, candidates or native_precisions(renderer.device), use_cache=False)
     print(f"# precision on the reference input ({source}); chosen: the fastest with PSNR >= {MIN_PSNR_DB:g} dB "
           f"and p99.9 <= {MAX_P999_LEVELS:g} levels")  # fmt: skip
     print("| precision | s/frame | PSNR dB | mean abs (levels) | p99.9 abs (levels) | chosen |")

@@ -361,6 +361,8 @@ def _from_record(record: dict) -> PrecisionChoice | None:
 
 def _write_cache(path: Path, key: str, choice: PrecisionChoice) -> None:
     """Add one record (JSON, written to a temporary file and renamed, so readers never see half a file)."""
+    if path.exists() and not path.is_file():  # a device or a folder (never replace /dev/null with a file)
+        return
     data = _read_cache(path)
     data[key] = {"precision": choice.precision, "measurements": [asdict(m) for m in choice.measurements],
                  "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
@@ -379,6 +381,7 @@ def choose_precision(
     *,
     measure: Measure | None = None,
     cache_path: str | os.PathLike | None = None,
+    use_cache: bool = True,
     min_psnr: float = MIN_PSNR_DB,
     max_p999: float = MAX_P999_LEVELS,
 ) -> PrecisionChoice:
@@ -389,7 +392,8 @@ def choose_precision(
     (measurements use copies; see ``renderer_measure``). ``measure`` may be
     injected (tests). The choice is cached in ``cache_path`` (default
     ``$CONR_CACHE_DIR/precision.json``) under the device, the weights, the
-    torch version, the candidates and the thresholds.
+    torch version, the candidates and the thresholds; ``use_cache=False``
+    measures anew and writes nothing.
     """
     if candidates is None:
         candidates = native_precisions(renderer.device)
@@ -397,7 +401,7 @@ def choose_precision(
     if not candidates:
         return PrecisionChoice("float32", reason=f"{renderer.device} computes no reduced precision natively")
     path = Path(cache_path) if cache_path is not None else default_cache_path()
-    key = cache_key(renderer, candidates, min_psnr, max_p999)
+    key = cache_key(renderer, candidates, min_psnr, max_p999) if use_cache else None
     if key is not None:
         cached = _from_record(_read_cache(path).get(key, {}))
         if cached is not None:

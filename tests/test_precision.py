@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from conr.precision import (
     MAX_P999_LEVELS,
     MIN_PSNR_DB,
     Measurement,
+    PrecisionChoice,
     Quality,
     choose_precision,
     frame_quality,
@@ -180,3 +182,20 @@ def test_real_measurement_on_copies(renderer, fixture_sheet, fixture_poses, tmp_
     assert choice.precision in ("float32", "bfloat16")
     assert weighed.to(dtype=choice.precision).precision.name == choice.precision
     assert os.path.getsize(tmp_path / "p.json") > 0
+
+
+def test_cache_never_replaces_what_is_not_a_file(weighed, tmp_path):
+    """A cache path that is a folder or a device (say /dev/null) is left alone; use_cache=False writes nothing."""
+    from conr.precision import _write_cache
+
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    assert choose_precision(weighed, CANDIDATES, measure=FakeMeasure(), cache_path=folder).precision == "fast-good"
+    assert folder.is_dir() and not any(folder.iterdir())
+    fifo = tmp_path / "a-fifo"  # stands for a device: not a regular file
+    os.mkfifo(fifo)
+    _write_cache(fifo, "key", PrecisionChoice("float32"))
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    plain = tmp_path / "p.json"
+    choose_precision(weighed, CANDIDATES, measure=FakeMeasure(), cache_path=plain, use_cache=False)
+    assert not plain.exists()
