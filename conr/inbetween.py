@@ -48,7 +48,8 @@ DRAFT_K, DRAFT_VIEWS = 3, 2
 #: Frames from which a CPU render in-betweens by default (``auto_k``): 2 s at 30 fps.
 LONG_RENDER = 60
 
-_NEIGHBOURS = np.array([(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1) if (i, j, k) != (0, 0, 0)])
+#: The 26 neighbouring voxels, nearest first: 6 sharing a face, 12 an edge, 8 a corner.
+_RINGS = [[(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1) if abs(i) + abs(j) + abs(k) == n] for n in (1, 2, 3)]
 
 
 # ---------------------------------------------------------------- matching
@@ -130,18 +131,24 @@ class SurfaceIndex:
         return dx, dy, residual
 
     def _nearest_voxel(self, q) -> np.ndarray:
-        """The closest pixel among the 26 neighbouring voxels' representatives, -1 where all are empty."""
-        coords = [np.clip((c * GRID).astype(np.int32), 0, GRID - 1) for c in q]
+        """A pixel from a neighbouring voxel (the closest of the nearest non-empty ring: faces, edges, then corners), or -1."""
+        coords = [_cell(c) for c in q]
         best = np.full(len(q[0]), -1, np.int32)
-        best_d = np.full(len(q[0]), np.inf, np.float32)
-        for offset in _NEIGHBOURS:
-            around = [c + o for c, o in zip(coords, offset)]
-            inside = np.logical_and.reduce([(a >= 0) & (a < GRID) for a in around])
-            ids = (np.clip(around[0], 0, GRID - 1) * GRID + np.clip(around[1], 0, GRID - 1)) * GRID + np.clip(around[2], 0, GRID - 1)
-            cand = np.where(inside, self.table[ids], -1)
-            d = np.where(cand >= 0, _distance2(q, self._at(np.maximum(cand, 0))), np.inf)
-            better = d < best_d
-            best, best_d = np.where(better, cand, best), np.where(better, d, best_d)
+        todo = np.arange(len(q[0]))
+        for ring in _RINGS:
+            if len(todo) == 0:
+                break
+            qt, ct = [c[todo] for c in q], [c[todo] for c in coords]
+            found, found_d = np.full(len(todo), -1, np.int32), np.full(len(todo), np.inf, np.float32)
+            for offset in ring:
+                around = [c + o for c, o in zip(ct, offset)]
+                inside = np.logical_and.reduce([(a >= 0) & (a < GRID) for a in around])
+                cand = np.where(inside, self.table[np.where(inside, (around[0] * GRID + around[1]) * GRID + around[2], 0)], -1)
+                d = np.where(cand >= 0, _distance2(qt, self._at(np.maximum(cand, 0))), np.inf)
+                better = d < found_d
+                found, found_d = np.where(better, cand, found), np.where(better, d, found_d)
+            best[todo] = found
+            todo = todo[found < 0]
         return best
 
     def _gradients(self, idx: np.ndarray):
@@ -165,7 +172,9 @@ class SurfaceIndex:
         dx, dy = _solve(gx, gy, tuple(a - b for a, b in zip(q, self._at(idx))), 6.0)
         row, col = np.divmod(idx, self.stride)
         h, w = self.shape
-        moved = np.clip(row + np.rint(dy).astype(np.int32), 1, h) * self.stride + np.clip(col + np.rint(dx).astype(np.int32), 1, w)
+        row = np.minimum(np.maximum(row + np.rint(dy).astype(np.int32), 1), h)
+        col = np.minimum(np.maximum(col + np.rint(dx).astype(np.int32), 1), w)
+        moved = row * self.stride + col
         return np.where(self._at(moved)[3] > 0, moved, idx)
 
     def _best_around(self, q, idx: np.ndarray) -> np.ndarray:
@@ -181,9 +190,12 @@ class SurfaceIndex:
         return best
 
 
+def _cell(c: np.ndarray) -> np.ndarray:
+    return np.minimum(np.maximum((c * GRID).astype(np.int32), 0), GRID - 1)
+
+
 def _voxel_ids(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-    cell = lambda c: np.clip((c * GRID).astype(np.int32), 0, GRID - 1)  # noqa: E731
-    return (cell(x) * GRID + cell(y)) * GRID + cell(z)
+    return (_cell(x) * GRID + _cell(y)) * GRID + _cell(z)
 
 
 def _norm2(v) -> np.ndarray:
@@ -597,13 +609,11 @@ def oracle(
     return rows
 
 
-def print_oracle(seconds: float | None = 4.0, size: int = 512, dances: Sequence[str] | None = None, out=print) -> list[dict]:
+def print_oracle(seconds: float | None = 4.0, size: int = 512, dances: Sequence[str] | None = None, machine: str = "", out=print) -> list[dict]:
     """``python -m conr.bench --inbetween``: the oracle table, one row per dance and k, then each k over all dances."""
-    import os
-    import platform
-
-    out(f"# in-betweening oracle: toon ground truth, {size} px, first {seconds or 'all'} s of each dance at 30 fps; "
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; times are CPU time per in-between")  # fmt: skip
+    span = f"the first {seconds:g} s" if seconds else "one loop"
+    out(f"# in-betweening oracle: toon ground truth, {size} px, {span} of each dance at 30 fps; {machine}; "
+        "warp = matching + warping, plan = choosing keys and fallbacks + indexing keys, in CPU ms per in-between")  # fmt: skip
     out("| dance | k | in-betweens | fallback | PSNR dB | min PSNR | figure PSNR | figure SSIM | warp ms | plan ms |")
     out("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     rows = []
