@@ -224,7 +224,7 @@ def compare_precisions(renderer: ConrRenderer, candidates: list[str], source: st
     """Each candidate against float32 on the reference input (``conr.precision``): speed, PSNR, mean and p99.9 difference."""
     from .precision import MAX_P999_LEVELS, MIN_PSNR_DB, choose_precision, native_precisions
 
-    choice = choose_precision(renderer, candidates or native_precisions(renderer.device), cache_path=os.devnull)
+    choice = choose_precision(renderer, candidates or native_precisions(renderer.device), use_cache=False)
     print(f"# precision on the reference input ({source}); chosen: the fastest with PSNR >= {MIN_PSNR_DB:g} dB "
           f"and p99.9 <= {MAX_P999_LEVELS:g} levels")  # fmt: skip
     print("| precision | s/frame | PSNR dB | mean abs (levels) | p99.9 abs (levels) | chosen |")
