@@ -193,8 +193,8 @@ def _inbetweening(args: argparse.Namespace, renderer):
 def _report_inbetweening(frames_from, sheet) -> None:
     plan = getattr(frames_from, "plan", None)
     if plan is not None:
-        print(f"in-betweening: the network rendered {len(plan.keys)} of {plan.frames} frames (every {plan.k}th, and "
-              f"{len(plan.fallbacks)} with too many holes); the others were warped from them", file=sys.stderr)  # fmt: skip
+        print(f"in-betweening: the network rendered {len(plan.keys)} of {plan.frames} frames (one in {plan.k}, the last, and "
+              f"{len(plan.fallbacks)} with too many unseen pixels); the others were warped from them", file=sys.stderr)  # fmt: skip
     if getattr(frames_from, "mark", None):
         used = frames_from.sheet_for(sheet)
         print(f"DRAFT: {used.views} of {sheet.views} drawings ({', '.join(used.names)}), every frame marked DRAFT "

@@ -241,23 +241,6 @@ def _figure(udp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.nonzero(udp[:, :, 3] > VISIBLE)
 
 
-def hole_fraction(udp: np.ndarray, a: Key, b: Key, match_distance: float = MATCH_DISTANCE, step: int = 2) -> float:
-    """The share of the figure's pixels that neither key shows within ``match_distance``.
-
-    Estimated on every ``step``-th pixel across and down (a quarter of the
-    matching work by default; a share needs no more).
-    """
-    rows, cols = _figure(udp[::step, ::step])
-    rows, cols = rows * step, cols * step
-    if len(rows) == 0:
-        return 0.0
-    if a.surface.shape != udp.shape[:2] or b.surface.shape != udp.shape[:2]:
-        return 1.0
-    q = udp[rows, cols, :3]
-    holes = (a.surface.match(q)[2] >= match_distance) & (b.surface.match(q)[2] >= match_distance)
-    return float(holes.mean())
-
-
 def warp_frame(udp: np.ndarray, a: Key, b: Key, t: float, match_distance: float = MATCH_DISTANCE) -> tuple[np.ndarray, float]:
     """The in-between of keys ``a`` (t = 0) and ``b`` (t = 1) for pose ``udp``: (straight RGBA uint8, hole fraction).
 
@@ -318,64 +301,74 @@ def _sample(colour, shift_x, shift_y, lr, lc, region, top, left) -> np.ndarray:
     return cv2.remap(colour, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
-# ---------------------------------------------------------------- planning
+# ---------------------------------------------------------------- the sequence
 
 
 @dataclass
 class Plan:
-    """Which frames the network renders: every k-th, the last, and the fallbacks."""
+    """Which frames the network rendered: one in k, the last, and the fallbacks (known once the render is done)."""
 
     frames: int
     k: int
-    keys: list[int]
+    keys: list[int] = field(default_factory=list)
     fallbacks: list[int] = field(default_factory=list)
-
-    @property
-    def inbetweens(self) -> int:
-        return self.frames - len(self.keys)
 
     @property
     def fallback_rate(self) -> float:
         """Fallbacks per frame that was meant to be an in-between."""
-        meant = self.frames - len(set(range(0, self.frames, self.k)) | {self.frames - 1})
+        meant = self.frames - len(key_frames(self.frames, self.k))
         return len(self.fallbacks) / meant if meant else 0.0
 
 
-def plan_keys(
+def key_frames(frames: int, k: int) -> list[int]:
+    """The frames the network renders in any case: every k-th and the last."""
+    return sorted(set(range(0, frames, k)) | {frames - 1})
+
+
+def inbetween_sequence(
     read: Callable[[int], np.ndarray],
-    frames: int,
-    k: int,
+    plan: Plan,
+    keys: Iterable[np.ndarray],
+    render_one: Callable[[int, np.ndarray], np.ndarray],
     hole_limit: float = HOLE_FRACTION,
     match_distance: float = MATCH_DISTANCE,
     cancel=None,
-) -> Plan:
-    """Choose the key frames from the UDP frames alone (``read(i)`` gives frame i).
+    stage=None,
+) -> Iterator[tuple[np.ndarray, bool]]:
+    """Every frame in order, as (straight RGBA uint8, warped?), from the renders of ``key_frames`` (``keys``, in order).
 
-    Every k-th frame and the last are keys. Between two keys, the first
-    frame with more than ``hole_limit`` holes becomes a key too, and both
-    halves are checked again with it.
+    ``read(i)`` gives UDP frame i. An in-between whose holes exceed
+    ``hole_limit`` is rendered by ``render_one(i, udp)`` instead (a
+    fallback) and is then the earlier key of the frames after it. ``plan``
+    is filled in as frames go.
     """
-    regular = sorted(set(range(0, frames, k)) | {frames - 1})
-    keys = set(regular)
-    cache: dict[int, Key] = {}
-
-    def key(i: int) -> Key:
-        if i not in cache:
-            if len(cache) > 8:
-                cache.pop(next(iter(cache)))
-            cache[i] = Key.of(read(i))
-        return cache[i]
-
-    segments = list(zip(regular, regular[1:]))
-    while segments:
-        a, b = segments.pop(0)
-        for j in range(a + 1, b):
-            check_cancelled(cancel, "The render")
-            if hole_fraction(read(j), key(a), key(b), match_distance) > hole_limit:
-                keys.add(j)
-                segments[:0] = [(a, j), (j, b)]
-                break
-    return Plan(frames, k, sorted(keys), sorted(keys - set(regular)))
+    stage = stage or (lambda name: contextlib.nullcontext())
+    regular = key_frames(plan.frames, plan.k)
+    previous: Key | None = None
+    for p, (index, rgba) in enumerate(zip(regular, keys)):
+        plan.keys.append(index)
+        gap_before = p > 0 and index - regular[p - 1] > 1
+        gap_after = p + 1 < len(regular) and regular[p + 1] - index > 1
+        with stage("warp in-betweens"):
+            key = Key.of(read(index), rgba) if gap_before or gap_after else None  # adjacent keys need no index
+        if gap_before:
+            start = regular[p - 1]
+            for j in range(start + 1, index):
+                check_cancelled(cancel, "The render")
+                with stage("warp in-betweens"):
+                    udp = read(j)
+                    frame, holes = warp_frame(udp, previous, key, (j - start) / (index - start), match_distance)
+                warped = holes <= hole_limit
+                if not warped:
+                    frame = render_one(j, udp)
+                    plan.fallbacks.append(j)
+                    plan.keys.append(j)
+                    with stage("warp in-betweens"):
+                        start, previous = j, Key.of(udp, frame)
+                yield frame, warped
+        yield rgba, False
+        previous = key
+    plan.keys.sort()
 
 
 def render_inbetween(
@@ -388,14 +381,16 @@ def render_inbetween(
     cancel=None,
     hole_limit: float = HOLE_FRACTION,
     match_distance: float = MATCH_DISTANCE,
-    on_plan: Callable[[Plan], None] | None = None,
+    plan: Plan | None = None,
     **options,
 ) -> Iterator[np.ndarray]:
     """Like ``ConrRenderer.render_iter`` (same frames, in order; progress per output frame; ``cancel`` between
-    batches and frames), but the network renders only the keys of ``plan_keys``; the rest are ``warp_frame``d.
+    batches and frames), but the network renders only ``key_frames`` and the fallbacks; the rest are warped.
 
-    Other ``options`` (a ``clock``) go to the renderer's ``render_iter``;
-    a clock also gets the planning and warping as stages of their own.
+    The keys stream through the renderer's ``render_iter`` (batched as
+    usual); a fallback is rendered on its own. ``plan`` (a ``Plan``) is
+    filled in as frames go. Other ``options`` (a ``clock``) go to the
+    renderer's ``render_iter``; a clock also gets the warping as a stage.
     """
     frames = udp_frames if isinstance(udp_frames, Sequence) else list(udp_frames)
     total = len(frames)
@@ -404,44 +399,28 @@ def render_inbetween(
     if k < 1:
         raise InputError(f"In-betweening needs k >= 1 (every k-th frame rendered), not {k}.")
     names = getattr(frames, "names", None) or [f"frame {i}" for i in range(total)]
+    plan = plan if plan is not None else Plan(total, k)
+    plan.frames, plan.k = total, k
 
     def read(i: int) -> np.ndarray:
         return validate_udp(frames[i], names[i])
 
+    def subset(indices: list[int]) -> UdpSequence:
+        if isinstance(frames, UdpSequence):
+            return frames.select(indices)
+        return UdpSequence([names[i] for i in indices], frames=[frames[i] for i in indices])
+
+    def render_one(index: int, udp: np.ndarray) -> np.ndarray:
+        one = UdpSequence([names[index]], frames=[udp])
+        return list(renderer.render_iter(one, sheet=sheet, batch_size=1, cancel=cancel, **options))[0]
+
     clock = options.get("clock")
-    stage = clock.stage if clock is not None else lambda name: contextlib.nullcontext()
-    with stage("plan in-betweens"):
-        plan = plan_keys(read, total, k, hole_limit, match_distance, cancel) if k > 1 else Plan(total, 1, list(range(total)))
-    if on_plan:
-        on_plan(plan)
-    if isinstance(frames, UdpSequence):
-        network_frames = frames.select(plan.keys)
-    else:
-        network_frames = UdpSequence([names[i] for i in plan.keys], frames=[frames[i] for i in plan.keys])
-    keys = plan.keys
-    done = 0
-    previous: Key | None = None
-    rendered = renderer.render_iter(network_frames, sheet=sheet, batch_size=batch_size, cancel=cancel, **options)
-    for p, (index, rgba) in enumerate(zip(keys, rendered)):
-        gap_before = p > 0 and index - keys[p - 1] > 1
-        gap_after = p + 1 < len(keys) and keys[p + 1] - index > 1
-        with stage("warp in-betweens"):
-            key = Key.of(read(index), rgba) if gap_before or gap_after else None  # adjacent keys need no index
-        if gap_before:
-            start = keys[p - 1]
-            for j in range(start + 1, index):
-                check_cancelled(cancel, "The render")
-                with stage("warp in-betweens"):
-                    frame, _ = warp_frame(read(j), previous, key, (j - start) / (index - start), match_distance)
-                done += 1
-                if progress:
-                    progress(done, total)
-                yield frame
-        done += 1
+    keys = renderer.render_iter(subset(key_frames(total, k)), sheet=sheet, batch_size=batch_size, cancel=cancel, **options)
+    sequence = inbetween_sequence(read, plan, keys, render_one, hole_limit, match_distance, cancel, clock.stage if clock else None)
+    for done, (frame, _) in enumerate(sequence, 1):
         if progress:
             progress(done, total)
-        yield rgba
-        previous = key
+        yield frame
 
 
 # ---------------------------------------------------------------- the renderer option and the draft
@@ -523,9 +502,10 @@ class InbetweenRenderer:
         return select_views(sheet, self.views) if self.views else sheet
 
     def render_iter(self, udp_frames, sheet=None, batch_size=None, progress=None, cancel=None, **options) -> Iterator[np.ndarray]:
+        self.plan = Plan(0, self.k)
         frames = render_inbetween(
             self.renderer, udp_frames, self.sheet_for(sheet), self.k, batch_size, progress, cancel,
-            self.hole_limit, self.match_distance, on_plan=lambda plan: setattr(self, "plan", plan), **options,
+            self.hole_limit, self.match_distance, self.plan, **options,
         )  # fmt: skip
         for frame in frames:
             yield mark_frame(frame, self.mark) if self.mark else frame
@@ -563,9 +543,9 @@ def oracle(
     each in-between is compared with the toon render of its own pose: PSNR
     over the canvas and over the figure (pixels either frame covers), SSIM
     over the figure (``conr.quality``), the fallback rate, and the CPU time
-    (``time.process_time``, so other processes on the host count less) of
-    the warps and of the planning. One row per dance and k, over the first
-    ``seconds`` of each dance (None: the whole loop).
+    of the in-betweening (indexing keys, matching, warping; ``time.process_time``,
+    so other processes on the host count less) per in-between. One row per
+    dance and k, over the first ``seconds`` of each dance (None: one loop).
     """
     from .dances import get_motion, list_dances
     from .dances.generator import dance_camera
@@ -584,27 +564,24 @@ def oracle(
         pairs = [toon_and_udp(motion.sample(t), camera, size, rasterizer=rasterizer) for t in times]
         toon, udp = [p[0] for p in pairs], [p[1] for p in pairs]
         for k in ks:
-            started = time.process_time()
-            plan = plan_keys(udp.__getitem__, len(udp), k, hole_limit, match_distance)
-            keys = {i: Key.of(udp[i], toon[i]) for i in plan.keys}
-            overhead = time.process_time() - started
-            warp_s, scores = 0.0, []
-            for a, b in zip(plan.keys, plan.keys[1:]):
-                for j in range(a + 1, b):
-                    started = time.process_time()
-                    frame, _ = warp_frame(udp[j], keys[a], keys[b], (j - a) / (b - a), match_distance)
-                    warp_s += time.process_time() - started
+            plan = Plan(len(udp), k)
+            keys = (toon[i] for i in key_frames(len(udp), k))
+            sequence = inbetween_sequence(udp.__getitem__, plan, keys, lambda j, _: toon[j], hole_limit, match_distance)
+            cpu, scores = 0.0, []
+            for j in range(len(udp)):
+                started = time.process_time()
+                frame, warped = next(sequence)
+                cpu += time.process_time() - started
+                if warped:
                     figure = (frame[:, :, 3] > 0) | (toon[j][:, :, 3] > 0)
                     scores.append((min(psnr(frame, toon[j]), 100.0), min(psnr(frame, toon[j], figure), 100.0), ssim(frame, toon[j], figure)))
             s = np.array(scores).reshape(-1, 3)
-            n = max(len(scores), 1)
+            nan = float("nan")
             rows.append({
                 "dance": name, "k": k, "frames": len(udp), "inbetweens": len(scores), "fallbacks": len(plan.fallbacks),
-                "fallback_rate": plan.fallback_rate, "psnr": float(s[:, 0].mean()) if len(s) else float("nan"),
-                "psnr_min": float(s[:, 0].min()) if len(s) else float("nan"),
-                "psnr_figure": float(s[:, 1].mean()) if len(s) else float("nan"),
-                "ssim_figure": float(s[:, 2].mean()) if len(s) else float("nan"),
-                "warp_ms": 1e3 * warp_s / n, "plan_ms": 1e3 * overhead / n,
+                "fallback_rate": plan.fallback_rate, "psnr": float(s[:, 0].mean()) if len(s) else nan,
+                "psnr_min": float(s[:, 0].min()) if len(s) else nan, "psnr_figure": float(s[:, 1].mean()) if len(s) else nan,
+                "ssim_figure": float(s[:, 2].mean()) if len(s) else nan, "cpu_ms": 1e3 * cpu / max(len(scores), 1),
             })  # fmt: skip
     return rows
 
@@ -613,11 +590,13 @@ def print_oracle(seconds: float | None = 4.0, size: int = 512, dances: Sequence[
     """``python -m conr.bench --inbetween``: the oracle table, one row per dance and k, then each k over all dances."""
     span = f"the first {seconds:g} s" if seconds else "one loop"
     out(f"# in-betweening oracle: toon ground truth, {size} px, {span} of each dance at 30 fps; {machine}; "
-        "warp = matching + warping, plan = choosing keys and fallbacks + indexing keys, in CPU ms per in-between")  # fmt: skip
-    out("| dance | k | in-betweens | fallback | PSNR dB | min PSNR | figure PSNR | figure SSIM | warp ms | plan ms |")
-    out("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        "CPU ms per in-between (indexing keys, matching, warping)")  # fmt: skip
+    out("| dance | k | in-betweens | fallback | PSNR dB | min PSNR | figure PSNR | figure SSIM | CPU ms |")
+    out("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     rows = []
-    for name in dances or [info.name for info in __import__("conr.dances", fromlist=["list_dances"]).list_dances()]:
+    from .dances import list_dances
+
+    for name in dances or [info.name for info in list_dances()]:
         for row in oracle([name], size=size, seconds=seconds):
             rows.append(row)
             out(_oracle_line(row))
@@ -629,11 +608,11 @@ def print_oracle(seconds: float | None = 4.0, size: int = 512, dances: Sequence[
         out(_oracle_line({
             "dance": "**all**", "k": k, "inbetweens": int(weights.sum()), "fallback_rate": sum(r["fallbacks"] for r in group) / max(meant, 1),
             "psnr": mean("psnr"), "psnr_min": min(r["psnr_min"] for r in group), "psnr_figure": mean("psnr_figure"),
-            "ssim_figure": mean("ssim_figure"), "warp_ms": mean("warp_ms"), "plan_ms": mean("plan_ms"),
+            "ssim_figure": mean("ssim_figure"), "cpu_ms": mean("cpu_ms"),
         }))  # fmt: skip
     return rows
 
 
 def _oracle_line(r: dict) -> str:
     return (f"| {r['dance']} | {r['k']} | {r['inbetweens']} | {100 * r['fallback_rate']:.1f}% | {r['psnr']:.2f} | {r['psnr_min']:.2f} | "
-            f"{r['psnr_figure']:.2f} | {r['ssim_figure']:.4f} | {r['warp_ms']:.1f} | {r['plan_ms']:.1f} |")  # fmt: skip
+            f"{r['psnr_figure']:.2f} | {r['ssim_figure']:.4f} | {r['cpu_ms']:.1f} |")  # fmt: skip

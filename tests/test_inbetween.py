@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from conftest import FIXTURES, ROOT
-from conr.inbetween import HOLE_FRACTION, Key, SurfaceIndex, hole_fraction, mark_frame, plan_keys, render_inbetween, warp_frame
+from conr.inbetween import HOLE_FRACTION, Key, Plan, SurfaceIndex, mark_frame, render_inbetween, warp_frame
 from conr.udp import UdpSequence, read_udp, write_udp
 from conr.video import probe_video
 
@@ -101,30 +101,28 @@ def test_translation_warps_colours(t):
 
 
 def test_disoccluded_region_is_a_hole_and_falls_back():
-    """A patch that both keys show covered (a limb in front) is uncovered between them: holes, so the network renders it."""
+    """A patch both keys show covered (a limb in front) is uncovered between them: holes, so the network renders that frame."""
     patch = (slice(-10, 10), slice(-8, 8))
     key_a, key_b = synthetic_udp(shift=(0, 0), hidden=patch), synthetic_udp(shift=(0, 4), hidden=patch)
     between = synthetic_udp(shift=(0, 2))
-    ka, kb = Key.of(key_a), Key.of(key_b)
+    ka, kb = Key.of(key_a, udp_colours(key_a)), Key.of(key_b, udp_colours(key_b))
     figure = (between[..., 3] > 0.5).sum()
-    fraction = hole_fraction(between, ka, kb, step=1)
+    _, fraction = warp_frame(between, ka, kb, 0.5)
     # the patch's edge is within MATCH_DISTANCE (about a pixel here) of what the keys show
     assert 16 * 12 / figure <= fraction <= 20 * 16 / figure
     assert fraction > HOLE_FRACTION
-    assert hole_fraction(key_a, ka, kb) == 0  # what a key shows is never a hole
+    assert warp_frame(key_a, ka, kb, 0.0)[1] == 0, "what a key shows is never a hole"
 
-    frames = [key_a, between, key_b, synthetic_udp(shift=(0, 6)), synthetic_udp(shift=(0, 8))]
-    plan = plan_keys(frames.__getitem__, len(frames), 2)
-    assert plan.keys == [0, 1, 2, 4] and plan.fallbacks == [1]
-    assert plan.fallback_rate == 0.5
-
-    renderer = ColourRenderer()
-    seen = []
-    out = list(render_inbetween(renderer, UdpSequence.from_arrays(frames), sheet=object(), k=2, progress=lambda d, n: seen.append((d, n))))
-    assert len(out) == 5 and seen == [(i, 5) for i in range(1, 6)]
-    assert len(renderer.rendered) == 4  # keys 0, 2, 4 and the fallback 1
+    # k = 3: keys 0 and 3; frame 1 falls back and becomes the earlier key of frame 2
+    frames = [key_a, between, synthetic_udp(shift=(0, 3)), key_b]
+    renderer, seen, plan = ColourRenderer(), [], Plan(0, 3)
+    out = list(render_inbetween(renderer, UdpSequence.from_arrays(frames), sheet=object(), k=3, plan=plan,
+                                progress=lambda done, total: seen.append((done, total))))  # fmt: skip
+    assert len(out) == 4 and seen == [(i, 4) for i in range(1, 5)]
+    assert plan.keys == [0, 1, 3] and plan.fallbacks == [1] and plan.fallback_rate == 0.5
+    assert len(renderer.rendered) == 3 and np.array_equal(renderer.rendered[-1], between)
     assert np.array_equal(out[1], udp_colours(between)), "the fallback is the network's own frame"
-    assert np.abs(out[3].astype(int) - udp_colours(frames[3]).astype(int)).max() <= 1, "frame 3 is warped from 2 and 4"
+    assert np.abs(out[2].astype(int) - udp_colours(frames[2]).astype(int)).max() <= 1, "frame 2 is warped from 1 and 3"
 
 
 def test_every_frame_in_order_and_cancel():
@@ -189,3 +187,26 @@ def test_cli_inbetween_and_draft(flags, network_frames, marked, recipe_weights_d
     assert is_mark(corner).any(axis=(1, 2)).all() == marked
     if marked:
         assert "DRAFT" in result.stderr and "2 of 3 drawings" in result.stderr
+
+
+def test_draft_keeps_the_most_different_views():
+    """Front and back show disjoint body surface; a second front view adds nothing: the draft keeps front and back."""
+    import torch
+
+    from conr.inbetween import select_views
+    from conr.network import SheetFeatures
+    from conr.pipeline import CharacterSheet
+
+    udp = np.zeros((4, 4, 32, 32), np.float32)
+    yy, xx = np.mgrid[:32, :32] / 32.0
+    for view, depth in enumerate([0.1, 0.12, 0.9, 0.5]):  # front, front again, back, side
+        udp[view, 0], udp[view, 1], udp[view, 2], udp[view, 3] = xx, depth, yy, 1.0
+    udp[3, 0] = 0.5  # the side view sees one x column, at every depth along it
+    udp[3, 1] = xx
+    features = SheetFeatures(torch.arange(4.0).view(4, 1, 1, 1).expand(4, 4, 2, 2), [torch.arange(4.0).view(4, 1, 1, 1)], torch.from_numpy(udp))
+    sheet = CharacterSheet("key", ["front", "front-2", "back", "side"], features)
+    draft = select_views(sheet, 2)
+    assert draft.names == ["front", "back"] and draft.views == 2
+    assert draft.features.reference[:, 0, 0, 0].tolist() == [0.0, 2.0] and draft.features.features[0].flatten().tolist() == [0.0, 2.0]
+    assert select_views(sheet, 3).names == ["front", "back", "side"]
+    assert select_views(sheet, 4) is sheet
