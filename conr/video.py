@@ -7,6 +7,7 @@ nothing holds a whole video in memory.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -152,6 +153,19 @@ WEBM_ALPHA = VideoFormat(
 )  # fmt: skip
 
 
+#: Encoder threads: half the cores (one on a 2-core Space), so that encoding overlaps the network
+#: without taking the cores its forward passes need; the encoder also runs at a lower priority.
+ENCODER_THREADS = max(1, (os.cpu_count() or 2) // 2)
+
+
+def yield_cores(pid: int) -> None:
+    """Lower a helper process's CPU priority (nice +10): it gets the cores the network leaves idle."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, min(19, os.getpriority(os.PRIO_PROCESS, pid) + 10))
+    except (AttributeError, OSError):  # not on this platform, or the process has already gone
+        pass
+
+
 def output_error(path: Path, reason: str) -> OutputError:
     """An OutputError naming the file (not its folder: the app shows it), the reason and what to do."""
     lines: list[str] = []
@@ -199,11 +213,12 @@ class VideoWriter:
         cmd = [
             ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error",
             "-f", "rawvideo", "-pix_fmt", fmt.input_pix_fmt, "-s", f"{self.size[0]}x{self.size[1]}",
-            "-r", f"{fps:g}", "-i", "-", "-an", *fmt.args, "-r", f"{fps:g}", "-f", fmt.muxer, str(self.path),
+            "-r", f"{fps:g}", "-i", "-", "-an", "-threads", str(ENCODER_THREADS), *fmt.args, "-r", f"{fps:g}", "-f", fmt.muxer, str(self.path),
         ]  # fmt: skip
         # ffmpeg's messages go to a file: a pipe nobody reads could fill and block it.
         self._log = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log)
+        yield_cores(self._proc.pid)
 
     @property
     def running(self) -> bool:
