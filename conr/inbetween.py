@@ -480,8 +480,9 @@ class InbetweenRenderer:
 
     ``views`` keeps only that many of the sheet's drawings (``select_views``);
     ``mark`` stamps every frame (the draft's "DRAFT"). After a render,
-    ``plan`` says which frames the network rendered. Other attributes are
-    the wrapped renderer's.
+    ``plan`` says which frames the network rendered, so make one per render
+    (it costs nothing; the network stays the wrapped renderer's). Other
+    attributes are the wrapped renderer's.
     """
 
     def __init__(self, renderer, k: int = 3, views: int | None = None, mark: str | None = None,
@@ -493,6 +494,8 @@ class InbetweenRenderer:
         self.plan: Plan | None = None
 
     def __getattr__(self, name: str):
+        if name == "renderer":  # not set yet (copying, unpickling): no recursion
+            raise AttributeError(name)
         return getattr(self.renderer, name)
 
     def sheet_for(self, sheet):

@@ -210,3 +210,13 @@ def test_draft_keeps_the_most_different_views():
     assert draft.features.reference[:, 0, 0, 0].tolist() == [0.0, 2.0] and draft.features.features[0].flatten().tolist() == [0.0, 2.0]
     assert select_views(sheet, 3).names == ["front", "back", "side"]
     assert select_views(sheet, 4) is sheet
+
+
+def test_in_betweening_by_default_only_for_long_cpu_renders():
+    import torch
+
+    from conr.inbetween import LONG_RENDER, auto_k
+
+    assert auto_k(torch.device("cpu"), LONG_RENDER) == 3 and auto_k("cpu", 300) == 3
+    assert auto_k(torch.device("cpu"), LONG_RENDER - 1) == 1
+    assert auto_k(torch.device("cuda"), 300) == 1
