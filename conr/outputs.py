@@ -104,6 +104,15 @@ class OutputFolders:
         directory.mkdir(parents=True, exist_ok=True)
         return directory
 
+    def unique_path(self, folder: Path, name: str, suffix: str) -> Path:
+        """``folder/<random>/<stem of name><suffix>``: a fresh file that keeps the user's file name."""
+        stem = re.sub(r"[^\w.\- ]+", "_", Path(name).stem)[:80].strip(". ") or "file"
+        directory = Path(folder) / uuid.uuid4().hex[:12]
+        if not is_inside(directory, self.root):
+            raise ValueError(f"{folder} is not inside the output root")
+        directory.mkdir(parents=True)
+        return directory / f"{stem}{suffix}"
+
     # ------------------------------------------------------------ jobs
 
     @contextmanager

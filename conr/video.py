@@ -24,6 +24,9 @@ from .errors import InputError, OutputError
 
 Colour = tuple[int, int, int]
 
+#: A background that shows where the frame is transparent, as image editors do.
+CHECKERBOARD = "checkerboard"
+
 NAMED_COLOURS: dict[str, Colour] = {
     "white": (255, 255, 255),
     "black": (0, 0, 0),
@@ -48,7 +51,7 @@ def ffmpeg_exe() -> str:
 
 
 def parse_background(spec: str | Sequence[int] | None) -> Colour | None:
-    """'white', 'transparent', '#RRGGBB' or an (r, g, b) triple -> colour, None for transparent."""
+    """'white', 'checkerboard', 'transparent', '#RRGGBB' or an (r, g, b) triple -> colour, None for transparent."""
     if spec is None:
         return None
     if not isinstance(spec, str):
@@ -59,6 +62,8 @@ def parse_background(spec: str | Sequence[int] | None) -> Colour | None:
     text = spec.strip().lower()
     if text in ("transparent", "none", "alpha"):
         return None
+    if text in (CHECKERBOARD, "checker", "checkers"):
+        return CHECKERBOARD  # type: ignore[return-value]
     if text in NAMED_COLOURS:
         return NAMED_COLOURS[text]
     match = re.fullmatch(r"#?([0-9a-f]{6}|[0-9a-f]{3})", text)
@@ -74,10 +79,20 @@ def parse_background(spec: str | Sequence[int] | None) -> Colour | None:
     raise InputError(f"Unknown background {spec!r}: use {names} or a colour like #RRGGBB.")
 
 
-def composite(rgba: np.ndarray, background: Colour) -> np.ndarray:
-    """Straight-alpha RGBA uint8 over a solid colour -> RGB uint8."""
+def checkerboard(height: int, width: int, square: int = 16) -> np.ndarray:
+    """Light grey squares on white, (H, W, 3) float32."""
+    rows, cols = np.indices((height, width)) // square
+    light = ((rows + cols) % 2 == 0)[:, :, None]
+    return np.where(light, np.float32(255), np.float32(204)).repeat(3, axis=2)
+
+
+def composite(rgba: np.ndarray, background: Colour | str) -> np.ndarray:
+    """Straight-alpha RGBA uint8 over a solid colour (or ``CHECKERBOARD``) -> RGB uint8."""
     alpha = rgba[:, :, 3:4].astype(np.float32) / 255.0
-    bg = np.asarray(background, dtype=np.float32)
+    if isinstance(background, str) and background == CHECKERBOARD:
+        bg = checkerboard(*rgba.shape[:2])
+    else:
+        bg = np.asarray(background, dtype=np.float32)
     out = rgba[:, :, :3].astype(np.float32) * alpha + bg * (1.0 - alpha)
     return (out + 0.5).astype(np.uint8)
 

@@ -91,14 +91,14 @@ def gallery(*paths) -> list[dict]:
 
 
 def render(app: RunningApp, sheet, source="Bundled dance", dance="idle-sway", udp_zip=None, fps=2, seconds=1,
-           background="Colour", colour="#ffffff", size="Pose canvas", model="u2netp", force=False, video=None,
+           background="Colour", colour="#ffffff", size="Pose canvas", matting_model="u2netp", force=False, video=None,
            smooth=3, mmd_model=None, mmd_motion=None):  # fmt: skip
     def upload(path):
         return handle_file(str(path)) if path else None
 
     return app.client.predict(
         items=gallery(*sheet), source=source, dance=dance, udp_zip=upload(udp_zip), fps=fps, seconds=seconds,
-        background=background, colour=colour, size=size, model=model, force=force, video=upload(video),
+        background=background, colour=colour, size=size, matting_model=matting_model, force=force, video=upload(video),
         smooth=smooth, mmd_model=upload(mmd_model), mmd_motion=upload(mmd_motion), api_name="/render",
     )  # fmt: skip
 
@@ -141,10 +141,12 @@ def test_uploaded_udp_zip(app, tmp_path):
         z.writestr("frames/10.npz", encode_udp(np.zeros_like(pose), "npz"))
         z.writestr("frames/2.exr", encode_udp(pose, "exr"))
     result = render(app, EXAMPLE_SHEET[:2], source="Upload UDP frames (.zip)", udp_zip=archive, fps=12, seconds=0,
-                    size="256", background="Transparent")  # fmt: skip
+                    size="256", background="Checkerboard")  # fmt: skip
     mp4 = check_outputs(result, frames=2, size=(256, 256))
-    frames = read_video_frames(mp4)
-    assert frames[0].std() > 1 and frames[1].min() > 250, "pose first (2 before 10), then the empty frame: all white"
+    frames = read_video_frames(mp4).astype(int)
+    assert frames[0].std() > 1, "pose first (2 before 10)"
+    empty = frames[1]  # then the empty frame: the MP4 shows transparency as a light checkerboard
+    assert abs(empty[:16, :16].mean() - 255) < 4 and abs(empty[:16, 16:32].mean() - 204) < 4
 
 
 def test_rembg_cuts_out_an_uploaded_scan(app, tmp_path):
@@ -165,18 +167,18 @@ def test_dance_from_a_video(app, tmp_path):
     clip = tmp_path / "dancer.mp4"
     moving_character_video(clip, frames=10, fps=10)
     preview, archive, summary = app.client.predict(
-        video=handle_file(str(clip)), fps=4, seconds=0, smooth=3, model="u2netp", api_name="/detect_poses"
+        video=handle_file(str(clip)), fps=4, seconds=0, smooth=3, matting_model="u2netp", api_name="/detect_poses"
     )  # fmt: skip
     assert "4 poses detected in dancer.mp4 at 4 fps" in summary
     preview_info = probe_video(preview["video"] if isinstance(preview, dict) else preview)
     assert preview_info.frames == 4 and preview_info.width > preview_info.height, "raw | smoothed side by side"
     with zipfile.ZipFile(archive) as z:
-        assert sorted(z.namelist()) == [f"{i:05d}.npz" for i in range(4)]
+        assert sorted(z.namelist()) == [f"{i:05d}.png" for i in range(4)]  # 16-bit PNG frames
     result = render(app, EXAMPLE_SHEET[:1], source="From a video", video=clip, fps=4, seconds=0, size="256")
     check_outputs(result, frames=4, size=(256, 208))
     with pytest.raises(AppError, match=r"'notes.mp4' is not a video file"):
         (tmp_path / "notes.mp4").write_text("not a video")
-        app.client.predict(video=handle_file(str(tmp_path / "notes.mp4")), fps=4, seconds=0, smooth=3, model="u2netp",
+        app.client.predict(video=handle_file(str(tmp_path / "notes.mp4")), fps=4, seconds=0, smooth=3, matting_model="u2netp",
                            api_name="/detect_poses")  # fmt: skip
 
 
@@ -268,7 +270,7 @@ def test_full_queue_refuses_extra_jobs_and_finishes_the_rest(app):
 
     jobs = [
         app.client.submit(items=gallery(EXAMPLE_SHEET[0]), source="Bundled dance", dance="idle-sway", udp_zip=None,
-                          fps=1, seconds=1, background="Colour", colour="#ffffff", size="256", model="u2netp",
+                          fps=1, seconds=1, background="Colour", colour="#ffffff", size="256", matting_model="u2netp",
                           force=False, video=None, smooth=3, mmd_model=None, mmd_motion=None,
                           api_name="/render")  # fmt: skip
         for _ in range(4)
@@ -330,3 +332,27 @@ def test_browser_shows_upload_dropdown_button_and_video(app, output_dir):
         assert 0 <= box["x"] and box["x"] + box["width"] <= image.size[0], (selector, box)
         assert 0 <= box["y"] and box["y"] + box["height"] <= image.size[1], (selector, box)
     assert boxes["#render-button"]["y"] + boxes["#render-button"]["height"] <= 1000, "Render is visible without scrolling"
+
+
+def test_simple_dance_endpoint_as_the_readme_shows(app):
+    """The README's gradio_client call, verbatim apart from the address and the dance."""
+    from gradio_client import Client, handle_file
+
+    from conr.dances import list_dances
+
+    client = Client(app.url)
+    mp4, webm, frames_zip = client.predict(
+        drawings=[handle_file(str(EXAMPLE_SHEET[0])), handle_file(str(EXAMPLE_SHEET[1]))],
+        dance=list_dances()[0].name, fps=2, seconds=1, api_name="/dance",
+    )  # fmt: skip
+    assert probe_video(mp4).frames == 2 and probe_video(webm).alpha
+    with zipfile.ZipFile(frames_zip) as archive:
+        assert len(archive.namelist()) == 2
+    readme = (ROOT / "README.md").read_text()
+    assert 'api_name="/dance"' in readme and "handle_file(" in readme
+    api = requests.get(f"{app.url}gradio_api/info", timeout=10).json()["named_endpoints"]
+    assert {"/dance", "/render", "/prepare_sheet", "/detect_poses"} <= set(api)
+    assert not any(name.startswith(("/lambda", "/selected_index", "/remove_selected", "/render_plan")) for name in api)
+    render_params = {p["parameter_name"]: p for p in api["/render"]["parameters"]}
+    assert all(render_params[name]["parameter_has_default"] for name in ("udp_zip", "video", "mmd_model", "mmd_motion"))
+    assert [r["label"] for r in api["/dance"]["returns"]] == ["mp4", "webm", "frames_zip"]

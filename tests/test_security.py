@@ -38,7 +38,7 @@ def tree(folder: Path, skip: Path) -> dict[str, tuple[int, float]]:
 def render_kwargs(dance="idle-sway", fps=2, seconds=1, sheet=None, **extra) -> dict:
     kwargs = dict(
         items=gallery(*(sheet or EXAMPLE_SHEET[:1])), source="Bundled dance", dance=dance, udp_zip=None, fps=fps,
-        seconds=seconds, background="Colour", colour="#ffffff", size="256", model="u2netp", force=False, video=None,
+        seconds=seconds, background="Colour", colour="#ffffff", size="256", matting_model="u2netp", force=False, video=None,
         smooth=3, mmd_model=None, mmd_motion=None,
     )  # fmt: skip
     kwargs.update(extra)
@@ -197,7 +197,7 @@ def raw_render_until_first_frame(url: str, session: str) -> requests.Response:
     upload = requests.post(f"{url}gradio_api/upload", files={"files": open(EXAMPLE_SHEET[0], "rb")}, timeout=30).json()
     image = {"path": upload[0], "meta": {"_type": "gradio.FileData"}}
     data = [[{"image": image, "caption": None}], "Bundled dance", "idle-sway", None, MAX_FRAMES, 1, "Colour", "#ffffff",
-            "256", "u2netp", False, None, 3, None, None, {}]  # fmt: skip
+            "256", "u2netp", False, None, 3, None, None, 0, True, {}]  # fmt: skip
     joined = requests.post(f"{url}gradio_api/queue/join", json={"data": data, "fn_index": fn_index, "session_hash": session,
                                                                 "event_data": None, "trigger_id": None}, timeout=10)  # fmt: skip
     assert joined.status_code == 200, joined.text
@@ -239,14 +239,31 @@ def test_a_gone_client_cancels_its_render(hosted, how):
 
 
 def test_light_events_pass_a_full_queue(hosted):
-    """Renders queue (4 places); the page and picture uploads are served meanwhile."""
+    """Renders queue (4 places here); the page and picture uploads, which the browser sends outside the queue,
+    are served while it is full."""
+    from gradio_client.utils import QueueError
+
     client = Client(hosted.url, verbose=False)
-    jobs = [client.submit(**render_kwargs(fps=2, seconds=1), api_name="/render") for _ in range(6)]
-    time.sleep(2)
+    jobs = [client.submit(**render_kwargs(fps=2, seconds=1), api_name="/render") for _ in range(7)]
+    time.sleep(3)
+    full = False
+    for job in jobs:
+        try:
+            job.status()
+            if job.done():
+                job.result()
+        except QueueError:
+            full = True
+    assert full, "the queue filled up"
     assert requests.get(hosted.url, timeout=10).status_code == 200
-    other = Client(hosted.url, verbose=False)
-    items, status = other.predict(gallery(EXAMPLE_SHEET[1]), "u2netp", False, api_name="/prepare_sheet")
-    assert "1 drawing(s) ready" in status
+    config = requests.get(f"{hosted.url}config", timeout=10).json()
+    upload = next(d for d in config["dependencies"] if d.get("api_name") == "prepare_sheet")
+    assert upload["queue"] is False
+    uploaded = requests.post(f"{hosted.url}gradio_api/upload", files={"files": open(EXAMPLE_SHEET[1], "rb")}, timeout=30).json()
+    item = {"image": {"path": uploaded[0], "meta": {"_type": "gradio.FileData"}}, "caption": None}
+    answer = requests.post(f"{hosted.url}gradio_api/run/prepare_sheet", json={"data": [[item], "u2netp", False]}, timeout=60)
+    assert answer.status_code == 200, answer.text
+    assert "1 drawing(s) ready" in answer.json()["data"][1]
     for job in jobs:
         job.cancel()
     for job in jobs:
@@ -254,7 +271,6 @@ def test_light_events_pass_a_full_queue(hosted):
             job.result(timeout=300)
         except Exception:
             pass
-    other.close()
     client.close()
 
 

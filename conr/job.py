@@ -1,0 +1,346 @@
+"""A whole job, the same for the app and the command line: drawings + a pose source -> video files.
+
+    job = RenderJob(["front.png", "back.png"], BundledDance("wave"), fps=15, seconds=4)
+    job.check(limits)                                  # cheap checks: options, counts, the pose source
+    result = job.run(renderer, Outputs.in_folder(out), limits, progress=print_progress, cancel=event)
+
+Pose sources are small objects with the same three calls: ``check`` (cheap,
+before anything slow), ``open`` (the frames) and ``describe`` (a label for
+people). Slow sources (a video to detect, an MMD motion to pose) are opened
+after the drawings are cut out, so a bad drawing is reported first.
+
+Progress everywhere is one protocol, ``progress(stage, done, total)``;
+``cancel`` is a ``threading.Event`` (or a callable), checked between steps.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .errors import InputError, check_cancelled
+from .limits import Limits
+from .udp import UdpSequence
+
+#: ``progress(stage, done, total)``: a stage name people can read, and counts within it.
+Progress = Callable[[str, int, int], None]
+
+STAGE_CUTOUTS = "Removing backgrounds"
+STAGE_RENDER = "Rendering"
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    pass
+
+
+class TqdmProgress:
+    """A ``Progress`` for terminals: one tqdm bar per stage (use as a context manager to close them)."""
+
+    def __init__(self, unit: str = "frame"):
+        self.unit = unit
+        self.bars: dict[str, object] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        bar = self.bars.get(stage)
+        if bar is None:
+            bar = self.bars[stage] = tqdm(total=total, desc=stage, unit=self.unit, dynamic_ncols=True)
+        bar.total = total
+        bar.update(done - bar.n)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+    def __enter__(self) -> TqdmProgress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _stage(progress: Progress | None, stage: str, cancel=None) -> Callable[[int, int], None]:
+    """A ``(done, total)`` callback for the library's loops: reports ``stage`` and stops once cancelled."""
+    progress = progress or _noop
+
+    def report(done: int, total: int) -> None:
+        check_cancelled(cancel)
+        progress(stage, done, total)
+
+    return report
+
+
+# ---------------------------------------------------------------- pose sources
+
+
+class PoseSource:
+    """Where the poses come from. ``slow`` sources are opened after the drawings are cut out."""
+
+    slow = False
+
+    def check(self, fps: float, seconds: float, limits: Limits) -> None:
+        """Cheap checks, before any slow work (files present, names known)."""
+
+    def open(self, fps: float, seconds: float, limits: Limits, *, renderer=None, work_dir: Path | None = None,
+             progress: Progress | None = None, cancel=None) -> UdpSequence:  # fmt: skip
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+@dataclass
+class BundledDance(PoseSource):
+    """One of our dances (``conr.dances``), resampled to the job's frame rate and length."""
+
+    name: str
+
+    def _info(self):
+        from . import dances
+
+        info = {d.name: d for d in dances.list_dances()}.get(self.name)
+        if info is None:
+            names = ", ".join(d.name for d in dances.list_dances())
+            raise InputError(f"Unknown dance {self.name!r}: pick one of {names}.")
+        return info
+
+    def check(self, fps, seconds, limits):
+        self._info()
+
+    def open(self, fps, seconds, limits, **_):
+        from . import dances
+
+        info = self._info()
+        return dances.dance_udp(self.name).retime(info.fps, fps, seconds or None)
+
+    def describe(self) -> str:
+        return f"the dance “{self._info().title}”"
+
+
+@dataclass
+class UdpArchive(PoseSource):
+    """UDP frames from a folder, a .zip or files (``conr.udp.open_udp_sequence``); ``seconds`` keeps the first ones."""
+
+    path: str | Path | Sequence[str | Path]
+
+    def check(self, fps, seconds, limits):
+        self.open(fps, seconds, limits)[0]  # opened, and one frame decoded: a broken sequence fails now
+
+    def open(self, fps, seconds, limits, **_):
+        from .udp import open_udp_sequence
+
+        source = [str(p) for p in self.path] if isinstance(self.path, (list, tuple)) else self.path
+        if isinstance(source, list) and len(source) == 1:
+            source = source[0]
+        poses = open_udp_sequence(source, max_entries=limits.max_zip_entries, max_bytes=limits.max_zip_mb * 1024**2)
+        return poses.head(int(round(seconds * fps))) if seconds else poses
+
+    def describe(self) -> str:
+        name = Path(self.path[0] if isinstance(self.path, (list, tuple)) else self.path).name
+        return f"your UDP sequence {name}"
+
+
+@dataclass
+class VideoPoses(PoseSource):
+    """Poses detected in a video of a dancing character (``conr.video_pose``); needs the renderer's detector."""
+
+    path: str | Path
+    smooth: int = 3
+    matting_model: str | None = None
+    source_fps: float = 30.0
+    slow = True
+    #: The detection (raw and smoothed frames), kept after ``open`` for previews.
+    detection: object = field(default=None, init=False, repr=False)
+
+    def check(self, fps, seconds, limits):
+        if not Path(self.path).exists():
+            raise InputError(f"The video '{Path(self.path).name}' does not exist.")
+
+    def open(self, fps, seconds, limits, *, renderer=None, progress=None, cancel=None, **_):
+        from .video_pose import pose_from_video
+
+        if renderer is None:
+            raise ValueError("VideoPoses.open needs the renderer (its UDP detector)")
+        progress = progress or _noop
+
+        def report(stage: str, done: int, total: int) -> None:
+            check_cancelled(cancel)
+            progress(stage, done, total)
+
+        self.detection = pose_from_video(
+            renderer, self.path, fps=fps, max_seconds=seconds or None, smooth=self.smooth,
+            matting_model=self.matting_model, limits=limits.video, source_fps=self.source_fps, progress=report,
+        )  # fmt: skip
+        return self.detection.udp
+
+    def describe(self) -> str:
+        return f"the poses of {Path(self.path).name}"
+
+
+@dataclass
+class MmdDance(PoseSource):
+    """An MMD model (.pmx/.pmd or a zip) and motion (.vmd) posed into UDP frames (``conr.mmd``)."""
+
+    model: str | Path
+    motion: str | Path
+    start: float = 0.0
+    physics: bool = True
+    camera: str | Path | None = None
+    size: int = 512
+    slow = True
+
+    def check(self, fps, seconds, limits):
+        for path, what in ((self.model, "MMD model"), (self.motion, "MMD motion"), (self.camera, "camera motion")):
+            if path is not None and not Path(path).is_file():
+                raise InputError(f"The {what} '{Path(path).name}' does not exist.")
+
+    def open(self, fps, seconds, limits, *, work_dir=None, progress=None, cancel=None, **_):
+        from .mmd import udp_from_mmd
+
+        out = Path(work_dir) / f"mmd-{uuid.uuid4().hex[:8]}-udp.zip" if work_dir else None
+        extra = {"camera": self.camera} if self.camera else {}
+        return udp_from_mmd(
+            self.model, self.motion, out=out, size=self.size, fps=fps, max_seconds=seconds or None,
+            limits=limits.mmd(fps), start=self.start, physics=self.physics,
+            progress=_stage(progress, "Posing the MMD model", cancel), **extra,
+        )  # fmt: skip
+
+    def describe(self) -> str:
+        return f"your MMD dance {Path(self.motion).name} on {Path(self.model).name}"
+
+
+# ---------------------------------------------------------------- the job
+
+
+@dataclass
+class Outputs:
+    """Which files a job writes (any subset)."""
+
+    mp4: Path | None = None
+    webm: Path | None = None
+    frames_zip: Path | None = None
+    frames_dir: Path | None = None
+
+    @classmethod
+    def in_folder(cls, folder: str | Path) -> Outputs:
+        """The app's set: MP4, transparent WebM and a zip of PNG frames, with names people recognise."""
+        folder = Path(folder)
+        return cls(folder / "conr-dance.mp4", folder / "conr-dance-transparent.webm", folder / "conr-frames.zip")
+
+
+@dataclass
+class JobResult:
+    """What a finished job made, and what to tell the user about it."""
+
+    render: object  # conr.pipeline.RenderResult
+    label: str
+    views: int
+    seconds: float
+    device: str
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        r = self.render
+        return (
+            f"{r.frames} frames ({r.frames / r.fps:.1f} s at {r.fps:g} fps), {r.width}×{r.height}, {self.views} view(s), "
+            f"{self.label}, in {self.seconds:.1f} s on {self.device.upper()}"
+        )
+
+
+@dataclass
+class RenderJob:
+    """Drawings of a character + a pose source + options: one render, cheapest checks first.
+
+    ``drawings`` are paths, PIL images or RGBA arrays; ``names`` what
+    messages call them (default: file names). ``seconds`` 0 means the whole
+    sequence; ``background`` None makes the MP4 white (it has no alpha).
+    """
+
+    drawings: Sequence
+    source: PoseSource
+    names: Sequence[str] | None = None
+    fps: float = 30.0
+    seconds: float = 0.0
+    background: tuple[int, int, int] | None = (255, 255, 255)
+    max_side: int | None = None
+    matting_model: str | None = None
+    force_matting: bool = False
+
+    def drawing_names(self) -> list[str]:
+        from .sheet import describe
+
+        return list(self.names) if self.names is not None else [describe(d, i) for i, d in enumerate(self.drawings)]
+
+    def check(self, limits: Limits) -> None:
+        """What costs nothing to check: options, the number of drawings, the pose source, the length."""
+        if not 1 <= self.fps <= 60:
+            raise InputError(f"Frames per second must be between 1 and 60, not {self.fps:g}.")
+        if self.seconds < 0:
+            raise InputError(f"The length must be 0 (the whole dance) or more seconds, not {self.seconds:g}.")
+        if not self.drawings:
+            raise InputError("Add at least one drawing of your character (PNG, JPEG or WebP).")
+        if len(self.drawings) > limits.max_images:
+            raise InputError(
+                f"{len(self.drawings)} pictures is too many: a character sheet takes at most {limits.max_images}. "
+                "Keep the most different views (front, back, side, three-quarter)."
+            )
+        if self.seconds and self.seconds * self.fps > limits.max_frames:
+            raise InputError(
+                f"{self.seconds:g} s at {self.fps:g} fps is {round(self.seconds * self.fps)} frames, over this "
+                f"server's limit of {limits.max_frames}. Render at most {limits.max_frames / self.fps:.0f} s at this "
+                "frame rate, or lower it."
+            )
+        self.source.check(self.fps, self.seconds, limits)
+
+    def _frame_limit(self, poses: UdpSequence, limits: Limits) -> None:
+        if len(poses) > limits.max_frames:
+            raise InputError(
+                f"That is {len(poses)} frames, over this server's limit of {limits.max_frames}. Render fewer seconds "
+                f"(at {self.fps:g} fps, at most {limits.max_frames / self.fps:.0f} s) or lower the frame rate."
+            )
+        poses[0]  # one frame decoded now: a broken sequence fails before any rendering
+
+    def run(self, renderer, outputs: Outputs, limits: Limits | None = None, progress: Progress | None = None,
+            cancel=None, work_dir: Path | None = None) -> JobResult:  # fmt: skip
+        """Check, cut out, pose, render and write ``outputs``; on failure or cancel nothing is left of them."""
+        from . import matting
+        from .pipeline import render_to_files
+
+        limits = limits or Limits()
+        progress = progress or _noop
+        started = time.perf_counter()
+        self.check(limits)
+        opened = dict(renderer=renderer, work_dir=work_dir, progress=progress, cancel=cancel)
+        poses = None if self.source.slow else self.source.open(self.fps, self.seconds, limits, **opened)
+        if poses is not None:
+            self._frame_limit(poses, limits)
+        names = self.drawing_names()
+        cutouts = []
+        for index, (drawing, name) in enumerate(zip(self.drawings, names)):
+            check_cancelled(cancel)
+            progress(STAGE_CUTOUTS, index, len(names))
+            cutouts += matting.cut_out_sheet(
+                [drawing], [name], model=self.matting_model or matting.DEFAULT_MODEL, force=self.force_matting,
+                max_images=limits.max_images, max_pixels=limits.max_pixels,
+            )  # fmt: skip
+        progress(STAGE_CUTOUTS, len(names), len(names))
+        if poses is None:
+            poses = self.source.open(self.fps, self.seconds, limits, **opened)
+            self._frame_limit(poses, limits)
+        check_cancelled(cancel)
+        sheet = renderer.parse_sheet([c.rgba for c in cutouts], names)
+        render = render_to_files(
+            renderer, poses, sheet=sheet, fps=self.fps, background=self.background, mp4=outputs.mp4,
+            webm=outputs.webm, frames_dir=outputs.frames_dir, frames_zip=outputs.frames_zip, max_side=self.max_side,
+            progress=_stage(progress, STAGE_RENDER, cancel), cancel=cancel,
+        )  # fmt: skip
+        notes = [
+            f"{name}: background removed ({c.model})" if c.removed_background else f"{name}: kept its transparency"
+            for name, c in zip(names, cutouts)
+        ]
+        return JobResult(render, self.source.describe(), sheet.views, time.perf_counter() - started,
+                         renderer.device.type, notes)  # fmt: skip

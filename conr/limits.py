@@ -1,0 +1,76 @@
+"""What one request may ask for: one set of limits for the app, the CLI and the library.
+
+Set at launch from the environment (``Limits.from_env()``, the ``CONR_*``
+variables in the README); the library's readers take the parts they need
+(``limits.video``, ``limits.mmd``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+
+from .errors import InputError
+
+#: Environment variable of each limit.
+ENV = {
+    "max_images": "CONR_MAX_IMAGES",
+    "max_pixels": "CONR_MAX_PIXELS",
+    "max_frames": "CONR_MAX_FRAMES",
+    "max_file_mb": "CONR_MAX_FILE_MB",
+    "max_zip_entries": "CONR_MAX_ZIP_ENTRIES",
+    "max_zip_mb": "CONR_MAX_ZIP_MB",
+    "max_video_seconds": "CONR_MAX_VIDEO_SECONDS",
+    "queue_size": "CONR_QUEUE_SIZE",
+    "concurrency": "CONR_CONCURRENCY",
+    "output_ttl_minutes": "CONR_OUTPUT_TTL_MINUTES",
+    "output_max_mb": "CONR_OUTPUT_MAX_MB",
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on one job and on the server that runs jobs."""
+
+    max_images: int = 8  # drawings per sheet
+    max_pixels: int = 25_000_000  # per drawing
+    max_frames: int = 600  # per render
+    max_file_mb: int = 50  # per upload (the web server refuses larger ones)
+    max_zip_entries: int = 2000  # per UDP zip
+    max_zip_mb: int = 2048  # unpacked, per UDP zip
+    max_video_seconds: int = 20  # of a driving video
+    queue_size: int = 8  # waiting renders
+    concurrency: int = 1  # renders at once
+    output_ttl_minutes: int = 120
+    output_max_mb: int = 4096
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Limits:
+        """The defaults, overridden by the ``CONR_*`` variables that are set (positive integers)."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for field in fields(cls):
+            text = (environ.get(ENV[field.name]) or "").strip()
+            if not text:
+                continue
+            try:
+                value = int(text)
+            except ValueError:
+                value = 0
+            if value < 1:
+                raise InputError(f"{ENV[field.name]}={text!r}: expected a whole number of at least 1.")
+            values[field.name] = value
+        return cls(**values)
+
+    @property
+    def video(self):
+        """The limits of a driving video (``conr.video_pose``)."""
+        from .video_pose import VideoLimits
+
+        return VideoLimits(max_seconds=self.max_video_seconds, max_input_side=4096, max_images=self.max_frames * 4)
+
+    def mmd(self, fps: float):
+        """The limits of an MMD conversion at ``fps`` (``conr.mmd``): no more than ``max_frames`` frames."""
+        from .mmd import MmdLimits
+
+        return MmdLimits(max_seconds=self.max_frames / fps)
