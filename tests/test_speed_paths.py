@@ -108,3 +108,23 @@ def test_float16_is_refused_on_cpu(recipe_weights_dir):
         pytest.skip("this CPU computes float16 natively (AVX512-FP16/AMX)")
     with pytest.raises(InputError, match=r"float16 is for GPUs"):
         ConrRenderer(CoNRNetwork(), device="cpu", dtype="float16")
+
+
+def test_stage_clock_counts_every_stage_of_a_render(renderer, fixture_sheet, frames, tmp_path):
+    """render_to_files reports where the time goes: one forward per batch, pasting, encoding, finishing the MP4."""
+    from conr.pipeline import render_to_files
+    from conr.runtime import StageClock
+
+    sheet = renderer.parse_sheet(fixture_sheet[:1])
+    clock = StageClock()
+    result = render_to_files(renderer, frames, sheet=sheet, mp4=tmp_path / "x.mp4", clock=clock)
+    assert result.frames == 2 and (tmp_path / "x.mp4").stat().st_size > 0
+    calls = clock.as_dict()
+    assert calls["forward"]["calls"] == 4, "launch and fetch of each of the two batches"
+    assert calls["paste frames (worker)"]["calls"] == 2 and calls["resize + encode (hand-off)"]["calls"] == 2
+    assert calls["finish encoders"]["calls"] == 1 and calls["start encoders"]["calls"] == 1
+    assert all(row["seconds"] >= 0 for row in calls.values())
+    quiet = StageClock(enabled=False)
+    with quiet.stage("forward"):
+        pass
+    assert quiet.as_dict() == {}
