@@ -1,8 +1,8 @@
-"""The renderer: loaded CoNR models plus a device, one call per task.
+"""The renderer: loaded CoNR models plus a device, shared by every request.
 
-    renderer = ConrRenderer.from_pretrained()          # finds and checks the weights
+    renderer = ConrRenderer.from_pretrained().to("cpu", dtype="auto")  # load (mmap), then place
     sheet = renderer.parse_sheet(["front.png", "back.png"])
-    for rgba in renderer.render_iter(open_udp_sequence("dance.zip")):
+    for rgba in renderer.render_iter(open_udp_sequence("dance.zip"), sheet):
         ...                                            # straight-alpha RGBA uint8, pose canvas size
 
 ``parse_sheet`` runs the parser once per character (results are cached by
