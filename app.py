@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextvars
+import inspect
 import logging
 import os
 import tempfile
@@ -27,7 +28,7 @@ except ImportError:  # pragma: no cover
 
 from conr import dances, matting
 from conr.errors import Cancelled, ConrError, InputError, public_message
-from conr.job import STAGE_RENDER, BundledDance, MmdDance, Outputs, RenderJob, UdpArchive, VideoPoses
+from conr.job import STAGE_RENDER, BundledDance, MmdDance, Outputs, RenderJob, UdpArchive, VideoPoses, cutout_notes
 from conr.limits import Limits
 from conr.outputs import OutputFolders
 from conr.udp import write_udp_zip
@@ -255,7 +256,7 @@ def add_drawings(items, matting_model: str, force: bool, request: gr.Request):
 
         Image.fromarray(cut.rgba).save(target)
         kept.append((str(target), name))
-        notes.append(f"✂️ {name}: background removed ({cut.model})" if cut.removed_background else f"✅ {name}: kept its transparency")
+        notes += cutout_notes([name], [cut])
     status = "\n\n".join([f"**{len(kept)} drawing(s) ready.**", *notes, *(f"❌ {p}" for p in problems)])
     if problems:
         log.info("refused drawings: %s", " | ".join(problems))
@@ -295,13 +296,15 @@ def dance_preview(name: str):
 
 def render_plan(items, source: str, dance: str, fps: float, seconds: float) -> str:
     """What the next render will do and about how long it takes here, from this server's measured speed."""
-    views = max(1, min(len(_gallery_paths(items)), LIMITS.max_images))
+    views = min(len(_gallery_paths(items)), LIMITS.max_images)
+    drawings = f"{views} drawing(s)" if views else "your drawings (none yet)"
     info = {d.name: d for d in dances.list_dances()}.get(dance)
     length = seconds or (info.seconds if source == SOURCE_DANCE and info else 0)
     if not length:
-        return f"{views} drawing(s), at {fps:g} fps, the whole sequence."
+        return f"The whole sequence at {fps:g} fps from {drawings}."
     frames = min(LIMITS.max_frames, round(length * fps))
-    plan = f"**{frames} frames** at {fps:g} fps ({length:g} s) from {views} drawing(s)"
+    plan = f"**{frames} frames** at {fps:g} fps ({length:g} s) from {drawings}"
+    views = max(1, views)
     if ENGINE.seconds_per_view_frame:
         total = frames * views * ENGINE.seconds_per_view_frame
         where = ENGINE.renderer.device.type.upper() if ENGINE.renderer else "this server"
@@ -348,9 +351,9 @@ def run_job(job: RenderJob, session: str | None, progress, cancel):
 
 async def render(items, source=SOURCE_DANCE, dance=None, udp_zip=None, fps=30, seconds=0, background="Colour",
                  colour="#ffffff", size="Pose canvas", matting_model=matting.DEFAULT_MODEL, force=False, video=None,
-                 smooth=3, mmd_model=None, mmd_motion=None, mmd_start=0, mmd_physics=True, detected=None,
-                 request: gr.Request = None, progress=gr.Progress()):  # fmt: skip
-    """The Render button: drawings + dance -> MP4, transparent WebM, zip of RGBA PNG frames."""
+                 smooth=3, mmd_model=None, mmd_motion=None, mmd_start=0, mmd_physics=True, song=None, song_start=0,
+                 inbetween=True, detected=None, request: gr.Request = None, progress=gr.Progress(), *, draft=False):  # fmt: skip
+    """The Render button: drawings + dance (+ a song) -> MP4, transparent WebM, zip of RGBA PNG frames."""
     paths = _gallery_paths(items)
     try:
         job = RenderJob(
@@ -359,6 +362,8 @@ async def render(items, source=SOURCE_DANCE, dance=None, udp_zip=None, fps=30, s
             names=[Path(p).name for p in paths], fps=float(fps or 30), seconds=float(seconds or 0),
             background=BACKGROUNDS.get(background) or parse_background(colour or "#ffffff"),
             max_side=int(size) if str(size).isdigit() else None, matting_model=matting_model, force_matting=bool(force),
+            song=_path(song), song_name=Path(_path(song)).name if _path(song) else None, song_start=float(song_start or 0),
+            inbetween=0 if inbetween else 1, draft=bool(draft),
         )  # fmt: skip
         job.check(LIMITS)
         reporter = GradioProgress(progress)
@@ -370,7 +375,19 @@ async def render(items, source=SOURCE_DANCE, dance=None, udp_zip=None, fps=30, s
         raise gr.Error(public_message(exc), title="Cannot render") from None
     ENGINE.measured(result.render.frames, result.views, result.seconds)
     log.info("rendered %s", result.summary())
-    return result.render.mp4, result.render.webm, result.render.frames_zip, f"**Done:** {result.summary()}."
+    notes = "".join(f"\n\n{note}" for note in result.notes if not note.startswith(("✂️", "✅")))
+    return result.render.mp4, result.render.webm, result.render.frames_zip, f"**Done:** {result.summary()}.{notes}"
+
+
+async def quick_preview(*args, **kwargs):
+    """The Preview button: a draft (2 drawings, 1 frame in 3 through the network), marked DRAFT."""
+    return await render(*args, **kwargs, draft=True)
+
+
+quick_preview.__signature__ = inspect.signature(render).replace(
+    parameters=[p for p in inspect.signature(render).parameters.values() if p.name != "draft"]
+)
+quick_preview.__annotations__ = render.__annotations__  # Gradio finds gr.Request by its annotation
 
 
 async def dance_api(drawings: list, dance: str, fps: float = 30, seconds: float = 0, request: gr.Request = None,
@@ -466,7 +483,7 @@ def build_demo() -> gr.Blocks:
                     with gr.Row():
                         mmd_start = gr.Number(0, minimum=0, label="Start at second (skip the intro)")
                         mmd_physics = gr.Checkbox(True, label="Hair and skirt physics (springs)")
-                with gr.Accordion("3. Options", open=False):
+                with gr.Accordion("3. Options and music", open=False):
                     fps = gr.Slider(1, 60, value=DEFAULT_FPS, step=1, label="Frames per second")
                     seconds = gr.Slider(0, 60, value=DEFAULT_SECONDS, step=0.5, label="Length in seconds (0 = the whole dance)")
                     background = gr.Radio(["Colour", "Checkerboard", "Green screen"], value="Colour", label="MP4 background",
@@ -477,8 +494,14 @@ def build_demo() -> gr.Blocks:
                     matting_model = gr.Dropdown([(f"{n}: {why}", n) for n, (_, why) in matting.MODELS.items()],
                                                 value=matting.DEFAULT_MODEL, label="Background removal model")  # fmt: skip
                     force = gr.Checkbox(False, label="Remove the background even from pictures that already have transparency")
+                    inbetween = gr.Checkbox(True, label="Faster long renders on a CPU: 1 frame in 3 through the network, "
+                                            "the others in-betweened along the poses")  # fmt: skip
+                    song = gr.File(label="A song (MP3, WAV, OGG or M4A): in the MP4 and WebM; a bundled dance follows its tempo",
+                                   file_types=[".mp3", ".wav", ".ogg", ".m4a"], type="filepath")  # fmt: skip
+                    song_start = gr.Number(0, minimum=0, label="The song starts at second")
                 with gr.Row():
                     render_button = gr.Button("Render the dance", variant="primary", elem_id="render-button", scale=4)
+                    preview_button = gr.Button("Preview", elem_id="preview-button", scale=2, min_width=90)
                     cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel-button", scale=1, min_width=80)
                 plan = gr.Markdown(elem_id="render-plan")
             with gr.Column(scale=6):
@@ -496,7 +519,8 @@ def build_demo() -> gr.Blocks:
 
         light = dict(queue=False, api_visibility="private")  # never queued: a full queue must not block them
         render_inputs = [sheet, source, dance, udp_zip, fps, seconds, background, colour, size, matting_model, force,
-                         drive_video, smooth, mmd_model, mmd_motion, mmd_start, mmd_physics, detected]  # fmt: skip
+                         drive_video, smooth, mmd_model, mmd_motion, mmd_start, mmd_physics, song, song_start, inbetween,
+                         detected]  # fmt: skip
         render_outputs = [video, webm, frames_zip, status]
         gpu = dict(concurrency_limit=LIMITS.concurrency, concurrency_id="gpu")
         demo.load(ENGINE.banner, None, banner, **light)
@@ -516,7 +540,9 @@ def build_demo() -> gr.Blocks:
                                         [video_preview, video_udp, video_status, detected], api_name="detect_poses", **gpu)  # fmt: skip
         rendering = render_button.click(render, render_inputs, render_outputs, api_name="render",
                                         show_progress_on=[status, video], **gpu)  # fmt: skip
-        cancel_button.click(None, None, None, cancels=[rendering, detection], **light)
+        previewing = preview_button.click(quick_preview, render_inputs, render_outputs, api_name="quick_preview",
+                                          show_progress_on=[status, video], **gpu)  # fmt: skip
+        cancel_button.click(None, None, None, cancels=[rendering, previewing, detection], **light)
         if EXAMPLE_SHEET and choices:
             examples = gr.Examples([[[str(p) for p in EXAMPLE_SHEET], name] for _, name in choices], [sheet, dance],
                                    label="Examples: our character with each dance (click one; it renders with the "
@@ -539,6 +565,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     ENGINE.start()
     # rembg compiles numba code on its first import (about 30 s): do it before the first visitor.
+    # Also downloads the default model (isnet-anime) once, with progress in the log.
     threading.Thread(target=matting.warm_up, name="rembg-warm-up", daemon=True).start()
     sweep = max(10.0, min(600.0, LIMITS.output_ttl_minutes * 15))
     threading.Thread(target=sweep_outputs_forever, args=(sweep,), name="conr-sweep", daemon=True).start()

@@ -81,12 +81,15 @@ class PoseSource:
     """Where the poses come from. ``slow`` sources are opened after the drawings are cut out."""
 
     slow = False
+    #: The tempo the poses are keyed at (bundled dances have one), so a song can retime them.
+    bpm: float | None = None
 
     def check(self, fps: float, seconds: float, limits: Limits) -> None:
         """Cheap checks, before any slow work (files present, names known)."""
 
     def open(self, fps: float, seconds: float, limits: Limits, *, renderer=None, work_dir: Path | None = None,
-             progress: Progress | None = None, cancel=None) -> UdpSequence:  # fmt: skip
+             progress: Progress | None = None, cancel=None, retiming=None) -> UdpSequence:  # fmt: skip
+        """The frames at ``fps``, at most ``seconds`` (0: all); ``retiming`` (``conr.audio``) fits them to a song."""
         raise NotImplementedError
 
     def describe(self) -> str:
@@ -108,13 +111,19 @@ class BundledDance(PoseSource):
             raise InputError(f"Unknown dance {self.name!r}: pick one of {names}.")
         return info
 
+    @property
+    def bpm(self) -> float | None:
+        return getattr(self._info(), "bpm", None)
+
     def check(self, fps, seconds, limits):
         self._info()
 
-    def open(self, fps, seconds, limits, **_):
+    def open(self, fps, seconds, limits, *, retiming=None, **_):
         from . import dances
 
         info = self._info()
+        if retiming is not None and retiming.retimed:  # looped on its beat grid, its first beat on the song's
+            return retiming.apply(dances.dance_udp(self.name), info.fps, fps, seconds or None)
         return dances.dance_udp(self.name).retime(info.fps, fps, seconds or None)
 
     def describe(self) -> str:
@@ -216,6 +225,17 @@ class MmdDance(PoseSource):
 # ---------------------------------------------------------------- the job
 
 
+def cutout_notes(names: Sequence[str], cutouts: Sequence) -> list[str]:
+    """What to tell the user about each cut-out: kept or removed background, a fallback model, odd-looking drawings."""
+    notes = []
+    for name, cut in zip(names, cutouts):
+        notes.append(f"✂️ {name}: background removed ({cut.model})" if cut.removed_background else f"✅ {name}: kept its transparency")
+        notes += [f"ℹ️ {cut.note}"] if cut.note else []
+        notes += [f"⚠️ {warning}" for warning in cut.warnings]
+    return notes
+
+
+
 @dataclass
 class Outputs:
     """Which files a job writes (any subset)."""
@@ -269,6 +289,15 @@ class RenderJob:
     max_side: int | None = None
     matting_model: str | None = None
     force_matting: bool = False
+    #: A song (MP3, WAV, OGG, M4A) muxed into the videos from ``song_start`` s; a bundled dance follows its tempo.
+    song: str | Path | None = None
+    song_name: str | None = None
+    song_start: float = 0.0
+    #: Render every k-th frame and warp the rest along the UDP (``conr.inbetween``); 0 = automatic
+    #: (on for long CPU renders), 1 = every frame through the network.
+    inbetween: int = 1
+    #: The quick preview: the two most different drawings, k = 3, frames marked DRAFT.
+    draft: bool = False
 
     def drawing_names(self) -> list[str]:
         from .sheet import describe
@@ -295,6 +324,24 @@ class RenderJob:
                 "frame rate, or lower it."
             )
         self.source.check(self.fps, self.seconds, limits)
+        if self.song:
+            self.open_song()
+
+    def open_song(self):
+        """The song, checked (format by content, size, length, start): ``(song, start)``."""
+        from .audio import check_start, open_song
+
+        song = open_song(self.song, name=self.song_name)
+        return song, check_start(song, self.song_start)
+
+    def frame_source(self, renderer, frames: int):
+        """The renderer itself, or an in-betweening one over it (a draft, or a long render on a CPU)."""
+        from .inbetween import InbetweenRenderer, auto_k, draft_renderer
+
+        if self.draft:
+            return draft_renderer(renderer)
+        k = auto_k(renderer.device, frames) if self.inbetween == 0 else self.inbetween
+        return InbetweenRenderer(renderer, k=k) if k > 1 else renderer
 
     def _frame_limit(self, poses: UdpSequence, limits: Limits) -> None:
         if len(poses) > limits.max_frames:
@@ -314,7 +361,13 @@ class RenderJob:
         progress = progress or _noop
         started = time.perf_counter()
         self.check(limits)
-        opened = dict(renderer=renderer, work_dir=work_dir, progress=progress, cancel=cancel)
+        retiming = song = None
+        if self.song:
+            from .audio import match_tempo, song_tempo
+
+            song, song_start = self.open_song()
+            retiming = match_tempo(song_tempo(song, song_start, self.seconds or None), self.source.bpm)
+        opened = dict(renderer=renderer, work_dir=work_dir, progress=progress, cancel=cancel, retiming=retiming)
         poses = None if self.source.slow else self.source.open(self.fps, self.seconds, limits, **opened)
         if poses is not None:
             self._frame_limit(poses, limits)
@@ -333,14 +386,21 @@ class RenderJob:
             self._frame_limit(poses, limits)
         check_cancelled(cancel)
         sheet = renderer.parse_sheet([c.rgba for c in cutouts], names)
+        frames_from = self.frame_source(renderer, len(poses))
         render = render_to_files(
-            renderer, poses, sheet=sheet, fps=self.fps, background=self.background, mp4=outputs.mp4,
+            frames_from, poses, sheet=sheet, fps=self.fps, background=self.background, mp4=outputs.mp4,
             webm=outputs.webm, frames_dir=outputs.frames_dir, frames_zip=outputs.frames_zip, max_side=self.max_side,
             progress=_stage(progress, STAGE_RENDER, cancel), cancel=cancel,
         )  # fmt: skip
-        notes = [
-            f"{name}: background removed ({c.model})" if c.removed_background else f"{name}: kept its transparency"
-            for name, c in zip(names, cutouts)
-        ]
+        notes = cutout_notes(names, cutouts)
+        if frames_from is not renderer:
+            kind = "draft: 2 drawings, " if self.draft else ""
+            notes.append(f"⏩ {kind}1 frame in {frames_from.k} through the network, the others in-betweened along the poses")
+        if song is not None:
+            from .video import add_audio
+
+            check_cancelled(cancel)
+            add_audio([outputs.mp4, outputs.webm], song, song_start, render.frames / self.fps)
+            notes.append(f"🎵 {retiming.message}" if retiming.message else "🎵 with your song")
         return JobResult(render, self.source.describe(), sheet.views, time.perf_counter() - started,
                          renderer.device.type, notes)  # fmt: skip

@@ -356,3 +356,29 @@ def test_simple_dance_endpoint_as_the_readme_shows(app):
     render_params = {p["parameter_name"]: p for p in api["/render"]["parameters"]}
     assert all(render_params[name]["parameter_has_default"] for name in ("udp_zip", "video", "mmd_model", "mmd_motion"))
     assert [r["label"] for r in api["/dance"]["returns"]] == ["mp4", "webm", "frames_zip"]
+
+
+def test_render_with_a_song_then_a_quick_preview(app, tmp_path):
+    """A click track at 120 BPM: the MP4 and WebM carry it, trimmed to the video; the dance follows its tempo."""
+    from test_audio import click_track, write_wav
+
+    from conr.dances import list_dances
+    from conr.video import probe_audio
+
+    song = write_wav(tmp_path / "my song.wav", click_track(120, 6.0))
+    dance = next(d for d in list_dances() if d.name == "idle-sway")
+    result = app.client.predict(
+        items=gallery(EXAMPLE_SHEET[0]), dance="idle-sway", fps=2, seconds=1.5, size="256", matting_model="u2netp",
+        song=handle_file(str(song)), song_start=0.5, api_name="/render",
+    )  # fmt: skip
+    mp4 = check_outputs(result, frames=3, size=(256, 256))
+    audio = probe_audio(mp4)
+    assert audio is not None and audio.codec == "aac" and abs(audio.seconds - 1.5) < 0.5 / 2, audio
+    assert probe_audio(result[1]).codec == "opus"
+    assert "song at 120 BPM" in result[3] and (f"from {dance.bpm:g}" in result[3] or "keeps" in result[3])
+
+    preview = app.client.predict(items=gallery(*EXAMPLE_SHEET), dance="idle-sway", fps=3, seconds=1, size="256",
+                                 matting_model="u2netp", api_name="/quick_preview")  # fmt: skip
+    first = read_video_frames(preview[0]["video"] if isinstance(preview[0], dict) else preview[0])[0]
+    assert "draft: 2 drawings" in preview[3] and "3 frames" in preview[3]
+    assert first[:24, :80].std() > 10, "the DRAFT mark in the top-left corner"
