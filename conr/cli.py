@@ -102,8 +102,9 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     entered = time.perf_counter()
     clock = StageClock()
+    from .job import TqdmProgress
+    from .limits import Limits
     from .sheet import load_image, prepare_sheet
-    from .udp import open_udp_sequence
     from .video import parse_background
 
     background = parse_background(args.background)
@@ -133,11 +134,12 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     # Check the inputs before spending seconds on loading 720 MB of weights.
     prepare_sheet([load_image(path) for path in args.sheet], [Path(p).name for p in args.sheet])
-    poses = open_udp_sequence(args.poses if len(args.poses) > 1 else args.poses[0])
-    if args.max_frames:
-        poses = poses.head(args.max_frames)
+    source, limits = _pose_source(args), Limits(max_frames=10**6, max_zip_entries=10**6, max_video_seconds=3600)
+    source.check(args.fps, 0, limits)
+    poses = None if source.slow else _first_frames(source.open(args.fps, 0, limits), args)
+    if args.dance and args.audio and not args.dance_bpm:
+        args.dance_bpm = source.bpm  # a bundled dance follows the song's tempo
     song, song_start, poses = _song(args, poses, has_video=bool(mp4 or webm))
-    poses[0]
     clock.add("read + check inputs", time.perf_counter() - entered)
     started = time.perf_counter()
     with clock.stage("load weights"):
@@ -150,6 +152,10 @@ def _cmd_render(args: argparse.Namespace) -> int:
     print(f"weights: {renderer.weights.sources[next(iter(renderer.weights.sources))]}; device: {renderer.device}", file=sys.stderr)
     if renderer.precision_choice is not None:
         print(renderer.precision_choice.describe(), file=sys.stderr)
+    if poses is None:  # a video to detect or an MMD motion to pose
+        with TqdmProgress() as bars:
+            poses = _first_frames(source.open(args.fps, 0, limits, renderer=renderer, progress=bars), args)
+        song, song_start, poses = _song(args, poses, has_video=bool(mp4 or webm))
     with clock.stage("parse sheet"):
         sheet = renderer.parse_sheet(args.sheet)
     frames_from = _inbetweening(args, renderer)
@@ -181,6 +187,26 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pose_source(args: argparse.Namespace):
+    """The pose source of ``render`` (the job layer's, as the app uses): --poses, --dance, --video or --mmd."""
+    from .job import BundledDance, MmdDance, UdpArchive, VideoPoses
+
+    if args.dance:
+        return BundledDance(args.dance)
+    if args.video:
+        return VideoPoses(args.video, smooth=args.smooth)
+    if args.mmd:
+        return MmdDance(args.mmd[0], args.mmd[1], start=args.mmd_start, physics=not args.no_physics)
+    return UdpArchive(args.poses)
+
+
+def _first_frames(poses, args: argparse.Namespace):
+    """``--max-frames``, and one frame decoded now so a broken sequence fails before the render."""
+    poses = poses.head(args.max_frames) if args.max_frames else poses
+    poses[0]
+    return poses
+
+
 def _inbetweening(args: argparse.Namespace, renderer):
     """``--inbetween K`` / ``--draft``: what to take frames from (``conr.inbetween``), else the renderer itself."""
     if not args.draft and (args.inbetween or 1) == 1:
@@ -202,9 +228,16 @@ def _report_inbetweening(frames_from, sheet) -> None:
 
 
 def register_render(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("render", help="render a character sheet into a UDP pose sequence")
+    p = sub.add_parser("render", help="render a character sheet dancing: UDP frames, a bundled dance, a video or an MMD motion")
     p.add_argument("--sheet", nargs="+", required=True, type=existing_file, metavar="IMAGE", help="drawings of the character, transparent background")
-    p.add_argument("--poses", nargs="+", required=True, type=existing_path, metavar="SRC", help="folder, .zip or files of UDP frames (.npz, .exr, 16-bit .png)")
+    poses = p.add_mutually_exclusive_group(required=True)
+    poses.add_argument("--poses", nargs="+", type=existing_path, metavar="SRC", help="folder, .zip or files of UDP frames (.npz, .exr, 16-bit .png)")
+    poses.add_argument("--dance", metavar="NAME", help="a bundled dance (see 'python -m conr dances list')")
+    poses.add_argument("--video", type=existing_path, metavar="CLIP", help="poses detected in a video of a dancing character")
+    poses.add_argument("--mmd", nargs=2, type=existing_file, metavar=("MODEL", "MOTION"), help="an MMD model (.pmx/.pmd/.zip) and motion (.vmd)")
+    p.add_argument("--smooth", type=positive_int, default=3, help="with --video: temporal median window in frames (default 3)")
+    p.add_argument("--mmd-start", type=float, default=0.0, metavar="SECONDS", help="with --mmd: skip the motion's first seconds")
+    p.add_argument("--no-physics", action="store_true", help="with --mmd: no hair and skirt springs")
     p.add_argument("--out", metavar="VIDEO", help="output video: .mp4 (H.264) or .webm (VP9 + alpha)")
     p.add_argument("--webm", metavar="VIDEO", help="also write a transparent WebM")
     p.add_argument("--frames-dir", metavar="DIR", help="also write RGBA PNG frames 00000.png, 00001.png, ...")

@@ -225,4 +225,38 @@ def test_other_commands_refuse_bad_flags(fixture_poses, read_only_dir, tmp_path)
     err = bad_cli("pose-from-video", pose, "--out", str(tmp_path / "u.zip"), "--max-seconds", "-1")
     assert "argument --max-seconds: -1 is not allowed: use a number above 0" in err
     err = bad_cli("render", "--sheet", pose)
-    assert "the following arguments are required: --poses" in err
+    assert "one of the arguments --poses --dance --video --mmd is required" in err
+
+
+@pytest.mark.parametrize("source", ["dance", "mmd", "video"])
+def test_render_from_every_source_the_app_has(source, recipe_weights_dir, rembg_dir, tmp_path):
+    """--dance, --mmd and --video go through the same pose sources as the app (conr.job)."""
+    args = []
+    if source == "dance":
+        args = ["--dance", "wave"]
+    elif source == "mmd":
+        import zipfile
+
+        from mmd_writers import character_spec, dance_keys, pmx_bytes, vmd_bytes
+
+        from conr.dances.character import build_character
+        from conr.dances.motions import MOTIONS
+
+        character = build_character()
+        model = tmp_path / "character.zip"
+        with zipfile.ZipFile(model, "w") as z:
+            z.writestr("character.pmx", pmx_bytes(character_spec(character, version=2.1)))
+        keys, switches = dance_keys(MOTIONS["wave"], character, "consistent")
+        (tmp_path / "wave.vmd").write_bytes(vmd_bytes(keys, switches))
+        args = ["--mmd", str(model), str(tmp_path / "wave.vmd"), "--mmd-start", "0.5"]
+    else:
+        from test_video_pose import moving_character_video
+
+        moving_character_video(tmp_path / "dancer.mp4", frames=6, fps=10)
+        args = ["--video", str(tmp_path / "dancer.mp4"), "--smooth", "1"]
+    out = tmp_path / "out.mp4"
+    proc = run_cli("render", "--sheet", str(ROOT / "examples" / "sheet" / "front.png"), *args, "--fps", "10",
+                   "--max-frames", "2", "--size", "128", "--out", str(out), "--weights", str(recipe_weights_dir),
+                   "--device", "cpu", "--dtype", "float32", env={"CONR_REMBG_DIR": str(rembg_dir), "CONR_OFFLINE": "1"})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert probe_video(out).frames == 2
