@@ -75,6 +75,24 @@ def test_render_mp4_and_frames(recipe_weights_dir, fixture_sheet, pose_dir, tmp_
     assert np.abs(np.rint(pngs[0][:, :, :3] * alpha[:, :, None] / 255.0) - original[:, :, :3]).max() <= 1
 
 
+def test_render_chooses_the_precision_by_default_and_says_which(renderer, recipe_weights_dir, fixture_sheet, fixture_poses, tmp_path):
+    """--dtype auto is the default: the choice (here read from a cache this test writes, so nothing is measured) is printed."""
+    from conr.precision import (MAX_P999_LEVELS, MIN_PSNR_DB, Measurement, PrecisionChoice, Quality, _write_cache,
+                                cache_key, native_precisions)  # fmt: skip
+
+    candidates = native_precisions(renderer.device)
+    if candidates:  # a measurement in which the reduced precision was slower: float32 stays
+        measured = [Measurement("float32", 1.0, Quality(float("inf"), 0.0, 0.0)), Measurement(candidates[0], 2.0, Quality(45.0, 0.5, 4.0))]
+        _write_cache(tmp_path / "precision.json", cache_key(renderer, candidates, MIN_PSNR_DB, MAX_P999_LEVELS),
+                     PrecisionChoice("float32", measured))  # fmt: skip
+    result = run_cli("render", "--sheet", str(fixture_sheet[0]), "--poses", str(fixture_poses[0]), "--out", str(tmp_path / "x.mp4"),
+                     "--weights", str(recipe_weights_dir), "--device", "cpu", env={"CONR_CACHE_DIR": str(tmp_path)})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "precision: float32" in result.stderr
+    assert ("cached on the reference input" in result.stderr) if candidates else ("computes no reduced precision" in result.stderr)
+    assert "rendered 1 frames" in result.stderr
+
+
 def bad_cli(*args: str, **kwargs) -> str:
     result = run_cli(*args, **kwargs)
     assert result.returncode == 2, (result.returncode, result.stderr)
