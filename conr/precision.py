@@ -49,7 +49,7 @@ MIN_PSNR_DB = 40.0
 MAX_P999_LEVELS = 8.0
 
 #: Bump when the reference input or the metric changes: cached choices are then measured again.
-REFERENCE_VERSION = 1
+REFERENCE_VERSION = 2
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 REFERENCE_DANCE = "step-and-clap"
 REFERENCE_DANCE_FRAMES = 4
@@ -279,7 +279,11 @@ def reference_inputs() -> tuple[list[Path], list[np.ndarray]]:
 
 
 def renderer_measure(renderer: ConrRenderer, sheet_images=None, poses=None) -> Measure:
-    """Render the reference input with a copy of ``renderer`` in each precision, timing the frames after a warm-up."""
+    """Render the reference input with a copy of ``renderer`` in each precision, after a warm-up.
+
+    Each frame is timed on its own and the median kept, so that a burst of
+    other work on a shared machine does not decide the choice.
+    """
     if sheet_images is None or poses is None:
         sheet_images, poses = reference_inputs()
     sheet = renderer.parse_sheet(sheet_images)
@@ -287,13 +291,16 @@ def renderer_measure(renderer: ConrRenderer, sheet_images=None, poses=None) -> M
     def measure(name: str) -> tuple[list[np.ndarray], float]:
         copy = renderer.copy_with(precision=name)
         copy.render(poses[:1], sheet)  # warm-up: oneDNN primitives, allocator
-        if copy.device.type == "cuda":
-            torch.cuda.synchronize(copy.device)
-        started = time.perf_counter()
-        frames = copy.render(poses, sheet)
-        if copy.device.type == "cuda":
-            torch.cuda.synchronize(copy.device)
-        return frames, (time.perf_counter() - started) / len(poses)
+        frames, seconds = [], []
+        for pose in poses:
+            if copy.device.type == "cuda":
+                torch.cuda.synchronize(copy.device)
+            started = time.perf_counter()
+            frames += copy.render([pose], sheet)
+            if copy.device.type == "cuda":
+                torch.cuda.synchronize(copy.device)
+            seconds.append(time.perf_counter() - started)
+        return frames, float(np.median(seconds))
 
     return measure
 
