@@ -80,8 +80,13 @@ class Engine:
             from conr.pipeline import ConrRenderer
 
             started = time.perf_counter()
-            self.renderer = ConrRenderer.from_pretrained(dtype=os.environ.get("CONR_DTYPE") or None)
-            log.info("CoNR weights loaded in %.1f s on %s", time.perf_counter() - started, self.renderer.device)
+            # "auto": the fastest precision whose frames stay within 40 dB PSNR of float32, measured once per
+            # device, weights and torch version (a minute or two on a CPU), then read from the cache.
+            renderer = ConrRenderer.from_pretrained(dtype=os.environ.get("CONR_DTYPE") or "auto")
+            log.info("CoNR weights loaded in %.1f s on %s", time.perf_counter() - started, renderer.device)
+            if renderer.precision_choice is not None:
+                log.info("%s", renderer.precision_choice.describe())
+            self.renderer = renderer
             if EXAMPLE_SHEET:  # warms the kernels and measures this server's speed for the estimates
                 sheet = self.renderer.parse_sheet([str(EXAMPLE_SHEET[0])])
                 frame = dances.dance_udp(dances.list_dances()[0].name)[0]
@@ -140,6 +145,8 @@ class RunningJobs:
 
 
 RUNNING = RunningJobs()
+#: Threads doing renders or detection: at most ``concurrency`` at once, held until a cancelled one has stopped.
+WORKERS = threading.BoundedSemaphore(LIMITS.concurrency)
 
 
 def _event_alive() -> bool:
@@ -161,8 +168,9 @@ async def run_cancellable(work, request: gr.Request | None):
     """Run ``work(cancel)`` on a worker thread and stop it cooperatively when the job is cancelled.
 
     Gradio's cancel arrives as ``CancelledError``: the signal is set and the
-    thread waited for (it stops within one batch), so the next job never runs
-    beside a cancelled one. A client that is gone sets the signal too.
+    thread stops within one batch; ``WORKERS`` keeps the next job waiting
+    until then, so it never runs beside a cancelled one. A client that is
+    gone sets the signal too.
     """
     session = request.session_hash if request else None
     cancel = RUNNING.add(session)
@@ -175,9 +183,9 @@ async def run_cancellable(work, request: gr.Request | None):
                 if not _event_alive():
                     log.info("client gone: cancelling its job")
                     cancel.set()
-    except asyncio.CancelledError:
+    except asyncio.CancelledError:  # answer the cancel at once; WORKERS keeps the next job off until the thread stops
         cancel.set()
-        await asyncio.wait([future])
+        future.add_done_callback(lambda done: done.exception())  # its Cancelled is expected: never "unretrieved"
         raise
     finally:
         RUNNING.discard(session, cancel)
@@ -190,11 +198,11 @@ class GradioProgress:
         self.progress, self.started, self.done = progress, {}, {}
 
     def __call__(self, stage: str, done: int, total: int) -> None:
-        begun = self.started.setdefault(stage, time.perf_counter())
+        begun, first = self.started.setdefault(stage, (time.perf_counter(), done))
         self.done[stage] = (done, total)
         eta = ""
-        if 0 < done < total:
-            left = (time.perf_counter() - begun) / done * (total - done)
+        if first < done < total:
+            left = (time.perf_counter() - begun) / (done - first) * (total - done)
             eta = f", about {left:.0f} s left" if left < 90 else f", about {left / 60:.0f} min left"
         self.progress((done, total), desc=f"{stage}: {done} of {total}{eta}", unit="frames")
 
@@ -340,7 +348,7 @@ def run_job(job: RenderJob, session: str | None, progress, cancel):
     """One render into a fresh session folder (deleted with its partial files if it fails or is cancelled)."""
     renderer = ENGINE.get()
     try:
-        with OUTPUTS.job(session) as folder:
+        with WORKERS, OUTPUTS.job(session) as folder:
             return job.run(renderer, Outputs.in_folder(folder), LIMITS, progress=progress, cancel=cancel,
                            work_dir=OUTPUTS.folder(session, "poses"))  # fmt: skip
     except Cancelled:
@@ -400,7 +408,9 @@ async def dance_api(drawings: list, dance: str, fps: float = 30, seconds: float 
 
 @_on_gpu(lambda source, *args, **kwargs: int(min(300, 30 + 0.3 * 20 * 15)))
 def run_detection(source: VideoPoses, fps, seconds, progress, cancel):
-    source.open(fps, seconds, LIMITS, renderer=ENGINE.get(), progress=progress, cancel=cancel)
+    renderer = ENGINE.get()
+    with WORKERS:
+        source.open(fps, seconds, LIMITS, renderer=renderer, progress=progress, cancel=cancel)
     return source.detection
 
 
@@ -432,8 +442,9 @@ ON_GPU = bool(os.environ.get("SPACES_ZERO_GPU")) or __import__("torch").cuda.is_
 DEFAULT_FPS, DEFAULT_SECONDS = (30, 0) if ON_GPU else (10, 2)
 CSS = """
 #render-button {min-height: 3em; font-size: 1.1em}
+#render-plan {min-height: 3.2em}
 .conr-banner {border-left: 4px solid #f59e0b; padding-left: 1em}
-#colour-picker input[type=color] {border: 1px solid #9ca3af; min-height: 2em}
+#colour-picker .dialog-button {border: 1px solid #9ca3af; border-radius: 6px; min-height: 2.2em; min-width: 5em}
 """
 
 
@@ -451,7 +462,7 @@ def build_demo() -> gr.Blocks:
                 gr.Markdown("### 1. Your character")
                 sheet = gr.Gallery(label=f"Character sheet: 1 to {LIMITS.max_images} drawings of one character (front, back, side...)",
                                    type="filepath", interactive=True, file_types=["image"], columns=4, height=220,
-                                   object_fit="contain", elem_id="sheet-gallery")  # fmt: skip
+                                   object_fit="contain", allow_preview=False, elem_id="sheet-gallery")  # fmt: skip
                 sheet_status = gr.Markdown("Drop PNG, JPEG or WebP drawings above. Backgrounds are removed for you.")
                 remove_button = gr.Button("Remove selected drawing", size="sm")
                 gr.Markdown("### 2. The dance")
@@ -484,8 +495,9 @@ def build_demo() -> gr.Blocks:
                         mmd_start = gr.Number(0, minimum=0, label="Start at second (skip the intro)")
                         mmd_physics = gr.Checkbox(True, label="Hair and skirt physics (springs)")
                 with gr.Accordion("3. Options and music", open=False):
-                    fps = gr.Slider(1, 60, value=DEFAULT_FPS, step=1, label="Frames per second")
-                    seconds = gr.Slider(0, 60, value=DEFAULT_SECONDS, step=0.5, label="Length in seconds (0 = the whole dance)")
+                    fps = gr.Slider(1, 60, value=DEFAULT_FPS, step=1, label="Frames per second", elem_id="fps-slider")
+                    seconds = gr.Slider(0, 60, value=DEFAULT_SECONDS, step=0.5, label="Length in seconds (0 = the whole dance)",
+                                        elem_id="seconds-slider")  # fmt: skip
                     background = gr.Radio(["Colour", "Checkerboard", "Green screen"], value="Colour", label="MP4 background",
                                           info="An MP4 has no transparency; the WebM and the PNG frames are transparent.")
                     colour = gr.ColorPicker("#ffffff", label="Background colour", elem_id="colour-picker")
@@ -497,7 +509,7 @@ def build_demo() -> gr.Blocks:
                     inbetween = gr.Checkbox(True, label="Faster long renders on a CPU: 1 frame in 3 through the network, "
                                             "the others in-betweened along the poses")  # fmt: skip
                     song = gr.File(label="A song (MP3, WAV, OGG or M4A): in the MP4 and WebM; a bundled dance follows its tempo",
-                                   file_types=[".mp3", ".wav", ".ogg", ".m4a"], type="filepath")  # fmt: skip
+                                   file_types=[".mp3", ".wav", ".ogg", ".m4a"], type="filepath", elem_id="song-file")  # fmt: skip
                     song_start = gr.Number(0, minimum=0, label="The song starts at second")
                 with gr.Row():
                     render_button = gr.Button("Render the dance", variant="primary", elem_id="render-button", scale=4)
@@ -539,9 +551,9 @@ def build_demo() -> gr.Blocks:
         detection = detect_button.click(detect_video_poses, [drive_video, fps, seconds, smooth, matting_model, detected],
                                         [video_preview, video_udp, video_status, detected], api_name="detect_poses", **gpu)  # fmt: skip
         rendering = render_button.click(render, render_inputs, render_outputs, api_name="render",
-                                        show_progress_on=[status, video], **gpu)  # fmt: skip
+                                        show_progress_on=[plan, video], **gpu)  # fmt: skip
         previewing = preview_button.click(quick_preview, render_inputs, render_outputs, api_name="quick_preview",
-                                          show_progress_on=[status, video], **gpu)  # fmt: skip
+                                          show_progress_on=[plan, video], **gpu)  # fmt: skip
         cancel_button.click(None, None, None, cancels=[rendering, previewing, detection], **light)
         if EXAMPLE_SHEET and choices:
             examples = gr.Examples([[[str(p) for p in EXAMPLE_SHEET], name] for _, name in choices], [sheet, dance],
@@ -549,7 +561,7 @@ def build_demo() -> gr.Blocks:
                                          "options above, by default "
                                          f"{DEFAULT_SECONDS or 'the whole'} s at {DEFAULT_FPS} fps)")  # fmt: skip
             examples.load_input_event.then(render, render_inputs, render_outputs, api_name="render_example", api_visibility="private",
-                                           show_progress_on=[status, video], **gpu)  # fmt: skip
+                                           show_progress_on=[plan, video], **gpu)  # fmt: skip
         api_button.click(dance_api, [api_drawings, api_dance, api_fps, api_seconds], [api_mp4, api_webm, api_zip],
                          api_name="dance", **gpu)  # fmt: skip
     demo.queue(default_concurrency_limit=LIMITS.concurrency, max_size=LIMITS.queue_size)

@@ -387,6 +387,7 @@ class RenderJob:
         check_cancelled(cancel)
         sheet = renderer.parse_sheet([c.rgba for c in cutouts], names)
         frames_from = self.frame_source(renderer, len(poses))
+        progress(STAGE_RENDER, 0, len(poses))
         render = render_to_files(
             frames_from, poses, sheet=sheet, fps=self.fps, background=self.background, mp4=outputs.mp4,
             webm=outputs.webm, frames_dir=outputs.frames_dir, frames_zip=outputs.frames_zip, max_side=self.max_side,

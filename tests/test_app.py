@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -74,6 +75,7 @@ def base_env(tmp: Path, rembg_dir: Path) -> dict[str, str]:
         "CONR_MAX_FRAMES": str(MAX_FRAMES),
         "CONR_MAX_PIXELS": "4000000",
         "CONR_QUEUE_SIZE": "1",
+        "CONR_DTYPE": "float32",  # the automatic choice is measured (minutes) and tested in test_precision.py
         "PYTHONUNBUFFERED": "1",
     }
 
@@ -382,3 +384,65 @@ def test_render_with_a_song_then_a_quick_preview(app, tmp_path):
     first = read_video_frames(preview[0]["video"] if isinstance(preview[0], dict) else preview[0])[0]
     assert "draft: 2 drawings" in preview[3] and "3 frames" in preview[3]
     assert first[:24, :80].std() > 10, "the DRAFT mark in the top-left corner"
+
+
+def test_browser_walk_fallback_remove_song_cancel_render(app, output_dir, tmp_path):
+    """A new visitor's path in Chromium, a screenshot per step (tests/output/walk-*.png):
+    an opaque drawing with the default matting model unavailable (falls back, says so) -> Remove with nothing
+    selected (a hint, the gallery stays) -> a song, Render, progress with an ETA beside the button, Cancel ->
+    Render again -> the MP4 carries the song for the video's length."""
+    from playwright import sync_api as playwright
+    from test_audio import click_track, write_wav
+
+    from conr.video import probe_audio
+
+    rgba = np.asarray(Image.open(EXAMPLE_SHEET[0]).convert("RGBA")).astype(np.float32)
+    alpha = rgba[:, :, 3:4] / 255
+    scan = tmp_path / "my drawing.jpg"  # opaque: needs background removal
+    Image.fromarray((rgba[:, :, :3] * alpha + 255 * (1 - alpha)).astype(np.uint8)).save(scan, quality=95)
+    song = write_wav(tmp_path / "song.wav", click_track(120, 8.0))
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(app.url, wait_until="domcontentloaded")
+        page.locator("#sheet-gallery").wait_for(state="visible", timeout=30_000)
+
+        page.locator("#sheet-gallery input[type=file]").set_input_files(str(scan))
+        page.get_by_text("used u2netp").first.wait_for(timeout=120_000)
+        page.screenshot(path=str(output_dir / "walk-1-fallback.png"))
+        assert page.get_by_text("my drawing.jpg").first.is_visible() or "my drawing" in page.content()
+
+        page.get_by_text("Remove selected drawing").click()
+        page.get_by_text("Click a drawing in the gallery first").wait_for(timeout=10_000)
+        assert page.locator("#sheet-gallery img").count() >= 1, "the gallery is still there"
+        page.screenshot(path=str(output_dir / "walk-2-remove-nothing.png"))
+
+        page.get_by_text("3. Options and music").click()
+        page.locator("#fps-slider input[type=number]").fill("2")
+        page.locator("#fps-slider input[type=number]").press("Enter")
+        page.locator("#seconds-slider input[type=number]").fill(str(MAX_FRAMES / 2))
+        page.locator("#seconds-slider input[type=number]").press("Enter")
+        page.locator("#song-file input[type=file]").set_input_files(str(song))
+        page.get_by_text("song.wav").first.wait_for(timeout=30_000)
+        page.locator("#render-button").click()
+        page.get_by_text(re.compile(r"Rendering: 1 of 8, about .* left")).first.wait_for(timeout=180_000)
+        page.locator("#render-button").scroll_into_view_if_needed()
+        page.screenshot(path=str(output_dir / "walk-3-progress.png"))
+        page.locator("#cancel-button").click()
+        time.sleep(2)
+        page.screenshot(path=str(output_dir / "walk-4-cancelled.png"))
+
+        page.locator("#seconds-slider input[type=number]").fill("1.5")
+        page.locator("#seconds-slider input[type=number]").press("Enter")
+        page.locator("#render-button").click()
+        page.get_by_text(re.compile(r"Done:.*3 frames")).first.wait_for(timeout=300_000)
+        page.get_by_text("song at 120 BPM").first.wait_for(timeout=5_000)
+        page.screenshot(path=str(output_dir / "walk-5-done.png"), full_page=True)
+        src = page.locator("#result-video video").get_attribute("src")
+        browser.close()
+    mp4 = tmp_path / "walk.mp4"
+    mp4.write_bytes(requests.get(src if src.startswith("http") else app.url.rstrip("/") + src, timeout=30).content)
+    assert probe_video(mp4).frames == 3
+    audio = probe_audio(mp4)
+    assert audio is not None and abs(audio.seconds - 1.5) < 0.25, audio
