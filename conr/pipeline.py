@@ -283,7 +283,7 @@ class ConrRenderer:
         out: list[np.ndarray] = []
         for start in range(0, len(frames), batch_size):
             chunk = frames[start : start + batch_size]
-            crops = [SquareCrop.around(f[:, :, 3]) for f in chunk]
+            crops = [SquareCrop.around(f[:, :, 3], ignore_haze=True) for f in chunk]  # cut-outs may carry a haze
             cuts = [c.cut(premultiply(f), NETWORK_SIZE).astype(np.float32) / 255.0 for f, c in zip(chunk, crops) if c]
             if cuts:
                 rgb = torch.from_numpy(np.stack([c[:, :, :3].transpose(2, 0, 1) for c in cuts]))

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from .errors import InputError
+from .quality import premultiplied
 
 if TYPE_CHECKING:  # pragma: no cover
     from .pipeline import ConrRenderer
@@ -168,9 +169,8 @@ class Quality:
 
 
 def _premultiplied(rgba: np.ndarray) -> np.ndarray:
-    """Straight RGBA uint8 -> premultiplied (what shows over any background), float levels."""
-    rgba = rgba.astype(np.float32)
-    return np.concatenate([np.rint(rgba[..., :3] * rgba[..., 3:4] / 255.0), rgba[..., 3:4]], axis=-1)
+    """Straight RGBA uint8 -> premultiplied (what shows over any background), in whole 8-bit levels."""
+    return np.rint(premultiplied(rgba, np.float32))
 
 
 def frame_quality(frames: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -> Quality:

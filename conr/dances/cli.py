@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..cli_args import device
 from ..errors import ConrError, InputError
 
 
@@ -104,7 +105,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 def register_calibrate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("calibrate-udp", help="fit our dances' UDP convention to the released UDP detector")
     p.add_argument("--weights", metavar="DIR", help="folder with the four .pth files (default: CONR_WEIGHTS_DIR, then download)")
-    p.add_argument("--device", default=None, help="cpu or cuda")
+    p.add_argument("--device", type=device, default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
     p.add_argument("--out", metavar="FILE", help="where to save it (default: $CONR_UDP_CALIBRATION or the cache folder)")
     p.add_argument("--dry-run", action="store_true", help="report the fit without saving it")
     p.set_defaults(func=_cmd_calibrate)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from ..archive import check_entry, open_zip, read_entry
+from ..archive import check_entry, is_hidden_entry, open_zip, read_entry
 from ..errors import InputError
 from .pmd import MAGIC as PMD_MAGIC
 from .pmd import read_pmd
@@ -53,7 +53,7 @@ def _from_zip(path: Path, suffixes: tuple[str, ...], kind: str, cap: int, member
         for info in infos:
             name = entry_name(info)
             base = PurePosixPath(name.replace("\\", "/")).name
-            if info.is_dir() or base.startswith(".") or "__MACOSX" in name:
+            if info.is_dir() or is_hidden_entry(name):
                 continue
             if base.lower().endswith(suffixes):
                 candidates.append((name, info))
