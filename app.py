@@ -321,7 +321,7 @@ def render_plan(items, source: str, dance: str, fps: float, seconds: float) -> s
 
 
 def pose_source(source, dance, udp_zip, video, smooth, matting_model, mmd_model, mmd_motion, mmd_start, mmd_physics,
-                detected):  # fmt: skip
+                detected, mmd_camera=None):  # fmt: skip
     """The job's pose source for the UI's choice; a video already detected in this session is reused."""
     if source == SOURCE_UPLOAD:
         if not _path(udp_zip):
@@ -337,7 +337,8 @@ def pose_source(source, dance, udp_zip, video, smooth, matting_model, mmd_model,
     if source == SOURCE_MMD:
         if not (_path(mmd_model) and _path(mmd_motion)):
             raise InputError("Upload both the MMD model (.pmx/.pmd, or a .zip holding it) and the motion (.vmd).")
-        return MmdDance(_path(mmd_model), _path(mmd_motion), start=float(mmd_start or 0), physics=bool(mmd_physics))
+        return MmdDance(_path(mmd_model), _path(mmd_motion), start=float(mmd_start or 0), physics=bool(mmd_physics),
+                        camera=_path(mmd_camera))  # fmt: skip
     if not dance:
         raise InputError("Pick a dance.")
     return BundledDance(dance)
@@ -360,13 +361,14 @@ def run_job(job: RenderJob, session: str | None, progress, cancel):
 async def render(items, source=SOURCE_DANCE, dance=None, udp_zip=None, fps=30, seconds=0, background="Colour",
                  colour="#ffffff", size="Pose canvas", matting_model=matting.DEFAULT_MODEL, force=False, video=None,
                  smooth=3, mmd_model=None, mmd_motion=None, mmd_start=0, mmd_physics=True, song=None, song_start=0,
-                 inbetween=True, detected=None, request: gr.Request = None, progress=gr.Progress(), *, draft=False):  # fmt: skip
+                 inbetween=True, detected=None, mmd_camera=None, request: gr.Request = None, progress=gr.Progress(), *,
+                 draft=False):  # fmt: skip
     """The Render button: drawings + dance (+ a song) -> MP4, transparent WebM, zip of RGBA PNG frames."""
     paths = _gallery_paths(items)
     try:
         job = RenderJob(
             paths, pose_source(source, dance, udp_zip, video, smooth, matting_model, mmd_model, mmd_motion, mmd_start,
-                               mmd_physics, detected),
+                               mmd_physics, detected, mmd_camera),
             names=[Path(p).name for p in paths], fps=float(fps or 30), seconds=float(seconds or 0),
             background=BACKGROUNDS.get(background) or parse_background(colour or "#ffffff"),
             max_side=int(size) if str(size).isdigit() else None, matting_model=matting_model, force_matting=bool(force),
@@ -494,6 +496,7 @@ def build_demo() -> gr.Blocks:
                     with gr.Row():
                         mmd_start = gr.Number(0, minimum=0, label="Start at second (skip the intro)")
                         mmd_physics = gr.Checkbox(True, label="Hair and skirt physics (springs)")
+                        mmd_camera = gr.File(label="Camera motion (.vmd, optional)", file_types=[".vmd"], type="filepath")
                 with gr.Accordion("3. Options and music", open=False):
                     fps = gr.Slider(1, 60, value=DEFAULT_FPS, step=1, label="Frames per second", elem_id="fps-slider")
                     seconds = gr.Slider(0, 60, value=DEFAULT_SECONDS, step=0.5, label="Length in seconds (0 = the whole dance)",
@@ -532,7 +535,7 @@ def build_demo() -> gr.Blocks:
         light = dict(queue=False, api_visibility="private")  # never queued: a full queue must not block them
         render_inputs = [sheet, source, dance, udp_zip, fps, seconds, background, colour, size, matting_model, force,
                          drive_video, smooth, mmd_model, mmd_motion, mmd_start, mmd_physics, song, song_start, inbetween,
-                         detected]  # fmt: skip
+                         detected, mmd_camera]  # fmt: skip
         render_outputs = [video, webm, frames_zip, status]
         gpu = dict(concurrency_limit=LIMITS.concurrency, concurrency_id="gpu")
         demo.load(ENGINE.banner, None, banner, **light)

@@ -203,6 +203,15 @@ def test_your_own_mmd_dance(app, tmp_path):
                     mmd_motion=motion, fps=2, seconds=1, size="256")  # fmt: skip
     check_outputs(result, frames=2, size=(256, 256))
     assert "your MMD dance wave.vmd on our-character.zip" in result[3]
+    later = app.client.predict(items=gallery(EXAMPLE_SHEET[0]), source="Your own MMD dance (.pmx + .vmd)",
+                               mmd_model=handle_file(str(model)), mmd_motion=handle_file(str(motion)), fps=2, seconds=1,
+                               size="256", mmd_start=1.0, mmd_physics=False, api_name="/render")  # fmt: skip
+    check_outputs(later, frames=2, size=(256, 256))
+    assert not np.array_equal(read_video_frames(result[0])[0], read_video_frames(later[0])[0]), "1 s later in the dance"
+    with pytest.raises(AppError, match=r"start"):  # past the motion's end
+        app.client.predict(items=gallery(EXAMPLE_SHEET[0]), source="Your own MMD dance (.pmx + .vmd)",
+                           mmd_model=handle_file(str(model)), mmd_motion=handle_file(str(motion)), mmd_start=999, fps=2,
+                           seconds=1, api_name="/render")  # fmt: skip
     broken = tmp_path / "broken.vmd"
     broken.write_bytes(b"Vocaloid Motion Data 0002" + b"\0" * 10)
     with pytest.raises(AppError, match=r"broken.vmd"):

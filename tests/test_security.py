@@ -197,7 +197,7 @@ def raw_render_until_first_frame(url: str, session: str) -> requests.Response:
     upload = requests.post(f"{url}gradio_api/upload", files={"files": open(EXAMPLE_SHEET[0], "rb")}, timeout=30).json()
     image = {"path": upload[0], "meta": {"_type": "gradio.FileData"}}
     data = [[{"image": image, "caption": None}], "Bundled dance", "idle-sway", None, MAX_FRAMES, 1, "Colour", "#ffffff",
-            "256", "u2netp", False, None, 3, None, None, 0, True, None, 0, True, {}]  # fmt: skip
+            "256", "u2netp", False, None, 3, None, None, 0, True, None, 0, True, {}, None]  # fmt: skip
     joined = requests.post(f"{url}gradio_api/queue/join", json={"data": data, "fn_index": fn_index, "session_hash": session,
                                                                 "event_data": None, "trigger_id": None}, timeout=10)  # fmt: skip
     assert joined.status_code == 200, joined.text
