@@ -17,6 +17,7 @@ import os
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import gradio as gr
@@ -145,8 +146,9 @@ class RunningJobs:
 
 
 RUNNING = RunningJobs()
-#: Threads doing renders or detection: at most ``concurrency`` at once, held until a cancelled one has stopped.
-WORKERS = threading.BoundedSemaphore(LIMITS.concurrency)
+#: The threads that render and detect: ``concurrency`` of them, so a job queued behind a cancelled one starts only
+#: once that one has stopped, and the allocator's memory stays with the same few threads (no new arenas).
+WORKERS = ThreadPoolExecutor(max_workers=LIMITS.concurrency, thread_name_prefix="conr-job")
 
 
 def _event_alive() -> bool:
@@ -174,7 +176,7 @@ async def run_cancellable(work, request: gr.Request | None):
     """
     session = request.session_hash if request else None
     cancel = RUNNING.add(session)
-    future = asyncio.get_running_loop().run_in_executor(None, contextvars.copy_context().run, work, cancel)
+    future = asyncio.get_running_loop().run_in_executor(WORKERS, contextvars.copy_context().run, work, cancel)
     try:
         while True:
             try:
@@ -183,7 +185,7 @@ async def run_cancellable(work, request: gr.Request | None):
                 if not _event_alive():
                     log.info("client gone: cancelling its job")
                     cancel.set()
-    except asyncio.CancelledError:  # answer the cancel at once; WORKERS keeps the next job off until the thread stops
+    except asyncio.CancelledError:  # answer at once; the next job waits in WORKERS until this thread has stopped
         cancel.set()
         future.add_done_callback(lambda done: done.exception())  # its Cancelled is expected: never "unretrieved"
         raise
@@ -344,12 +346,49 @@ def pose_source(source, dance, udp_zip, video, smooth, matting_model, mmd_model,
     return BundledDance(dance)
 
 
+#: The render inputs, in order: what a validation result is painted on.
+RENDER_INPUTS = ("items", "source", "dance", "udp_zip", "fps", "seconds", "background", "colour", "size", "matting_model",
+                 "force", "video", "smooth", "mmd_model", "mmd_motion", "mmd_start", "mmd_physics", "song", "song_start",
+                 "inbetween", "detected", "mmd_camera")  # fmt: skip
+#: Which control a pose source's problems belong to.
+SOURCE_CONTROL = {SOURCE_DANCE: "dance", SOURCE_UPLOAD: "udp_zip", SOURCE_VIDEO: "video", SOURCE_MMD: "mmd_model"}
+
+
+def validate_render(*values):
+    """The Render button's cheap checks, each shown on the control that is wrong (Gradio's validator)."""
+    args = dict(zip(RENDER_INPUTS, values))
+    problems: dict[str, str] = {}
+    drawings = len(_gallery_paths(args["items"]))
+    if not drawings:
+        problems["items"] = "Add at least one drawing of your character."
+    elif drawings > LIMITS.max_images:
+        problems["items"] = f"At most {LIMITS.max_images} drawings: remove {drawings - LIMITS.max_images}."
+    fps, seconds = float(args["fps"] or 30), float(args["seconds"] or 0)
+    if seconds and seconds * fps > LIMITS.max_frames:
+        problems["seconds"] = f"At most {LIMITS.max_frames} frames here: {LIMITS.max_frames / fps:.0f} s at {fps:g} fps."
+    try:
+        pose_source(*(args[k] for k in ("source", "dance", "udp_zip", "video", "smooth", "matting_model", "mmd_model",
+                                         "mmd_motion", "mmd_start", "mmd_physics", "detected", "mmd_camera"))).check(
+            fps, seconds, LIMITS)  # fmt: skip
+    except InputError as exc:
+        problems[SOURCE_CONTROL.get(args["source"], "source")] = str(exc)
+    if _path(args["song"]):
+        try:
+            RenderJob([], BundledDance(""), song=_path(args["song"]), song_name=Path(_path(args["song"])).name,
+                      song_start=float(args["song_start"] or 0)).open_song()  # fmt: skip
+        except InputError as exc:
+            problems["song"] = str(exc)
+    if problems:
+        log.info("render refused: %s", " | ".join(problems.values()))
+    return [gr.validate(name not in problems, problems.get(name, "")) for name in RENDER_INPUTS]
+
+
 @_on_gpu(gpu_seconds)
 def run_job(job: RenderJob, session: str | None, progress, cancel):
     """One render into a fresh session folder (deleted with its partial files if it fails or is cancelled)."""
     renderer = ENGINE.get()
     try:
-        with WORKERS, OUTPUTS.job(session) as folder:
+        with OUTPUTS.job(session) as folder:
             return job.run(renderer, Outputs.in_folder(folder), LIMITS, progress=progress, cancel=cancel,
                            work_dir=OUTPUTS.folder(session, "poses"))  # fmt: skip
     except Cancelled:
@@ -410,9 +449,7 @@ async def dance_api(drawings: list, dance: str, fps: float = 30, seconds: float 
 
 @_on_gpu(lambda source, *args, **kwargs: int(min(300, 30 + 0.3 * 20 * 15)))
 def run_detection(source: VideoPoses, fps, seconds, progress, cancel):
-    renderer = ENGINE.get()
-    with WORKERS:
-        source.open(fps, seconds, LIMITS, renderer=renderer, progress=progress, cancel=cancel)
+    source.open(fps, seconds, LIMITS, renderer=ENGINE.get(), progress=progress, cancel=cancel)
     return source.detection
 
 
@@ -445,6 +482,9 @@ DEFAULT_FPS, DEFAULT_SECONDS = (30, 0) if ON_GPU else (10, 2)
 CSS = """
 #render-button {min-height: 3em; font-size: 1.1em}
 #render-plan {min-height: 3.2em}
+#sheet-gallery .grid-container {grid-template-columns: repeat(4, minmax(0, 1fr)) !important; padding-top: 2.6em !important}
+#sheet-gallery .thumbnail-item {aspect-ratio: 3 / 4; height: auto}
+#sheet-gallery .thumbnail-item img {object-fit: contain !important}
 .conr-banner {border-left: 4px solid #f59e0b; padding-left: 1em}
 #colour-picker .dialog-button {border: 1px solid #9ca3af; border-radius: 6px; min-height: 2.2em; min-width: 5em}
 """
@@ -477,7 +517,7 @@ def build_demo() -> gr.Blocks:
                                        scale=2, min_width=160)  # fmt: skip
                 with gr.Group(visible=False) as upload_group:
                     udp_zip = gr.File(label="UDP sequence: a .zip of 16-bit .png, .npz (key 'i') or float .exr frames",
-                                      file_types=[".zip"], type="filepath")  # fmt: skip
+                                      file_types=[".zip"], type="filepath", elem_id="udp-zip")  # fmt: skip
                 with gr.Group(visible=False) as video_group:
                     drive_video = gr.File(label=f"A video of one dancing anime character (MP4, WebM, GIF or a .zip of "
                                           f"frames; up to {LIMITS.max_video_seconds} s)", type="filepath",
@@ -530,7 +570,7 @@ def build_demo() -> gr.Blocks:
             api_drawings = gr.File(label="drawings", file_count="multiple", file_types=["image"], type="filepath")
             api_dance, api_fps, api_seconds = gr.Textbox(label="dance"), gr.Number(30, label="fps"), gr.Number(0, label="seconds")
             api_mp4, api_webm, api_zip = gr.File(label="mp4"), gr.File(label="webm"), gr.File(label="frames_zip")
-            api_button = gr.Button()
+            api_button, api_render = gr.Button(), gr.Button()
 
         light = dict(queue=False, api_visibility="private")  # never queued: a full queue must not block them
         render_inputs = [sheet, source, dance, udp_zip, fps, seconds, background, colour, size, matting_model, force,
@@ -553,8 +593,11 @@ def build_demo() -> gr.Blocks:
         demo.load(render_plan, [sheet, source, dance, fps, seconds], plan, **light)
         detection = detect_button.click(detect_video_poses, [drive_video, fps, seconds, smooth, matting_model, detected],
                                         [video_preview, video_udp, video_status, detected], api_name="detect_poses", **gpu)  # fmt: skip
-        rendering = render_button.click(render, render_inputs, render_outputs, api_name="render",
-                                        show_progress_on=[plan, video], **gpu)  # fmt: skip
+        # The page's Render validates first (errors painted on the wrong control); /render is the same job for API
+        # clients, whose refusals arrive as AppError with the message.
+        rendering = render_button.click(render, render_inputs, render_outputs, validator=validate_render,
+                                        api_name="render_ui", api_visibility="private", show_progress_on=[plan, video], **gpu)  # fmt: skip
+        api_render.click(render, render_inputs, render_outputs, api_name="render", **gpu)
         previewing = preview_button.click(quick_preview, render_inputs, render_outputs, api_name="quick_preview",
                                           show_progress_on=[plan, video], **gpu)  # fmt: skip
         cancel_button.click(None, None, None, cancels=[rendering, previewing, detection], **light)

@@ -427,6 +427,17 @@ def test_browser_walk_fallback_remove_song_cancel_render(app, output_dir, tmp_pa
         assert page.locator("#sheet-gallery img").count() >= 1, "the gallery is still there"
         page.screenshot(path=str(output_dir / "walk-2-remove-nothing.png"))
 
+        page.get_by_text("Upload UDP frames (.zip)").click()  # a mistake: no zip chosen
+        page.locator("#render-button").click()
+        message = page.get_by_text("Choose a .zip of UDP frames").first
+        message.wait_for(timeout=30_000)
+        zip_box = page.locator("#udp-zip").bounding_box()
+        box = message.bounding_box()
+        assert zip_box["y"] - 60 <= box["y"] <= zip_box["y"] + zip_box["height"] + 60, "shown on the zip control"
+        assert page.locator("#result-video .error").count() == 0, "not on the outputs"
+        page.screenshot(path=str(output_dir / "walk-2b-mistake-on-its-control.png"))
+        page.get_by_text("Bundled dance").first.click()
+
         page.get_by_text("3. Options and music").click()
         page.locator("#fps-slider input[type=number]").fill("2")
         page.locator("#fps-slider input[type=number]").press("Enter")
