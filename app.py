@@ -628,7 +628,7 @@ def main(argv: list[str] | None = None) -> None:
     sweep = max(10.0, min(600.0, LIMITS.output_ttl_minutes * 15))
     threading.Thread(target=sweep_outputs_forever, args=(sweep,), name="conr-sweep", daemon=True).start()
     build_demo().launch(server_name=args.host, server_port=args.port, share=args.share, css=CSS,
-                        max_file_size=f"{LIMITS.max_file_mb}mb", theme=gr.themes.Soft(primary_hue="pink"),
+                        max_file_size=f"{LIMITS.max_upload_mb}mb", theme=gr.themes.Soft(primary_hue="pink"),
                         allowed_paths=[str(ROOT / "examples")])  # fmt: skip
 
 

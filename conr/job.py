@@ -74,6 +74,16 @@ def _stage(progress: Progress | None, stage: str, cancel=None) -> Callable[[int,
     return report
 
 
+def check_file_size(path, max_mb: int, what: str) -> None:
+    """Refuse an uploaded file over ``max_mb`` (the web server accepts up to the largest per-kind limit)."""
+    try:
+        size = Path(path).stat().st_size
+    except (OSError, TypeError):
+        return  # not a file (an array, a missing file: reported where it is read)
+    if size > max_mb * 1024**2:
+        raise InputError(f"The {what} '{Path(path).name}' is {size / 1024**2:.0f} MB, over this server's limit of {max_mb} MB.")
+
+
 # ---------------------------------------------------------------- pose sources
 
 
@@ -137,6 +147,13 @@ class UdpArchive(PoseSource):
     path: str | Path | Sequence[str | Path]
 
     def check(self, fps, seconds, limits):
+        paths = self.path if isinstance(self.path, (list, tuple)) else [self.path]
+        for path in map(Path, paths):
+            if path.suffix.lower() == ".zip" and path.is_file() and path.stat().st_size > limits.max_zip_upload_mb * 1024**2:
+                raise InputError(
+                    f"'{path.name}' is {path.stat().st_size / 1024**2:.0f} MB, over this server's limit of "
+                    f"{limits.max_zip_upload_mb} MB for a UDP zip. Send fewer frames, or 16-bit PNG frames (smaller than npz)."
+                )
         self.open(fps, seconds, limits)[0]  # opened, and one frame decoded: a broken sequence fails now
 
     def open(self, fps, seconds, limits, **_):
@@ -168,6 +185,7 @@ class VideoPoses(PoseSource):
     def check(self, fps, seconds, limits):
         if not Path(self.path).exists():
             raise InputError(f"The video '{Path(self.path).name}' does not exist.")
+        check_file_size(self.path, limits.max_file_mb, "video")
 
     def open(self, fps, seconds, limits, *, renderer=None, progress=None, cancel=None, **_):
         from .video_pose import pose_from_video
@@ -206,6 +224,8 @@ class MmdDance(PoseSource):
         for path, what in ((self.model, "MMD model"), (self.motion, "MMD motion"), (self.camera, "camera motion")):
             if path is not None and not Path(path).is_file():
                 raise InputError(f"The {what} '{Path(path).name}' does not exist.")
+            if path is not None:
+                check_file_size(path, limits.max_file_mb, what)
 
     def open(self, fps, seconds, limits, *, work_dir=None, progress=None, cancel=None, **_):
         from .mmd import udp_from_mmd
@@ -317,6 +337,9 @@ class RenderJob:
                 f"{len(self.drawings)} pictures is too many: a character sheet takes at most {limits.max_images}. "
                 "Keep the most different views (front, back, side, three-quarter)."
             )
+        for drawing in self.drawings:
+            if isinstance(drawing, (str, Path)):
+                check_file_size(drawing, limits.max_file_mb, "picture")
         if self.seconds and self.seconds * self.fps > limits.max_frames:
             raise InputError(
                 f"{self.seconds:g} s at {self.fps:g} fps is {round(self.seconds * self.fps)} frames, over this "

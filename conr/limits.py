@@ -20,6 +20,7 @@ ENV = {
     "max_file_mb": "CONR_MAX_FILE_MB",
     "max_zip_entries": "CONR_MAX_ZIP_ENTRIES",
     "max_zip_mb": "CONR_MAX_ZIP_MB",
+    "max_zip_upload_mb": "CONR_MAX_ZIP_UPLOAD_MB",
     "max_video_seconds": "CONR_MAX_VIDEO_SECONDS",
     "queue_size": "CONR_QUEUE_SIZE",
     "concurrency": "CONR_CONCURRENCY",
@@ -35,7 +36,8 @@ class Limits:
     max_images: int = 8  # drawings per sheet
     max_pixels: int = 25_000_000  # per drawing
     max_frames: int = 600  # per render
-    max_file_mb: int = 50  # per upload (the web server refuses larger ones)
+    max_file_mb: int = 50  # per picture, video, song or MMD upload
+    max_zip_upload_mb: int = 200  # per UDP zip upload (a 20 s dance of 16-bit PNG frames is about 60 MB)
     max_zip_entries: int = 2000  # per UDP zip
     max_zip_mb: int = 2048  # unpacked, per UDP zip
     max_video_seconds: int = 20  # of a driving video
@@ -61,6 +63,11 @@ class Limits:
                 raise InputError(f"{ENV[field.name]}={text!r}: expected a whole number of at least 1.")
             values[field.name] = value
         return cls(**values)
+
+    @property
+    def max_upload_mb(self) -> int:
+        """What the web server accepts at all: the largest of the per-kind limits (each checked on its own)."""
+        return max(self.max_file_mb, self.max_zip_upload_mb)
 
     @property
     def video(self):

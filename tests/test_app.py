@@ -466,3 +466,24 @@ def test_browser_walk_fallback_remove_song_cancel_render(app, output_dir, tmp_pa
     assert probe_video(mp4).frames == 3
     audio = probe_audio(mp4)
     assert audio is not None and abs(audio.seconds - 1.5) < 0.25, audio
+
+
+def test_nine_pictures_keep_the_first_eight_and_say_so(app):
+    items, status = app.client.predict(gallery(*(EXAMPLE_SHEET * 3)[:9]), "u2netp", False, api_name="/prepare_sheet")
+    assert len(items) == 8 and "8 drawing(s) ready" in status and "1 left out" in status
+
+
+def test_udp_zip_upload_limit_is_its_own(tmp_path):
+    from conr.errors import InputError
+    from conr.job import UdpArchive
+    from conr.limits import Limits
+
+    big = tmp_path / "big.zip"
+    with zipfile.ZipFile(big, "w", compression=zipfile.ZIP_STORED) as z:
+        z.writestr("0.npz", os.urandom(3 * 1024**2))
+    limits = Limits.from_env({"CONR_MAX_ZIP_UPLOAD_MB": "2", "CONR_MAX_FILE_MB": "1"})
+    assert limits.max_upload_mb == 2
+    with pytest.raises(InputError, match=r"'big.zip' is 3 MB, over this server's limit of 2 MB for a UDP zip"):
+        UdpArchive(big).check(30, 0, limits)
+    with pytest.raises(InputError, match=r"CONR_MAX_FRAMES='-5'"):
+        Limits.from_env({"CONR_MAX_FRAMES": "-5"})
