@@ -447,7 +447,12 @@ async def dance_api(drawings: list, dance: str, fps: float = 30, seconds: float 
     return mp4, webm, frames_zip
 
 
-@_on_gpu(lambda source, *args, **kwargs: int(min(300, 30 + 0.3 * 20 * 15)))
+def detection_gpu_seconds(source, fps, seconds, *args, **kwargs) -> int:
+    """ZeroGPU budget of a detection: matting and the detector, about 0.3 s per frame."""
+    return int(min(300, 30 + 0.3 * (seconds or LIMITS.max_video_seconds) * fps))
+
+
+@_on_gpu(detection_gpu_seconds)
 def run_detection(source: VideoPoses, fps, seconds, progress, cancel):
     source.open(fps, seconds, LIMITS, renderer=ENGINE.get(), progress=progress, cancel=cancel)
     return source.detection
