@@ -168,6 +168,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     _report_inbetweening(frames_from, sheet)
+    views = frames_from.sheet_for(sheet).views if hasattr(frames_from, "sheet_for") else sheet.views  # a draft uses 2
     if song is not None:
         from .video import add_audio
 
@@ -177,7 +178,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
         write_timings(args.timings, clock, entered, frames=result.frames, views=sheet.views,
                       precision=renderer.precision.name)  # fmt: skip
     print(
-        f"rendered {result.frames} frames of {result.width}x{result.height} from {sheet.views} views "
+        f"rendered {result.frames} frames of {result.width}x{result.height} from {views} views "
         f"in {seconds:.1f} s ({seconds / max(result.frames, 1):.2f} s/frame; loading took {loaded - started:.1f} s)",
         file=sys.stderr,
     )
