@@ -409,7 +409,7 @@ async def render(items, source=SOURCE_DANCE, dance=None, udp_zip=None, fps=30, s
             paths, pose_source(source, dance, udp_zip, video, smooth, matting_model, mmd_model, mmd_motion, mmd_start,
                                mmd_physics, detected, mmd_camera),
             names=[Path(p).name for p in paths], fps=float(fps or 30), seconds=float(seconds or 0),
-            background=BACKGROUNDS.get(background) or parse_background(colour or "#ffffff"),
+            background=parse_background(BACKGROUNDS.get(background) or colour or "#ffffff"),
             max_side=int(size) if str(size).isdigit() else None, matting_model=matting_model, force_matting=bool(force),
             song=_path(song), song_name=Path(_path(song)).name if _path(song) else None, song_start=float(song_start or 0),
             inbetween=0 if inbetween else 1, draft=bool(draft),

@@ -134,6 +134,9 @@ def test_example_sheet_with_a_bundled_dance(app):
     mp4 = check_outputs(result, frames=2, size=(512, 512))
     first = read_video_frames(mp4)[0]
     assert (first.reshape(-1, 3) < 200).any(axis=1).mean() > 0.01, "something was drawn over the white background"
+    green = render(app, EXAMPLE_SHEET[:1], dance="idle-sway", fps=1, seconds=1, size="256", background="Green screen")
+    corner = read_video_frames(green[0]["video"] if isinstance(green[0], dict) else green[0])[0][:8, :8].reshape(-1, 3)
+    assert np.abs(corner.astype(int) - [0, 177, 64]).max() < 12, "chroma-key green behind the figure"
 
 
 def test_uploaded_udp_zip(app, tmp_path):
