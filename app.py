@@ -422,7 +422,7 @@ async def render(items, source=SOURCE_DANCE, dance=None, udp_zip=None, fps=30, s
     except ConrError as exc:
         log.info("render refused: %s", exc)
         raise gr.Error(public_message(exc), title="Cannot render") from None
-    ENGINE.measured(result.render.frames, result.views, result.seconds)
+    ENGINE.measured(result.network_frames, result.views, result.seconds)
     log.info("rendered %s", result.summary())
     notes = "".join(f"\n\n{note}" for note in result.notes if not note.startswith(("✂️", "✅")))
     return result.render.mp4, result.render.webm, result.render.frames_zip, f"**Done:** {result.summary()}.{notes}"

@@ -282,6 +282,8 @@ class JobResult:
     seconds: float
     device: str
     notes: list[str] = field(default_factory=list)
+    #: Frames the network rendered (fewer than ``render.frames`` when frames were in-betweened).
+    network_frames: int | None = None
 
     def summary(self) -> str:
         r = self.render
@@ -426,5 +428,7 @@ class RenderJob:
             check_cancelled(cancel)
             add_audio([outputs.mp4, outputs.webm], song, song_start, render.frames / self.fps)
             notes.append(f"🎵 {retiming.message}" if retiming.message else "🎵 with your song")
-        return JobResult(render, self.source.describe(), sheet.views, time.perf_counter() - started,
-                         renderer.device.type, notes)  # fmt: skip
+        views = frames_from.sheet_for(sheet).views if hasattr(frames_from, "sheet_for") else sheet.views  # a draft: 2
+        plan = getattr(frames_from, "plan", None)
+        return JobResult(render, self.source.describe(), views, time.perf_counter() - started, renderer.device.type,
+                         notes, len(plan.keys) if plan is not None else render.frames)  # fmt: skip
