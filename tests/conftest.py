@@ -15,6 +15,21 @@ FIXTURES = Path(__file__).parent / "fixtures" / "conr-reference"
 OUTPUT = Path(__file__).parent / "output"
 
 
+#: Fixtures that make a test slow: the 720 MB network, a model, a launched app.
+SLOW_FIXTURES = {"recipe_weights_dir", "renderer", "rembg_dir", "app", "hosted"}
+#: Modules that are slow throughout (subprocesses, servers, browsers, fuzzing, rendering dances).
+SLOW_MODULES = {"test_app", "test_security", "test_cli", "test_mmd_fuzz", "test_bombs", "test_dances_api",
+                "test_dances_generator", "test_dances_calibrate", "test_video", "test_video_pose", "test_audio",
+                "test_precision", "test_inbetween", "test_mmd_udp", "test_mmd_physics", "test_mmd_camera"}  # fmt: skip
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the slow tests, so ``-m "not slow"`` is the inner loop (the default run keeps them all)."""
+    for item in items:
+        if item.module.__name__ in SLOW_MODULES or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def recipe_weights_dir() -> Path:
     """The four recipe checkpoint files; cached across runs in .cache/ (override with CONR_TEST_WEIGHTS)."""
