@@ -84,6 +84,8 @@ def test_folder_sorts_numbers_naturally(tmp_path):
     sequence = open_udp_sequence(tmp_path)
     assert sequence.names == ["1.npz", "2.npz", "10.npz"]
     assert np.array_equal(sequence[2], random_frame(10))
+    with pytest.raises(InputError, match=r"does not exist"):
+        open_udp_sequence(tmp_path / "nowhere")
 
 
 def _zip_with(path, entries, compression=zipfile.ZIP_STORED):
