@@ -116,13 +116,25 @@ def read_pmd(data: bytes, name: str = "model.pmd") -> PmxModel:
     )
 
 
+def _text(field) -> str:
+    """A fixed-length, NUL-padded Shift-JIS name field."""
+    return bytes(field).split(b"\0", 1)[0].decode("cp932", errors="replace")
+
+
+def _sensible(values) -> np.ndarray | None:
+    """The values as float64, or None when one is not finite (signalling NaNs too) or beyond ``MAX_COORDINATE``."""
+    with np.errstate(invalid="ignore"):
+        values = np.asarray(values).astype(np.float64)
+    return values if np.isfinite(values).all() and not (np.abs(values) > MAX_COORDINATE).any() else None
+
+
 def _read_vertices(r: BinaryReader) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     count = r.count("vertex count", MAX_VERTICES, VERTEX.itemsize, signed=False)
     records = np.frombuffer(r.raw(count * VERTEX.itemsize, "vertices"), VERTEX, count)
-    with np.errstate(invalid="ignore"):  # signalling NaNs are refused just below
-        positions = records["position"].astype(np.float64).reshape(-1, 3)
-    if not np.isfinite(positions).all() or (np.abs(positions) > MAX_COORDINATE).any():
+    positions = _sensible(records["position"])
+    if positions is None:
         raise r.error("a vertex position is not a finite number of sensible size")
+    positions = positions.reshape(-1, 3)
     percent = records["weight"].astype(np.float64)
     if (percent > 100).any():
         at = int(np.flatnonzero(percent > 100)[0])
@@ -169,10 +181,9 @@ def _read_bones(r: BinaryReader) -> tuple[list[PmxBone], np.ndarray]:
     records = np.frombuffer(r.raw(count * BONE.itemsize, "bones"), BONE, count)
     bones = []
     for i, record in enumerate(records):
-        name = bytes(record["name"]).split(b"\0", 1)[0].decode("cp932", errors="replace")
-        with np.errstate(invalid="ignore"):  # signalling NaNs are refused just below
-            position = record["position"].astype(np.float64)
-        if not np.isfinite(position).all() or (np.abs(position) > MAX_COORDINATE).any():
+        name = _text(record["name"])
+        position = _sensible(record["position"])
+        if position is None:
             raise r.error(f"bone {i} ({name}) is not placed at a finite, sensible position")
         parent = int(record["parent"])
         if parent == NO_BONE:
@@ -273,10 +284,9 @@ def _read_rigid_bodies(r: BinaryReader, bones: list[PmxBone]) -> list[RigidBody]
     records = np.frombuffer(r.raw(count * RIGID_BODY.itemsize, "rigid bodies"), RIGID_BODY, count)
     bodies = []
     for i, record in enumerate(records):
-        name = bytes(record["name"]).split(b"\0", 1)[0].decode("cp932", errors="replace")
-        with np.errstate(invalid="ignore"):  # signalling NaNs are refused just below
-            values = record["values"].astype(np.float64)
-        if not np.isfinite(values).all() or (np.abs(values) > MAX_COORDINATE).any():
+        name = _text(record["name"])
+        values = _sensible(record["values"])
+        if values is None:
             raise r.error(f"rigid body {i} ({name}) is not of a finite, sensible size and place")
         bone = int(record["bone"])
         bone = -1 if bone == NO_BONE else bone
