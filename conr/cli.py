@@ -42,17 +42,6 @@ def check_device(name: str | None):
     return picked
 
 
-def _progress_bar(total: int, desc: str):
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, desc=desc, unit="frame", dynamic_ncols=True)
-
-    def update(done: int, _total: int) -> None:
-        bar.update(done - bar.n)
-
-    return bar, update
-
-
 # ---------------------------------------------------------------- render
 
 
@@ -159,14 +148,12 @@ def _cmd_render(args: argparse.Namespace) -> int:
     with clock.stage("parse sheet"):
         sheet = renderer.parse_sheet(args.sheet)
     frames_from = _inbetweening(args, renderer)
-    bar, update = _progress_bar(len(poses), "rendering")
-    try:
+    with TqdmProgress() as bars:
         result = render_to_files(
-            frames_from, poses, sheet=sheet, fps=args.fps, background=background,
-            mp4=mp4, webm=webm, frames_dir=args.frames_dir, max_side=args.size, progress=update, clock=clock,
+            frames_from, poses, sheet=sheet, fps=args.fps, background=background, mp4=mp4, webm=webm,
+            frames_dir=args.frames_dir, max_side=args.size, progress=lambda done, total: bars("rendering", done, total),
+            clock=clock,
         )  # fmt: skip
-    finally:
-        bar.close()
     _report_inbetweening(frames_from, sheet)
     views = frames_from.sheet_for(sheet).views if hasattr(frames_from, "sheet_for") else sheet.views  # a draft uses 2
     if song is not None:
@@ -342,8 +329,7 @@ def register_cutout(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_pose_from_video(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    from .job import TqdmProgress
     from .pipeline import ConrRenderer
     from .udp import write_udp_zip
     from .video_pose import VideoLimits, flicker, pose_from_video, read_video
@@ -353,20 +339,11 @@ def _cmd_pose_from_video(args: argparse.Namespace) -> int:
     output_file(args.out, "--out")
     read_video(args.video, args.fps, args.max_seconds, limits, args.source_fps)  # refuse bad clips before loading weights
     renderer = ConrRenderer.from_pretrained(args.weights, device=device)
-    bars: dict[str, tqdm] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        bar = bars.get(stage) or bars.setdefault(stage, tqdm(total=total, desc=stage, unit="frame", dynamic_ncols=True))
-        bar.update(done - bar.n)
-
-    try:
+    with TqdmProgress() as progress:
         result = pose_from_video(
             renderer, args.video, fps=args.fps, max_seconds=args.max_seconds, smooth=args.smooth,
             matting_model=args.model, limits=limits, source_fps=args.source_fps, progress=progress,
         )  # fmt: skip
-    finally:
-        for bar in bars.values():
-            bar.close()
     write_udp_zip(args.out, result.udp, fmt=args.format)
     print(
         f"{len(result.udp)} UDP frames at {result.fps:g} fps from {result.name}; flicker {flicker(result.raw):.4f} raw, "

@@ -13,8 +13,7 @@ from ..errors import InputError
 
 
 def _cmd_udp_from_mmd(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    from ..job import TqdmProgress
     from ..udp import write_udp_preview_video
     from . import MmdLimits, load_model, load_motion, udp_from_mmd
     from .to_udp import MmdScene
@@ -41,20 +40,12 @@ def _cmd_udp_from_mmd(args: argparse.Namespace) -> int:
            if scene.physics is not None else "physics: none" + (" (--no-physics)" if args.no_physics else "")),
         file=sys.stderr,
     )
-    bar = tqdm(total=0, desc="udp-from-mmd", unit="frame", dynamic_ncols=True)
-
-    def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.update(done - bar.n)
-
-    try:
+    with TqdmProgress() as bars:
         frames = udp_from_mmd(
             model, motion, out=out, size=args.size, fps=args.fps, start=args.start, max_seconds=args.max_seconds,
             limits=MmdLimits(args.limit_seconds), fmt=args.format, framing=args.framing, camera=args.camera, physics=not args.no_physics,
-            progress=progress, exr_dir=args.exr_dir,
+            progress=lambda done, total: bars("udp-from-mmd", done, total), exr_dir=args.exr_dir,
         )  # fmt: skip
-    finally:
-        bar.close()
     if args.preview:
         write_udp_preview_video(args.preview, frames, args.fps, size=min(args.size, 512))
         print(args.preview)
