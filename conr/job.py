@@ -63,15 +63,21 @@ class TqdmProgress:
         self.close()
 
 
-def _stage(progress: Progress | None, stage: str, cancel=None) -> Callable[[int, int], None]:
-    """A ``(done, total)`` callback for the library's loops: reports ``stage`` and stops once cancelled."""
+def _cancellable(progress: Progress | None, cancel=None) -> Progress:
+    """``progress`` that first stops the work once ``cancel`` is set (the library's loops report every step)."""
     progress = progress or _noop
 
-    def report(done: int, total: int) -> None:
+    def report(stage: str, done: int, total: int) -> None:
         check_cancelled(cancel)
         progress(stage, done, total)
 
     return report
+
+
+def _stage(progress: Progress | None, stage: str, cancel=None) -> Callable[[int, int], None]:
+    """A ``(done, total)`` callback for the library's loops: reports ``stage`` and stops once cancelled."""
+    report = _cancellable(progress, cancel)
+    return lambda done, total: report(stage, done, total)
 
 
 def check_file_size(path, max_mb: int, what: str) -> None:
@@ -192,15 +198,10 @@ class VideoPoses(PoseSource):
 
         if renderer is None:
             raise ValueError("VideoPoses.open needs the renderer (its UDP detector)")
-        progress = progress or _noop
-
-        def report(stage: str, done: int, total: int) -> None:
-            check_cancelled(cancel)
-            progress(stage, done, total)
-
         self.detection = pose_from_video(
             renderer, self.path, fps=fps, max_seconds=seconds or None, smooth=self.smooth,
-            matting_model=self.matting_model, limits=limits.video, source_fps=self.source_fps, progress=report,
+            matting_model=self.matting_model, limits=limits.video, source_fps=self.source_fps,
+            progress=_cancellable(progress, cancel),
         )  # fmt: skip
         return self.detection.udp
 
