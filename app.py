@@ -354,33 +354,39 @@ RENDER_INPUTS = ("items", "source", "dance", "udp_zip", "fps", "seconds", "backg
 SOURCE_CONTROL = {SOURCE_DANCE: "dance", SOURCE_UPLOAD: "udp_zip", SOURCE_VIDEO: "video", SOURCE_MMD: "mmd_model"}
 
 
+def build_job(items, source=SOURCE_DANCE, dance=None, udp_zip=None, fps=30, seconds=0, background="Colour",
+              colour="#ffffff", size="Pose canvas", matting_model=matting.DEFAULT_MODEL, force=False, video=None,
+              smooth=3, mmd_model=None, mmd_motion=None, mmd_start=0, mmd_physics=True, song=None, song_start=0,
+              inbetween=True, detected=None, mmd_camera=None, draft=False) -> RenderJob:  # fmt: skip
+    """The page's values (``RENDER_INPUTS``) as a job; raises InputError when the pose source's files are missing."""
+    paths = _gallery_paths(items)
+    return RenderJob(
+        paths, pose_source(source, dance, udp_zip, video, smooth, matting_model, mmd_model, mmd_motion, mmd_start,
+                           mmd_physics, detected, mmd_camera),
+        names=[Path(p).name for p in paths], fps=float(fps or 30), seconds=float(seconds or 0),
+        background=parse_background(BACKGROUNDS.get(background) or colour or "#ffffff"),
+        max_side=int(size) if str(size).isdigit() else None, matting_model=matting_model, force_matting=bool(force),
+        song=_path(song), song_name=Path(_path(song)).name if _path(song) else None, song_start=float(song_start or 0),
+        inbetween=0 if inbetween else 1, draft=bool(draft),
+    )  # fmt: skip
+
+
+#: Which control shows a problem of the job (``RenderJob.problems``), by what it is about.
+PROBLEM_CONTROL = {"fps": "fps", "seconds": "seconds", "drawings": "items", "song": "song"}
+
+
 def validate_render(*values):
-    """The Render button's cheap checks, each shown on the control that is wrong (Gradio's validator)."""
+    """The Render button's cheap checks (``RenderJob.problems``), each shown on the control that is wrong."""
     args = dict(zip(RENDER_INPUTS, values))
-    problems: dict[str, str] = {}
-    drawings = len(_gallery_paths(args["items"]))
-    if not drawings:
-        problems["items"] = "Add at least one drawing of your character."
-    elif drawings > LIMITS.max_images:
-        problems["items"] = f"At most {LIMITS.max_images} drawings: remove {drawings - LIMITS.max_images}."
-    fps, seconds = float(args["fps"] or 30), float(args["seconds"] or 0)
-    if seconds and seconds * fps > LIMITS.max_frames:
-        problems["seconds"] = f"At most {LIMITS.max_frames} frames here: {LIMITS.max_frames / fps:.0f} s at {fps:g} fps."
+    source_control = SOURCE_CONTROL.get(args["source"], "source")
     try:
-        pose_source(*(args[k] for k in ("source", "dance", "udp_zip", "video", "smooth", "matting_model", "mmd_model",
-                                         "mmd_motion", "mmd_start", "mmd_physics", "detected", "mmd_camera"))).check(
-            fps, seconds, LIMITS)  # fmt: skip
-    except InputError as exc:
-        problems[SOURCE_CONTROL.get(args["source"], "source")] = str(exc)
-    if _path(args["song"]):
-        try:
-            RenderJob([], BundledDance(""), song=_path(args["song"]), song_name=Path(_path(args["song"])).name,
-                      song_start=float(args["song_start"] or 0)).open_song()  # fmt: skip
-        except InputError as exc:
-            problems["song"] = str(exc)
-    if problems:
-        log.info("render refused: %s", " | ".join(problems.values()))
-    return [gr.validate(name not in problems, problems.get(name, "")) for name in RENDER_INPUTS]
+        found = {PROBLEM_CONTROL.get(what, source_control): message
+                 for what, message in build_job(**args).problems(LIMITS).items()}  # fmt: skip
+    except InputError as exc:  # the source's files are missing
+        found = {source_control: str(exc)}
+    if found:
+        log.info("render refused: %s", " | ".join(found.values()))
+    return [gr.validate(name not in found, found.get(name, "")) for name in RENDER_INPUTS]
 
 
 @_on_gpu(gpu_seconds)
@@ -403,17 +409,10 @@ async def render(items, source=SOURCE_DANCE, dance=None, udp_zip=None, fps=30, s
                  inbetween=True, detected=None, mmd_camera=None, request: gr.Request = None, progress=gr.Progress(), *,
                  draft=False):  # fmt: skip
     """The Render button: drawings + dance (+ a song) -> MP4, transparent WebM, zip of RGBA PNG frames."""
-    paths = _gallery_paths(items)
     try:
-        job = RenderJob(
-            paths, pose_source(source, dance, udp_zip, video, smooth, matting_model, mmd_model, mmd_motion, mmd_start,
-                               mmd_physics, detected, mmd_camera),
-            names=[Path(p).name for p in paths], fps=float(fps or 30), seconds=float(seconds or 0),
-            background=parse_background(BACKGROUNDS.get(background) or colour or "#ffffff"),
-            max_side=int(size) if str(size).isdigit() else None, matting_model=matting_model, force_matting=bool(force),
-            song=_path(song), song_name=Path(_path(song)).name if _path(song) else None, song_start=float(song_start or 0),
-            inbetween=0 if inbetween else 1, draft=bool(draft),
-        )  # fmt: skip
+        job = build_job(items, source, dance, udp_zip, fps, seconds, background, colour, size, matting_model, force, video,
+                        smooth, mmd_model, mmd_motion, mmd_start, mmd_physics, song, song_start, inbetween, detected,
+                        mmd_camera, draft)  # fmt: skip
         job.check(LIMITS)
         reporter = GradioProgress(progress)
         result = await run_cancellable(lambda cancel: run_job(job, request.session_hash, reporter, cancel), request)

@@ -327,31 +327,58 @@ class RenderJob:
 
         return list(self.names) if self.names is not None else [describe(d, i) for i, d in enumerate(self.drawings)]
 
-    def check(self, limits: Limits) -> None:
-        """What costs nothing to check: options, the number of drawings, the pose source, the length."""
-        if not 1 <= self.fps <= 60:
-            raise InputError(f"Frames per second must be between 1 and 60, not {self.fps:g}.")
-        if self.seconds < 0:
-            raise InputError(f"The length must be 0 (the whole dance) or more seconds, not {self.seconds:g}.")
-        if not self.drawings:
-            raise InputError("Add at least one drawing of your character (PNG, JPEG or WebP).")
-        if len(self.drawings) > limits.max_images:
-            raise InputError(
-                f"{len(self.drawings)} pictures is too many: a character sheet takes at most {limits.max_images}. "
-                "Keep the most different views (front, back, side, three-quarter)."
-            )
-        for drawing in self.drawings:
-            if isinstance(drawing, (str, Path)):
-                check_file_size(drawing, limits.max_file_mb, "picture")
-        if self.seconds and self.seconds * self.fps > limits.max_frames:
-            raise InputError(
-                f"{self.seconds:g} s at {self.fps:g} fps is {round(self.seconds * self.fps)} frames, over this "
-                f"server's limit of {limits.max_frames}. Render at most {limits.max_frames / self.fps:.0f} s at this "
-                "frame rate, or lower it."
-            )
-        self.source.check(self.fps, self.seconds, limits)
+    def problems(self, limits: Limits) -> dict[str, str]:
+        """Every problem that costs nothing to find, by what it is about: ``fps``, ``seconds``, ``drawings``,
+        ``source`` or ``song`` (so a page can show each on its control), in the order ``check`` reports them."""
+        found: dict[str, str] = {}
+
+        def look(what: str, test) -> None:
+            if what not in found:
+                try:
+                    test()
+                except InputError as exc:
+                    found[what] = str(exc)
+
+        def fps() -> None:
+            if not 1 <= self.fps <= 60:
+                raise InputError(f"Frames per second must be between 1 and 60, not {self.fps:g}.")
+
+        def seconds() -> None:
+            if self.seconds < 0:
+                raise InputError(f"The length must be 0 (the whole dance) or more seconds, not {self.seconds:g}.")
+            if self.seconds and self.seconds * self.fps > limits.max_frames:
+                raise InputError(
+                    f"{self.seconds:g} s at {self.fps:g} fps is {round(self.seconds * self.fps)} frames, over this "
+                    f"server's limit of {limits.max_frames}. Render at most {limits.max_frames / self.fps:.0f} s at "
+                    "this frame rate, or lower it."
+                )
+
+        def drawings() -> None:
+            if not self.drawings:
+                raise InputError("Add at least one drawing of your character (PNG, JPEG or WebP).")
+            if len(self.drawings) > limits.max_images:
+                raise InputError(
+                    f"{len(self.drawings)} pictures is too many: a character sheet takes at most {limits.max_images}. "
+                    "Keep the most different views (front, back, side, three-quarter)."
+                )
+            for drawing in self.drawings:
+                if isinstance(drawing, (str, Path)):
+                    check_file_size(drawing, limits.max_file_mb, "picture")
+
+        look("fps", fps)
+        if 1 <= self.fps <= 60:  # the length in frames needs a valid rate
+            look("seconds", seconds)
+        look("drawings", drawings)
+        look("source", lambda: self.source.check(self.fps, self.seconds, limits))
         if self.song:
-            self.open_song()
+            look("song", self.open_song)
+        return found
+
+    def check(self, limits: Limits) -> None:
+        """What costs nothing to check: options, the number of drawings, the length, the pose source, the song."""
+        found = self.problems(limits)
+        if found:
+            raise InputError(next(iter(found.values())))
 
     def open_song(self):
         """The song, checked (format by content, size, length, start): ``(song, start)``."""
