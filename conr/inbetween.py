@@ -552,7 +552,7 @@ def oracle(
     """
     from .dances import get_motion, list_dances
     from .dances.generator import dance_camera
-    from .dances.raster import get_rasterizer
+    from .render3d.raster import get_rasterizer
     from .dances.views import toon_and_udp
     from .quality import psnr, ssim
 

@@ -11,7 +11,7 @@ import pytest
 
 from conr.cli import main
 from conr.dances import DanceInfo, dance_preview, dance_udp, get_motion, list_dances
-from conr.dances.convention import DEFAULT_CONVENTION
+from conr.render3d.convention import DEFAULT_CONVENTION
 from conr.errors import InputError
 from conr.udp import open_udp_sequence
 from conr.video import probe_video, read_video_frames

@@ -9,12 +9,12 @@ import pytest
 
 from conr.cli import main
 from conr.dances import dance_udp
-from conr.dances.calibrate import active_convention, fit_affine, load_calibration, paired_samples
-from conr.dances.convention import DEFAULT_CONVENTION
+from conr.render3d.calibrate import active_convention, fit_affine, load_calibration, paired_samples
+from conr.render3d.convention import DEFAULT_CONVENTION
 from conr.dances.generator import dance_camera, udp_frame
 from conr.dances.character import build_character
 from conr.dances.motions import MOTIONS
-from conr.dances.raster import NumpyRasterizer
+from conr.render3d.raster import NumpyRasterizer
 from conr.errors import InputError
 
 KNOWN = np.array([[0.8, 0.05, -0.02, 0.1], [0.03, 0.7, 0.1, 0.12], [-0.04, 0.02, 0.9, 0.03]])

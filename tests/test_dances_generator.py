@@ -6,14 +6,14 @@ import cv2
 import numpy as np
 import pytest
 
-from conr.dances import convention as conv
-from conr.dances import quaternions as quat
+from conr.render3d import convention as conv
+from conr.render3d import quaternions as quat
 from conr.dances.character import PART_ID, build_character
-from conr.dances.convention import DEFAULT_CONVENTION
+from conr.render3d.convention import DEFAULT_CONVENTION
 from conr.dances.generator import dance_camera, udp_frame
 from conr.dances.motions import MOTIONS
 from conr.dances.posing import Pose, posed_mesh
-from conr.dances.raster import NumpyRasterizer, get_rasterizer
+from conr.render3d.raster import NumpyRasterizer, get_rasterizer
 from conr.dances.views import SHEET_VIEWS, toon_and_udp, view_camera, view_pose
 
 NUMPY = NumpyRasterizer()
@@ -261,8 +261,8 @@ def test_moderngl_and_numpy_agree():
 
 
 def test_falls_back_to_numpy_with_a_note_when_opengl_fails(monkeypatch, caplog):
-    import conr.dances.raster as raster
-    import conr.dances.raster_gl as raster_gl
+    import conr.render3d.raster as raster
+    import conr.render3d.raster_gl as raster_gl
 
     class NoContext:
         def __init__(self, *args, **kwargs):
@@ -271,7 +271,7 @@ def test_falls_back_to_numpy_with_a_note_when_opengl_fails(monkeypatch, caplog):
     monkeypatch.setattr(raster, "_gl", None)
     monkeypatch.setattr(raster, "_gl_failure", None)
     monkeypatch.setattr(raster_gl, "GLRasterizer", NoContext)
-    with caplog.at_level("WARNING", logger="conr.dances.raster"):
+    with caplog.at_level("WARNING", logger="conr.render3d.raster"):
         chosen = raster.get_rasterizer("auto")
     assert isinstance(chosen, NumpyRasterizer)
     assert "numpy rasterizer" in caplog.text and "eglGetDisplay failed" in caplog.text

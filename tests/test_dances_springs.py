@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conr.dances.springs import SpringChain, SpringSettings, SpringSolver, local_rotations, simulate
+from conr.render3d.springs import SpringChain, SpringSettings, SpringSolver, local_rotations, simulate
 
 HAIR = np.array([[0.0, 1.5, 0.1], [0.0, 1.35, 0.12], [0.0, 1.2, 0.13], [0.0, 1.05, 0.14]])
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conr.dances.camera import Camera
-from conr.dances.generator import render_udp
+from conr.render3d.camera import Camera
+from conr.render3d.frames import render_udp
 from conr.errors import InputError
 from conr.mmd import udp_from_mmd
 from conr.mmd.camera import camera_rotation, camera_views, sample_camera

@@ -10,7 +10,7 @@ import pytest
 
 from conr.dances.character import build_character
 from conr.dances.motions import MOTIONS
-from conr.dances.quaternions import to_matrix
+from conr.render3d.quaternions import to_matrix
 from conr.errors import InputError
 from conr.mmd import pmx, udp_from_mmd
 from conr.mmd.files import load_model

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conr.dances.quaternions import axis_angle, to_matrix
+from conr.render3d.quaternions import axis_angle, to_matrix
 from conr.mmd import pmx
 from conr.mmd.interpolation import bezier_ease, sample_track
 from conr.mmd.pmx import read_pmx

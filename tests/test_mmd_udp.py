@@ -178,7 +178,7 @@ def test_udp_from_mmd_writes_frames_with_limits(tmp_path):
 
 def test_start_offset_skips_the_intro(tmp_path):
     """Frame k from ``start`` is frame k + start * fps of the whole motion; the length counts from the start."""
-    from conr.dances.camera import Camera
+    from conr.render3d.camera import Camera
     from conr.mmd.to_udp import frame_times
 
     (tmp_path / "m.pmx").write_bytes(pmx_bytes(feature_spec()))

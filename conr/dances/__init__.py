@@ -82,7 +82,7 @@ def dance_udp(name: str, size: int = 512, fps: float = 30, cache_dir=None, conve
     Cached frames are 16-bit, so values are multiples of 1/65535.
     """
     from . import cache
-    from .calibrate import active_convention
+    from ..render3d.calibrate import active_convention
     from .character import build_character
     from .generator import dance_frames
 
@@ -105,7 +105,7 @@ def dance_udp(name: str, size: int = 512, fps: float = 30, cache_dir=None, conve
 
 def dance_preview(name: str, path, size: int = 256, fps: float | None = None, rasterizer=None) -> Path:
     """Write the UDP colour preview of one loop of a dance as an MP4 (``size`` px square)."""
-    from .convention import DEFAULT_CONVENTION
+    from ..render3d.convention import DEFAULT_CONVENTION
     from .generator import dance_frames
 
     motion = get_motion(name)

@@ -24,7 +24,7 @@ import numpy as np
 
 def _time_frames(motion, backend: str, frames: int, size: int) -> tuple[float, str]:
     from .generator import dance_frames
-    from .raster import get_rasterizer
+    from ..render3d.raster import get_rasterizer
 
     rasterizer = get_rasterizer(backend)
     times = np.arange(frames) / 30.0

@@ -19,7 +19,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from .skeleton import SKIRT_PANELS, SKIRT_PROFILE, TWIN_TAIL, Skeleton
+from ..render3d.skinning import Skeleton
+from .skeleton import SKELETON, SKIRT_PANELS, SKIRT_PROFILE, TWIN_TAIL
 
 HEIGHT = 1.6
 HEAD_HEIGHT = HEIGHT / 6.5
@@ -402,7 +403,7 @@ def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=1)
 def build_character() -> Character:
     """Build the rigged character (about 30k triangles; tens of milliseconds, cached)."""
-    skeleton = Skeleton()
+    skeleton = SKELETON
     arm = lambda s: ["shoulder." + s, "upper_arm." + s, "forearm." + s, "hand." + s]  # noqa: E731
     leg = lambda s: ["thigh." + s, "shin." + s]  # noqa: E731
     tail = lambda s: [f"tail{i}.{s}" for i in range(1, 5)]  # noqa: E731

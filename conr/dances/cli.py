@@ -84,10 +84,11 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..pipeline import ConrRenderer
-    from .calibrate import calibrate, calibration_path, save_calibration
+    from ..render3d.calibrate import calibrate, calibration_path, save_calibration
+    from .views import calibration_images
 
     renderer = ConrRenderer.from_pretrained(args.weights, device=args.device, dtype="float32")
-    result = calibrate(renderer)
+    result = calibrate(renderer, calibration_images())
     np.set_printoptions(precision=4, suppress=True)
     print(f"fitted on {result.pixels} body pixels of {result.images} drawings of our character")
     print(f"affine map, our UDP -> the detector's (rows: channels 0, 1, 2; last column: offset):\n{np.asarray(result.affine)}")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import cv2
 
-from .raster import NumpyRasterizer
+from ..render3d.raster import NumpyRasterizer
 from .views import SHEET_SIZE, SHEET_VIEWS, sheet_view
 
 PREVIEW_SIZE = 256

@@ -1,9 +1,4 @@
-"""The UDP generator: a motion, posed and skinned, framed by a fixed camera, rasterized, encoded.
-
-This is the only place a UDP frame of ours is made: rest positions are
-interpolated across the visible surface by a rasterizer, and turned into
-channel values by the one ``UdpConvention``.
-"""
+"""Our dances' UDP frames: a motion, posed and skinned, framed by a fixed camera, rendered by ``conr.render3d``."""
 
 from __future__ import annotations
 
@@ -11,15 +6,13 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from .camera import Camera, fit_camera
+from ..render3d.camera import FRAMING_RATE, Camera, fit_camera
+from ..render3d.convention import DEFAULT_CONVENTION, UdpConvention
+from ..render3d.frames import render_udp
+from ..render3d.raster import get_rasterizer
 from .character import Character, build_character
-from .convention import DEFAULT_CONVENTION, UdpConvention
 from .motion import Motion
 from .posing import Pose, posed_mesh
-from .raster import get_rasterizer
-
-#: Framing samples this many poses per second of a dance (and every 7th vertex).
-FRAMING_RATE = 10
 
 
 _cameras: dict[tuple[str, str], Camera] = {}
@@ -44,20 +37,6 @@ def udp_frame(character: Character, pose: Pose, camera: Camera, size: int, conve
     """One UDP frame (size, size, 4) float32: rest XYZ in ``convention`` where visible, and occupancy."""
     positions, _ = posed_mesh(character, pose)
     return render_udp(positions, character.vertices, character.triangles, character.part_ids, camera, size, convention, rasterizer)
-
-
-def render_udp(positions, rest, triangles, part_ids, camera: Camera, size: int, convention: UdpConvention = DEFAULT_CONVENTION, rasterizer=None) -> np.ndarray:
-    """A UDP frame of any posed mesh: ``positions`` (V, 3) posed, ``rest`` (V, 3) canonical, same vertex order.
-
-    Shared by our character and by imported models (``conr.mmd``), so every
-    UDP frame comes from the same rasterizers and the same convention.
-    """
-    rasterizer = rasterizer or get_rasterizer()
-    buffer = rasterizer.rasterize(camera.to_clip(positions), triangles, rest, part_ids, size)
-    frame = np.zeros((size, size, 4), np.float32)
-    frame[buffer.coverage, :3] = convention.encode(buffer.attributes[buffer.coverage])
-    frame[buffer.coverage, 3] = 1.0
-    return frame
 
 
 def dance_frames(

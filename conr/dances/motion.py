@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import quaternions as quat
+from ..render3d import quaternions as quat
 from .posing import Pose
-from .skeleton import SPRING_CHAINS, Skeleton
+from .secondary import bake_springs
+from .skeleton import SKELETON, SPRING_CHAINS
 
-SKELETON = Skeleton()
 Quaternion = tuple[float, float, float, float]
 #: A foot target: ankle position (x, y, z), turn about the vertical and toe pitch (degrees; pitch > 0 lifts the toes).
 FootTarget = tuple[float, float, float, float, float]
@@ -124,8 +124,6 @@ class Motion:
             return pose
         s = self._prepare()
         if "secondary" not in s:
-            from .secondary import bake_springs
-
             s["secondary"] = bake_springs(self.keyed, self.seconds, self.fps)
         bones, table = s["secondary"]
         frames = len(table)

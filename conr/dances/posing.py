@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .character import Character
-from .quaternions import IDENTITY
-from .skeleton import skin
+from ..render3d.quaternions import IDENTITY
+from ..render3d.skinning import skin
 
 
 @dataclass

@@ -13,10 +13,11 @@ from typing import Callable
 
 import numpy as np
 
-from . import quaternions as quat
+from ..render3d import quaternions as quat
+from ..render3d.skinning import Skeleton
+from ..render3d.springs import SpringChain, local_rotations, simulate
 from .posing import Pose
-from .skeleton import COLLIDERS, SPRING_CHAINS, Skeleton
-from .springs import SpringChain, local_rotations, simulate
+from .skeleton import COLLIDERS, SKELETON, SPRING_CHAINS
 
 #: At least this many seconds of warm-up before the recorded loop (whole loops of the dance).
 WARMUP_SECONDS = 4.0
@@ -47,7 +48,7 @@ def body_frames(skeleton: Skeleton, poses: list[Pose]) -> tuple[np.ndarray, np.n
 
 def bake_springs(keyed: Callable[[float], Pose], seconds: float, fps: int, skeleton: Skeleton | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Simulate one seamless loop: (spring bone indices (S,), local rotations (F, S, 4)) for ``fps`` frames a second."""
-    skeleton = skeleton or Skeleton()
+    skeleton = skeleton or SKELETON
     chains, bones = _chains(skeleton)
     frames = int(round(seconds * fps))
     poses = [keyed(f / fps) for f in range(frames)]

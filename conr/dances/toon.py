@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .camera import Camera
+from ..render3d.camera import Camera
 from .character import HEAD_CENTRE, PART_ID, Character
 from .posing import Pose, posed_mesh
 

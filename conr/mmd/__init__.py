@@ -10,9 +10,10 @@ Our own readers and posing, in plain Python and numpy, one module each:
 ``files`` (files and .zip uploads), ``axes`` (MMD units and axes to ours),
 ``interpolation`` (VMD Bezier easing), ``ik`` (CCD with angle limits),
 ``posing`` (forward kinematics, inheritance, skinning), ``physics`` (physics
-bones as the dances' spring chains), ``framing`` (our camera), ``camera``
-(an MMD camera motion's), ``to_udp`` (frames through the dances' convention
-and renderer) and ``cli`` (``python -m conr udp-from-mmd``).
+bones as spring chains), ``framing`` (our camera), ``camera`` (an MMD camera
+motion's), ``to_udp`` (frames through the UDP convention and renderer of
+``conr.render3d``, the engine the bundled dances use too) and ``cli``
+(``python -m conr udp-from-mmd``).
 
 Every file is untrusted: counts, indices, lengths and offsets are checked,
 sizes capped, loops bounded; a malformed file raises ``InputError``.

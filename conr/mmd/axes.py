@@ -12,7 +12,7 @@ Rotations need no change either. A VMD quaternion (x, y, z, w) is applied
 by MMD (Direct3D, row vectors) as ``v' = v M(q)``, where ``M(q)`` is the
 transpose of the usual column-vector matrix; so in coordinates the point
 moves to ``R(q) v`` with the usual formula, which is what
-``conr.dances.quaternions.to_matrix`` computes from (w, x, y, z). One way to
+``conr.render3d.quaternions.to_matrix`` computes from (w, x, y, z). One way to
 see it: MMD knees bend with negative angles about x (their IK limits are
 -180 to -0.5 degrees), and ``R_x(-a)`` takes a downward shin (0, -1, 0) to
 (0, -cos a, sin a), i.e. the foot swings back, to +z.

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..dances.camera import Camera
-from ..dances.generator import render_udp
+from ..render3d.camera import Camera
+from ..render3d.frames import render_udp
 from .axes import to_model_points
 from .interpolation import bezier_ease
 from .vmd import CameraTrack

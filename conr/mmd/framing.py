@@ -1,6 +1,6 @@
 """Camera framing for imported dances: a camera that follows the character, or one fixed camera.
 
-Both use the dances' level perspective camera (``conr.dances.camera``)
+Both use the engine's level perspective camera (``conr.render3d.camera``)
 looking at the character's front. MMD dances often travel across the
 stage, so by default the camera *follows*: each frame it is centred on the
 body's bounding box (smoothed over time, so it glides rather than jitters)
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..dances.camera import FIELD_OF_VIEW_DEGREES, Camera, fit_camera
+from ..render3d.camera import FIELD_OF_VIEW_DEGREES, Camera, fit_camera
 
 #: Fraction of the half-image kept free around the body (the bundled dances use the same).
 MARGIN = 0.08

@@ -31,7 +31,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..dances.quaternions import multiply, to_matrix
+from ..render3d.quaternions import multiply, to_matrix
 
 #: Targets closer than this to the goal (metres) are done.
 TOLERANCE = 1e-5

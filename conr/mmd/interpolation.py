@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..dances.quaternions import slerp
+from ..render3d.quaternions import slerp
 from .vmd import CURVE_MAX, BoneTrack
 
 #: Bisection steps solving x(s) = x; 2**-32 is far below float32 key precision.

@@ -1,14 +1,14 @@
-"""Secondary motion for MMD models: the bones PMX hands to physics, moved by the dances' spring chains.
+"""Secondary motion for MMD models: the bones PMX hands to physics, moved by damped spring chains.
 
 PMX marks physics-driven bones with rigid bodies in mode 1 (physics) or 2
 (physics, bone keeps its place): hair, skirts, ribbons. We do not run a
 rigid-body engine; each run of such bones becomes a damped spring chain
-(``conr.dances.springs``) hanging from the first bone above it that is not
+(``conr.render3d.springs``) hanging from the first bone above it that is not
 physics-driven (its *anchor*), pulled back towards the bone's rest
 direction, dragged by gravity, kept out of the body by a few capsules made
 from the body's own rigid bodies (mode 0, on bones physics does not move).
 Chains on the head swing like the bundled dances' twin tails, the others
-(skirts, ribbons) like their skirt (``conr.dances.skeleton``'s settings).
+(skirts, ribbons) like their skirt (the same settings, ``conr.render3d.springs``).
 Branches (a chain hanging from a simulated bone) are simulated after the
 chain they hang from, level by level, in the same frame. Motion keys on
 physics-driven bones are ignored, as MMD does.
@@ -32,8 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..dances.skeleton import HAIR_SPRINGS, SKIRT_SPRINGS
-from ..dances.springs import SpringChain, SpringSolver
+from ..render3d.springs import HAIR_SPRINGS, SKIRT_SPRINGS, SpringChain, SpringSolver
 from .axes import to_model_points
 from .pmx import PmxModel
 from .posing import below_marked
@@ -89,7 +88,7 @@ def _capsule(body) -> tuple[np.ndarray, float]:
 
 
 def _settings(points: np.ndarray, on_head: bool, has_head: bool) -> SpringSettings:
-    """The dances' hair springs for chains on the head (hair), their skirt springs for the others (skirts, ribbons).
+    """The hair springs for chains on the head (hair), the skirt springs for the others (skirts, ribbons).
 
     A model without the standard head bone: chains whose rest direction is
     within 30 degrees of straight down are taken for hair.

@@ -15,7 +15,7 @@ Not modelled: physics (hair and skirts follow their bones rigidly), morphs,
 fixed axes and local axes (motions already respect them), "local"
 inheritance (treated like the ordinary kind), external parents.
 
-Skinning is the dances' linear blend skinning; vertices bound to no bone
+Skinning is the engine's linear blend skinning (``conr.render3d.skinning``); vertices bound to no bone
 stay in their bind pose.
 """
 
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..dances.quaternions import exp, log, multiply, to_matrix
-from ..dances.skeleton import skin
 from ..errors import InputError
+from ..render3d.quaternions import exp, log, multiply, to_matrix
+from ..render3d.skinning import skin
 from .axes import to_model_points
 from .ik import Chain, Link, hinge_axis, prepare_chain, solve_chain
 from .interpolation import TrackSet

@@ -1,11 +1,11 @@
-"""An MMD model and motion -> UDP frames, through the dances' convention and renderer.
+"""An MMD model and motion -> UDP frames, through the UDP convention and renderer of ``conr.render3d``.
 
 The canonical coordinates of a UDP pixel are the surface point's place in
 the model's own bind pose (MMD models are modelled in the A-pose the
-released network was trained with), mapped by the dances' ``UdpConvention``
+released network was trained with), mapped by the one ``UdpConvention``
 with its box set to the bind-pose mesh (MMD x, z, y per channel, min-max
 normalised; a saved calibration's affine map applies as it does to the
-bundled dances). Frames are rendered by ``conr.dances.generator.render_udp``
+bundled dances). Frames are rendered by ``conr.render3d.frames.render_udp``
 (the same rasterizers as the bundled dances) from a camera that follows the
 character (``conr.mmd.framing``) or the dance's own MMD camera
 (``conr.mmd.camera``), at 30 frames per second by default, from ``start``
@@ -31,10 +31,11 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..dances import MAX_FPS, MAX_SIZE, MIN_FPS, MIN_SIZE
-from ..dances.camera import Camera
-from ..dances.convention import UdpConvention
-from ..dances.generator import FRAMING_RATE, render_udp
 from ..errors import InputError
+from ..render3d.calibrate import active_convention
+from ..render3d.camera import FRAMING_RATE, Camera
+from ..render3d.convention import UdpConvention
+from ..render3d.frames import render_udp
 from ..udp import UdpSequence, encode_udp, open_udp_sequence
 from .camera import CameraView, camera_views
 from .framing import FRAMINGS, extent_of, fixed_camera, follow_cameras
@@ -64,10 +65,8 @@ class MmdLimits:
 
 
 def mmd_convention(rest_points: np.ndarray, base: UdpConvention | None = None) -> UdpConvention:
-    """The dances' convention (axes, calibration) with its box set to this bind-pose mesh (metres)."""
+    """The active convention (axes, calibration) with its box set to this bind-pose mesh (metres)."""
     if base is None:
-        from ..dances.calibrate import active_convention
-
         base = active_convention()
     low, high = rest_points.min(axis=0), rest_points.max(axis=0)
     extent = high - low
@@ -284,7 +283,7 @@ def udp_from_mmd(
         start: skip the motion's first seconds (real dances open with an intro); frame 0 is the pose at ``start``.
         fmt: frame format in the zip: npz (what CoNR reads), exr (float, as the original tools) or png.
         framing: "follow" (default), "fixed", "camera" (the motion's own camera keys), or a
-            ``conr.dances.camera.Camera``.
+            ``conr.render3d.camera.Camera``.
         camera: a camera motion (.vmd with camera keys, or a .zip holding one, or a parsed ``VmdMotion``):
             the character is framed as its camera shows it (framing "camera").
         physics: move the bones PMX gives to physics (hair, skirts) with spring chains (``conr.mmd.physics``);

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..motion import Key, Motion, ankle_rest, pose_key
-from ..quaternions import axis_angle, to_matrix
+from ...render3d.quaternions import axis_angle, to_matrix
 
 ANKLE_L, ANKLE_R = ankle_rest("L"), ankle_rest("R")
 GROUND = ANKLE_L[1]

@@ -16,6 +16,8 @@ import numpy as np
 FIELD_OF_VIEW_DEGREES = 30.0
 #: Fraction of the half-image kept free around the body.
 MARGIN = 0.06
+#: A camera fixed for a whole dance is fitted to this many poses per second of it (and every 7th vertex).
+FRAMING_RATE = 10
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,12 @@ class SpringChain:
         object.__setattr__(self, "points", points)
 
 
+#: Settings for hair (long, light, swinging) and for skirts, ribbons and the like (stiffer, settling fast), in metres:
+#: our character's twin tails and skirt, and the physics chains of imported MMD models.
+HAIR_SPRINGS = SpringSettings(stiffness=45.0, damping=4.5, gravity=(0.0, -9.8, 0.0), radius=0.035, substeps=2)
+SKIRT_SPRINGS = SpringSettings(stiffness=160.0, damping=13.0, gravity=(0.0, -3.0, 0.0), radius=0.02, substeps=2)
+
+
 @dataclass
 class SpringResult:
     """Per frame: particle positions (F, C, N, 3) and bone world rotations (F, C, N, 3, 3); N is padded to the longest chain."""

@@ -13,7 +13,7 @@ every producer and consumer of our UDP goes through ``UdpConvention``:
   (``CANONICAL_BOX``), i.e. MMD world axes read as (x, z, y);
 - optionally followed by an affine correction (3x4) fitted against the
   released UDP detector by ``python -m conr calibrate-udp`` (see
-  ``conr.dances.calibrate``), clipped to [0, 1].
+  ``conr.render3d.calibrate``), clipped to [0, 1].
 
 The canonical box is written out as numbers (the test suite checks that it
 is the mesh's bounding box), so changing the mesh cannot silently shift the

@@ -6,7 +6,8 @@ from a drawing; shown our own toon-shaded character, its prediction on the
 character's pixels should be an affine function of ours if the guess is
 right up to scale and offset. We fit that 3x4 affine map by least squares,
 report the residual, and save it; ``active_convention()`` then applies it to
-every dance rendered afterwards.
+every dance rendered afterwards, ours and imported ones. The drawings come
+from the caller (``conr.dances.views.calibration_images``: our character).
 
 The saved file is JSON: ``{"affine": 3x4, "residual_rms": ..., ...}`` at
 ``$CONR_UDP_CALIBRATION`` (``off`` disables it), else
@@ -35,8 +36,6 @@ log = logging.getLogger(__name__)
 DETECTOR_SIZE = 256
 #: Our occupancy is shrunk by this many pixels (at 256) before fitting: edges are where drawings and guesses blur.
 ERODE_PIXELS = 2
-#: Dance poses added to the four sheet views: (dance, time in seconds).
-DANCE_SAMPLES = (("idle-sway", 0.0), ("wave", 2.2), ("step-and-clap", 1.3), ("spin", 3.0))
 
 
 @dataclass
@@ -99,22 +98,6 @@ def active_convention() -> UdpConvention:
     return DEFAULT_CONVENTION.with_affine(np.asarray(calibration.affine))
 
 
-def calibration_images(size: int = 512, rasterizer=None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(toon RGBA drawing, our UDP frame) pairs: the four sheet views and one pose of each dance."""
-    from . import get_motion
-    from .generator import dance_camera
-    from .views import SHEET_VIEWS, toon_and_udp, view_camera, view_pose
-
-    pairs = []
-    for yaw in SHEET_VIEWS.values():
-        pose = view_pose(yaw)
-        pairs.append(toon_and_udp(pose, view_camera(pose), size, rasterizer=rasterizer))
-    for name, t in DANCE_SAMPLES:
-        motion = get_motion(name)
-        pairs.append(toon_and_udp(motion.sample(t), dance_camera(motion), size, rasterizer=rasterizer))
-    return pairs
-
-
 def in_detector_crop(drawing: np.ndarray, udp: np.ndarray) -> np.ndarray:
     """Our UDP frame cut to the detector's view of ``drawing`` (the same square crop, 256 px, nearest)."""
     crop = SquareCrop.around(drawing[:, :, 3])
@@ -134,9 +117,8 @@ def paired_samples(ours: list[np.ndarray], theirs: list[np.ndarray]) -> tuple[np
     return np.concatenate(a), np.concatenate(b)
 
 
-def calibrate(renderer, size: int = 512, rasterizer=None) -> Calibration:
-    """Render, detect, fit. ``renderer`` is a ``conr.pipeline.ConrRenderer`` (its ``detect_udp``)."""
-    pairs = calibration_images(size, rasterizer)
+def calibrate(renderer, pairs: list[tuple[np.ndarray, np.ndarray]]) -> Calibration:
+    """Detect, fit: ``pairs`` are (RGBA drawing, our UDP frame of it); ``renderer`` a ``conr.pipeline.ConrRenderer``."""
     drawings = [drawing for drawing, _ in pairs]
     ours = [in_detector_crop(drawing, udp) for drawing, udp in pairs]
     theirs = renderer.detect_udp(drawings)

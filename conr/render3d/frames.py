@@ -1,0 +1,28 @@
+"""A UDP frame of any posed mesh: rasterize the rest positions across the visible surface, encode them.
+
+This is the only place a UDP frame of ours is made, for our character
+(``conr.dances.generator``) and for imported models (``conr.mmd.to_udp``)
+alike, so every frame comes from the same rasterizers and the one
+``UdpConvention``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .camera import Camera
+from .convention import DEFAULT_CONVENTION, UdpConvention
+from .raster import get_rasterizer
+
+
+def render_udp(positions, rest, triangles, part_ids, camera: Camera, size: int, convention: UdpConvention = DEFAULT_CONVENTION, rasterizer=None) -> np.ndarray:
+    """A UDP frame (size, size, 4) float32: ``positions`` (V, 3) posed, ``rest`` (V, 3) canonical, same vertex order.
+
+    Channels 0-2 hold ``rest`` in ``convention`` where the mesh is visible, channel 3 occupancy.
+    """
+    rasterizer = rasterizer or get_rasterizer()
+    buffer = rasterizer.rasterize(camera.to_clip(positions), triangles, rest, part_ids, size)
+    frame = np.zeros((size, size, 4), np.float32)
+    frame[buffer.coverage, :3] = convention.encode(buffer.attributes[buffer.coverage])
+    frame[buffer.coverage, 3] = 1.0
+    return frame
