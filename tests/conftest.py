@@ -45,6 +45,14 @@ def renderer(recipe_weights_dir):
 
 
 @pytest.fixture(scope="session")
+def tiny_renderer():
+    """A CPU renderer over a network of 0.5M parameters (tests/tiny_network.py), for tests of the pipeline's logic."""
+    import tiny_network
+
+    return tiny_network.tiny_renderer()
+
+
+@pytest.fixture(scope="session")
 def fixture_sheet() -> list[Path]:
     return sorted((FIXTURES / "inputs" / "sheet").glob("*.png"))
 

@@ -1,4 +1,6 @@
-"""The fast paths compute the same thing: batching, channels-last, out-of-memory fallback; the renderer keeps no request state."""
+"""The fast paths compute the same thing: batching, channels-last, out-of-memory fallback; the renderer keeps no request state.
+
+The logic is tested on the tiny network (tests/tiny_network.py); the layout and loading on the full one."""
 
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ def frames(fixture_poses):
     return [base, np.roll(base, 12, axis=1)]
 
 
-def test_batching_does_not_change_frames(renderer, fixture_sheet, frames):
+def test_batching_does_not_change_frames(tiny_renderer, fixture_sheet, frames):
+    renderer = tiny_renderer
     sheet = renderer.parse_sheet(fixture_sheet[:1])
     one_by_one = renderer.render(frames, sheet, batch_size=1)
     batched = renderer.render(frames, sheet, batch_size=2)
@@ -41,8 +44,9 @@ def test_plain_layout_matches_the_fixture(renderer, fixture_sheet, fixture_poses
     assert max(float(np.abs(out[i] - reference[i]).max()) for i in range(2)) <= 1e-4
 
 
-def test_out_of_memory_halves_the_batch_of_that_call_only(renderer, fixture_sheet, frames, monkeypatch):
+def test_out_of_memory_halves_the_batch_of_that_call_only(tiny_renderer, fixture_sheet, frames, monkeypatch):
     """The halving lasts one render call: the renderer's batch size, shared by every request, is untouched."""
+    renderer = tiny_renderer
     sheet = renderer.parse_sheet(fixture_sheet[:1])
     expected = renderer.render(frames * 2, sheet, batch_size=1)
     real_render = renderer.network.render
@@ -66,10 +70,11 @@ def test_out_of_memory_halves_the_batch_of_that_call_only(renderer, fixture_shee
         assert np.array_equal(a, b)
 
 
-def test_sheets_are_explicit_and_placement_is_separate(renderer, fixture_sheet, frames):
+def test_sheets_are_explicit_and_placement_is_separate(tiny_renderer, fixture_sheet, frames):
     """render needs the sheet it is given; two sheets interleave; .to() moves and sets precision, returning the renderer."""
     from conr.errors import InputError
 
+    renderer = tiny_renderer
     one = renderer.parse_sheet(fixture_sheet[:1])
     two = renderer.parse_sheet(fixture_sheet[1:2])
     assert not hasattr(renderer, "sheet"), "no implicit current sheet"
@@ -97,24 +102,25 @@ def test_from_pretrained_maps_the_files_and_matches_a_copying_load(recipe_weight
     assert not any(p.is_meta for p in renderer.network.parameters())
 
 
-def test_float16_is_refused_on_cpu(recipe_weights_dir):
-    from conr.errors import InputError
-    from conr.network import CoNRNetwork
-    from conr.pipeline import ConrRenderer
+def test_float16_is_refused_on_cpu():
+    from tiny_network import TinyNetwork
 
+    from conr.errors import InputError
+    from conr.pipeline import ConrRenderer
     from conr.precision import native_dtypes
 
     if "float16" in native_dtypes(torch.device("cpu")):
         pytest.skip("this CPU computes float16 natively (AVX512-FP16/AMX)")
     with pytest.raises(InputError, match=r"float16 is for GPUs"):
-        ConrRenderer(CoNRNetwork(), device="cpu", dtype="float16")
+        ConrRenderer(TinyNetwork(), device="cpu", dtype="float16")
 
 
-def test_stage_clock_counts_every_stage_of_a_render(renderer, fixture_sheet, frames, tmp_path):
+def test_stage_clock_counts_every_stage_of_a_render(tiny_renderer, fixture_sheet, frames, tmp_path):
     """render_to_files reports where the time goes: one forward per batch, pasting, encoding, finishing the MP4."""
     from conr.pipeline import render_to_files
     from conr.runtime import StageClock
 
+    renderer = tiny_renderer
     sheet = renderer.parse_sheet(fixture_sheet[:1])
     clock = StageClock()
     result = render_to_files(renderer, frames, sheet=sheet, mp4=tmp_path / "x.mp4", clock=clock)
