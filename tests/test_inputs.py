@@ -119,7 +119,8 @@ def test_8bit_png_is_refused():
         decode_udp(buffer.getvalue(), "p.png")
 
 
-def test_empty_pose_renders_transparent_frame_of_canvas_size(renderer, fixture_sheet, fixture_poses):
+def test_empty_pose_renders_transparent_frame_of_canvas_size(tiny_renderer, fixture_sheet, fixture_poses):
+    renderer = tiny_renderer
     sheet = renderer.parse_sheet(fixture_sheet)
     empty = np.zeros((90, 70, 4), np.float32)
     speck = np.zeros((300, 300, 4), np.float32)
@@ -130,7 +131,8 @@ def test_empty_pose_renders_transparent_frame_of_canvas_size(renderer, fixture_s
     assert prepare_pose(speck) is None
 
 
-def test_render_without_sheet_and_without_frames(renderer, fixture_poses):
+def test_render_without_sheet_and_without_frames(tiny_renderer, fixture_poses):
+    renderer = tiny_renderer
     with pytest.raises(InputError, match=r"No character sheet"):
         renderer.render([read_udp(fixture_poses[0])], None)
     with pytest.raises(InputError, match=r"no pose frames"):

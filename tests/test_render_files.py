@@ -1,4 +1,4 @@
-"""render_to_files: frames of different sizes, and cancelling, with the real network (recipe weights, CPU)."""
+"""render_to_files: frames of different sizes, and cancelling (the tiny network: this is about the files, not the pixels)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ def test_letterbox_fits_and_centres():
     assert letterbox(tall, 50, 100) is tall
 
 
-def test_frames_of_other_sizes_keep_their_size_in_pngs_and_are_letterboxed_in_videos(renderer, fixture_sheet,
+def test_frames_of_other_sizes_keep_their_size_in_pngs_and_are_letterboxed_in_videos(tiny_renderer, fixture_sheet,
                                                                                       fixture_poses, tmp_path):  # fmt: skip
+    renderer = tiny_renderer
     sheet = renderer.parse_sheet(fixture_sheet[:1])
     pose = read_udp(fixture_poses[1])
     h, w = pose.shape[:2]
@@ -48,7 +49,8 @@ def test_frames_of_other_sizes_keep_their_size_in_pngs_and_are_letterboxed_in_vi
     assert read_video_frames(tmp_path / "a.webm", rgba=True)[1][:bar, :, 3].max() < 8
 
 
-def test_cancel_after_the_first_frame_stops_and_deletes_partial_files(renderer, fixture_sheet, fixture_poses, tmp_path):
+def test_cancel_after_the_first_frame_stops_and_deletes_partial_files(tiny_renderer, fixture_sheet, fixture_poses, tmp_path):
+    renderer = tiny_renderer
     sheet = renderer.parse_sheet(fixture_sheet[:1])
     poses = [read_udp(fixture_poses[1])] * 4
     cancel = threading.Event()
