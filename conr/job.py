@@ -63,6 +63,27 @@ class TqdmProgress:
         self.close()
 
 
+class ProgressText:
+    """A ``Progress`` for a progress bar with a label: ``show(done, total, "Rendering: 3 of 8, about 12 s left")``.
+
+    Keeps where each stage stands (``done[stage]``), e.g. to log how far a cancelled render came.
+    """
+
+    def __init__(self, show: Callable[[int, int, str], None]):
+        self.show = show
+        self.started: dict[str, tuple[float, int]] = {}
+        self.done: dict[str, tuple[int, int]] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        begun, first = self.started.setdefault(stage, (time.perf_counter(), done))
+        self.done[stage] = (done, total)
+        eta = ""
+        if first < done < total:
+            left = (time.perf_counter() - begun) / (done - first) * (total - done)
+            eta = f", about {left:.0f} s left" if left < 90 else f", about {left / 60:.0f} min left"
+        self.show(done, total, f"{stage}: {done} of {total}{eta}")
+
+
 def _cancellable(progress: Progress | None, cancel=None) -> Progress:
     """``progress`` that first stops the work once ``cancel`` is set (the library's loops report every step)."""
     progress = progress or _noop
@@ -208,6 +229,11 @@ class VideoPoses(PoseSource):
     def describe(self) -> str:
         return f"the poses of {Path(self.path).name}"
 
+    @staticmethod
+    def gpu_seconds(fps: float, seconds: float, limits: Limits) -> int:
+        """A budget for detecting on a shared GPU (ZeroGPU): matting and the detector, about 0.3 s per frame."""
+        return int(min(300, 30 + 0.3 * (seconds or limits.max_video_seconds) * fps))
+
 
 @dataclass
 class MmdDance(PoseSource):
@@ -321,6 +347,10 @@ class RenderJob:
     inbetween: int = 1
     #: The quick preview: the two most different drawings, k = 3, frames marked DRAFT.
     draft: bool = False
+
+    def gpu_seconds(self) -> int:
+        """A budget for a shared GPU (ZeroGPU): about 0.05 s per frame, with detection or posing 0.35 s."""
+        return int(min(300, 30 + (0.35 if self.source.slow else 0.05) * (self.seconds or 20) * self.fps))
 
     def drawing_names(self) -> list[str]:
         from .sheet import describe

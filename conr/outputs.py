@@ -174,6 +174,18 @@ class OutputFolders:
             return True
         return self.remove(session)
 
+    def sweep_every(self, seconds: float) -> threading.Thread:
+        """Sweep now and then every ``seconds`` on a daemon thread, so an idle server frees its disk too."""
+
+        def loop() -> None:
+            while True:
+                self.sweep()
+                time.sleep(seconds)
+
+        thread = threading.Thread(target=loop, name="conr-sweep", daemon=True)
+        thread.start()
+        return thread
+
     def sweep(self, now: float | None = None) -> list[Path]:
         """Delete folders older than the TTL, then the oldest ones while the root is over its size.
 
