@@ -202,7 +202,7 @@ def test_videos_without_any_model_are_refused_speaking_of_frames(tmp_path, monke
     assert "a zip of PNG frames with transparent backgrounds" in message and "drawings" not in message
 
 
-def test_videos_fall_back_too_and_say_so(renderer, with_u2netp, tmp_path, monkeypatch):
+def test_videos_fall_back_too_and_say_so(tiny_renderer, with_u2netp, tmp_path, monkeypatch):
     from conr.video import write_video
     from conr.video_pose import pose_from_video
 
@@ -211,7 +211,7 @@ def test_videos_fall_back_too_and_say_so(renderer, with_u2netp, tmp_path, monkey
     canvas = np.full((520, 400, 3), 255, np.uint8)
     canvas[20:500, 40:360] = opaque[:, :, :3]
     video = write_video(tmp_path / "dance.mp4", [canvas] * 3, 10)
-    result = pose_from_video(renderer, video, fps=10, smooth=1)
+    result = pose_from_video(tiny_renderer, video, fps=10, smooth=1)
     assert result.matting_note == "isnet-anime could not be downloaded (CONR_OFFLINE is set); used u2netp"
     assert all(frame[..., 3].any() for frame in result.raw)
 

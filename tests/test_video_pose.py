@@ -1,4 +1,7 @@
-"""A video of a dancing figure -> UDP sequence: the whole path with recipe weights and the real u2netp matting."""
+"""A video of a dancing figure -> UDP sequence: the whole path with the real u2netp matting and the tiny network's detector.
+
+The detector's numbers are tested on the full network in test_parity.py; here it is the path around it: sampling,
+cut-outs, crops, the silhouette, smoothing and the zip."""
 
 from __future__ import annotations
 
@@ -41,11 +44,11 @@ def matting_env(rembg_dir, monkeypatch):
     monkeypatch.setenv("CONR_OFFLINE", "1")
 
 
-def test_video_to_udp_end_to_end(renderer, matting_env, tmp_path):
+def test_video_to_udp_end_to_end(tiny_renderer, matting_env, tmp_path):
     video = tmp_path / "dance.mp4"
     masks = moving_character_video(video)
     stages = []
-    result = pose_from_video(renderer, video, fps=5, smooth=3, matting_model="u2netp",
+    result = pose_from_video(tiny_renderer, video, fps=5, smooth=3, matting_model="u2netp",
                              progress=lambda stage, done, total: stages.append((stage, done, total)))  # fmt: skip
     assert len(result.udp) == 6 and result.fps == 5  # 1.2 s at 5 fps
     assert {s for s, _, _ in stages} == {"Removing backgrounds", "Detecting poses"}
@@ -82,7 +85,7 @@ def test_smoothing_removes_a_one_frame_glitch():
     assert all(np.array_equal(a, b) for a, b in zip(smooth_udp(list(steady), 3), steady))
 
 
-def test_bad_videos_are_refused(tmp_path, matting_env, renderer):
+def test_bad_videos_are_refused(tmp_path, matting_env, tiny_renderer):
     audio = tmp_path / "song.m4a"
     subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i", "sine=duration=1", str(audio)], check=True)
     with pytest.raises(InputError, match=r"'song.m4a' has no video stream"):
@@ -99,7 +102,7 @@ def test_bad_videos_are_refused(tmp_path, matting_env, renderer):
     blank = tmp_path / "blank.mp4"
     write_video(blank, [np.full((120, 160, 3), 255, np.uint8)] * 6, fps=6)
     with pytest.raises(InputError, match=r"No figure was detected in any frame of 'blank.mp4'"):
-        pose_from_video(renderer, blank, fps=6, matting_model="u2netp")
+        pose_from_video(tiny_renderer, blank, fps=6, matting_model="u2netp")
 
 
 def test_image_folder_and_zip_sources(tmp_path):
