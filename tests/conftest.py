@@ -20,7 +20,7 @@ SLOW_FIXTURES = {"recipe_weights_dir", "renderer", "rembg_dir", "app", "hosted"}
 #: Modules that are slow throughout (subprocesses, servers, browsers, fuzzing, rendering dances).
 SLOW_MODULES = {"test_app", "test_security", "test_cli", "test_mmd_fuzz", "test_bombs", "test_dances_api",
                 "test_dances_generator", "test_dances_calibrate", "test_video", "test_video_pose", "test_audio",
-                "test_precision", "test_inbetween", "test_mmd_udp", "test_mmd_physics", "test_mmd_camera",
+                "test_inbetween", "test_mmd_udp", "test_mmd_physics", "test_mmd_camera",
                 "test_mmd_independent"}  # fmt: skip
 
 

@@ -98,13 +98,13 @@ class FakeMeasure:
 
 
 @pytest.fixture
-def weighed(renderer, tmp_path):
-    """A copy of the renderer whose weights are four small files in tmp_path (their sizes and times key the cache)."""
+def weighed(tiny_renderer, tmp_path):
+    """A copy of the tiny renderer whose weights are four small files in tmp_path (their sizes and times key the cache)."""
     paths = {}
     for part in PARTS:
         paths[part] = tmp_path / f"{part}.pth"
         paths[part].write_bytes(part.encode())
-    other = copy.copy(renderer)
+    other = copy.copy(tiny_renderer)
     other.weights = ResolvedWeights(paths, {part: "test" for part in PARTS})
     return other
 
@@ -167,7 +167,8 @@ def test_precision_names():
 
 @pytest.mark.skipif("bfloat16" not in native_dtypes(torch.device("cpu")), reason="this CPU has no native bfloat16 (avx512_bf16/AMX)")
 def test_real_measurement_on_copies(renderer, fixture_sheet, fixture_poses, tmp_path):
-    """bfloat16 really rendered against float32 (one view, the two fixture poses): finite, plausible numbers; the renderer stays float32."""
+    """bfloat16 really rendered against float32 (one view, the two fixture poses): finite, plausible numbers; the renderer
+    stays float32. The full network: how far bfloat16 drifts is a property of its numbers (the tiny one barely moves)."""
     from conr.precision import renderer_measure
     from conr.udp import read_udp
 
