@@ -15,8 +15,8 @@ import re
 import tempfile
 from pathlib import Path
 
-from .dances import MAX_FPS, MIN_FPS
 from .errors import InputError
+from .render3d.frames import MAX_FPS, MIN_FPS
 
 DEVICE = re.compile(r"(cpu|cuda(:\d+)?|mps|auto)")
 

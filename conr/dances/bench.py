@@ -21,11 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..render3d.raster import get_rasterizer
+from .catalog import dance_udp, get_motion, list_dances
+from .character import build_character
+from .generator import dance_camera, dance_frames
+from .metrics import motion_foot_skate, motion_pose_variety
+
 
 def _time_frames(motion, backend: str, frames: int, size: int) -> tuple[float, str]:
-    from .generator import dance_frames
-    from ..render3d.raster import get_rasterizer
-
     rasterizer = get_rasterizer(backend)
     times = np.arange(frames) / 30.0
     started = time.perf_counter()
@@ -39,9 +42,6 @@ VARIETY_TARGET, MEDIAN_VARIETY_TARGET, SKATE_TARGET = 0.45, 0.60, 1.0
 
 def quality_rows(size: int = 192) -> list[dict]:
     """Pose variety and foot-skate of every bundled dance (24 frames rendered each, numpy-free if OpenGL works)."""
-    from . import get_motion, list_dances
-    from .metrics import motion_foot_skate, motion_pose_variety
-
     rows = []
     for info in list_dances():
         motion = get_motion(info.name)
@@ -77,10 +77,6 @@ def main(argv: list[str] | None = None) -> int:
     print_quality(quality_rows())
     if args.skip_speed:
         return 0
-
-    from . import dance_udp, get_motion
-    from .character import build_character
-    from .generator import dance_camera
 
     started = time.perf_counter()
     character = build_character()

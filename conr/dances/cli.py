@@ -12,7 +12,7 @@ from ..errors import ConrError, InputError
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from . import list_dances
+    from .catalog import list_dances
 
     for info in list_dances():
         print(f"{info.name:20s} {info.seconds:4.1f} s {info.bpm:4.0f} bpm  {info.title}: {info.description}")
@@ -21,7 +21,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_render(args: argparse.Namespace) -> int:
     from ..udp import write_udp, write_udp_zip
-    from . import dance_udp
+    from .catalog import dance_udp
 
     started = time.perf_counter()
     frames = dance_udp(args.name, size=args.size, fps=args.fps, cache_dir=args.cache_dir)
@@ -40,7 +40,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _cmd_preview(args: argparse.Namespace) -> int:
-    from . import dance_preview
+    from .catalog import dance_preview
 
     out = Path(args.out)
     if out.suffix.lower() != ".mp4":

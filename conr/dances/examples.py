@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 
 from ..render3d.raster import NumpyRasterizer
+from .catalog import dance_preview, list_dances
 from .views import SHEET_SIZE, SHEET_VIEWS, sheet_view
 
 PREVIEW_SIZE = 256
@@ -34,8 +35,6 @@ def write_sheet(out: Path) -> list[Path]:
 
 
 def write_previews(out: Path, rasterizer=None, dances: list[str] | None = None) -> list[Path]:
-    from . import dance_preview, list_dances
-
     folder = Path(out) / "dances"
     folder.mkdir(parents=True, exist_ok=True)
     names = dances or [info.name for info in list_dances()]

@@ -19,6 +19,10 @@ from typing import Iterable, Sequence
 import cv2
 import numpy as np
 
+from .character import HEIGHT
+from .generator import dance_frames
+from .skeleton import SKELETON
+
 VARIETY_FRAMES = 24
 SILHOUETTE_SIZE = 96
 #: An ankle this close to its rest height (model units, metres at 1.6 m) is on the floor.
@@ -101,9 +105,6 @@ def foot_skate(ankles: np.ndarray, rest_height: float, height: float, planted: f
 
 def motion_foot_skate(motion, fps: float | None = None) -> float:
     """Foot-skate of one loop of a ``Motion`` of our character at ``fps`` (default: its own)."""
-    from .character import HEIGHT
-    from .motion import SKELETON
-
     feet = [SKELETON.index["foot.L"], SKELETON.index["foot.R"]]
     ankles = []
     for t in motion.frame_times(fps):
@@ -115,7 +116,5 @@ def motion_foot_skate(motion, fps: float | None = None) -> float:
 
 def motion_pose_variety(motion, size: int = 192, rasterizer=None) -> float:
     """Pose variety of a ``Motion`` rendered to UDP: only its 24 evenly spaced frames are drawn."""
-    from .generator import dance_frames
-
     times = motion.frame_times()[variety_frame_indices(motion.frame_count)]
     return variety_of_silhouettes([silhouette(f) for f in dance_frames(motion, size, rasterizer=rasterizer, times=times)])

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 from ..cli_args import fps, output_dir, output_file, pixels, positive_float
-from ..dances import MAX_SIZE, MIN_SIZE
 from ..errors import InputError
+from ..render3d.frames import MAX_SIZE, MIN_SIZE
 
 
 def _cmd_udp_from_mmd(args: argparse.Namespace) -> int:

@@ -30,14 +30,14 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..dances import MAX_FPS, MAX_SIZE, MIN_FPS, MIN_SIZE
 from ..errors import InputError
 from ..render3d.calibrate import active_convention
 from ..render3d.camera import FRAMING_RATE, Camera
 from ..render3d.convention import UdpConvention
-from ..render3d.frames import render_udp
+from ..render3d.frames import check_size_fps, render_udp
 from ..udp import UdpSequence, encode_udp, open_udp_sequence
 from .camera import CameraView, camera_views
+from .files import load_model, load_motion
 from .framing import FRAMINGS, extent_of, fixed_camera, follow_cameras
 from .physics import PhysicsRig
 from .posing import MotionBinding, Rig, below_marked
@@ -197,8 +197,6 @@ def mmd_udp_frames(scene: MmdScene, times: np.ndarray, size: int = 512, conventi
 
 def load_camera(camera) -> CameraTrack:
     """The camera keys of a camera motion (.vmd path, a .zip holding one, or a parsed ``VmdMotion``)."""
-    from .files import load_motion
-
     motion = camera if isinstance(camera, VmdMotion) else load_motion(camera)
     if motion.camera is None:
         raise InputError(
@@ -295,12 +293,7 @@ def udp_from_mmd(
 
     Returns the frames, read lazily from ``out``. Raises InputError for bad files, settings or lengths.
     """
-    from .files import load_model, load_motion
-
-    if not MIN_SIZE <= int(size) <= MAX_SIZE:
-        raise InputError(f"UDP size {size} is out of range: use {MIN_SIZE} to {MAX_SIZE} pixels.")
-    if not MIN_FPS <= fps <= MAX_FPS:
-        raise InputError(f"Frame rate {fps:g} is out of range: use {MIN_FPS} to {MAX_FPS} frames per second.")
+    check_size_fps(size, fps)
     if max_seconds is not None and not max_seconds > 0:
         raise InputError(f"max_seconds must be a positive number of seconds, not {max_seconds!r}.")
     if fmt not in ("npz", "exr", "png"):
