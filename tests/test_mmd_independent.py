@@ -35,8 +35,8 @@ import pytest
 from conr.mmd import pmx
 from conr.mmd.files import load_model, load_motion
 from conr.mmd.pmd import KNEE_LOWER, KNEE_NAME, KNEE_UPPER
-from mmd_writers import (CameraKey, character_spec, dance_keys, feature_motion_bytes, feature_pmd_spec, feature_spec,
-                         hair_spec, pmd_bytes, pmd_pair, pmx_bytes, vmd_bytes)  # fmt: skip
+from mmd_writers import (BoneSpec, CameraKey, PmxSpec, character_spec, dance_keys, feature_motion_bytes, feature_pmd_spec,
+                         feature_spec, hair_spec, pmd_bytes, pmd_pair, pmx_bytes, vmd_bytes)  # fmt: skip
 
 NODE_DIR = Path(__file__).parent / "node"
 INSTALL = "npm ci --prefix tests/node"
@@ -276,6 +276,16 @@ def _hair_without_morphs():
     return spec
 
 
+def _one_byte_vertex_indices():
+    """200 vertices: one-byte vertex indices above 127, which PMX reads unsigned (bone indices are signed)."""
+    n = 200
+    vertices = np.stack([np.arange(n) % 20, np.arange(n) // 20, np.zeros(n)], axis=1).astype(np.float64)
+    triangles = np.array([[i, i + 1, n - 1 - i] for i in range(n // 2)])
+    ids, weights = np.full((n, 4), -1), np.zeros((n, 4))
+    ids[:, :2], weights[:, :2] = [0, 1], [0.75, 0.25]
+    return PmxSpec(vertices, triangles, [BoneSpec("センター", (0.0, 0.0, 0.0)), BoneSpec("上半身", (0.0, 5.0, 0.0), 0)], ids, weights)
+
+
 WIDE = {"vertex": 4, "texture": 2, "material": 4, "bone": 2, "morph": 2, "rigid": 4}
 PMX_FILES = {
     "feature-2.0-utf16": lambda: feature_spec(version=2.0),  # BDEF1, BDEF2, BDEF4, SDEF
@@ -284,6 +294,7 @@ PMX_FILES = {
     "feature-2.0-index-sizes-2-4": lambda: feature_spec("utf-16-le", 2.0, {"vertex": 2, "bone": 4}, additional_uvs=1),
     "character": lambda: character_spec(_character(), version=2.1),
     "hair-with-rigid-bodies": _hair_without_morphs,
+    "one-byte-vertex-indices": _one_byte_vertex_indices,
 }
 
 
