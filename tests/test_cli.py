@@ -75,11 +75,16 @@ def test_render_mp4_and_frames(recipe_weights_dir, fixture_sheet, pose_dir, tmp_
     assert np.abs(np.rint(pngs[0][:, :, :3] * alpha[:, :, None] / 255.0) - original[:, :, :3]).max() <= 1
 
 
-def test_render_chooses_the_precision_by_default_and_says_which(renderer, recipe_weights_dir, fixture_sheet, fixture_poses, tmp_path):
+def test_render_chooses_the_precision_by_default_and_says_which(tiny_renderer, recipe_weights_dir, fixture_sheet, fixture_poses, tmp_path):
     """--dtype auto is the default: the choice (here read from a cache this test writes, so nothing is measured) is printed."""
+    import copy
+
     from conr.precision import (MAX_P999_LEVELS, MIN_PSNR_DB, Measurement, PrecisionChoice, Quality, _write_cache,
                                 cache_key, native_precisions)  # fmt: skip
+    from conr.weights import resolve_weights
 
+    renderer = copy.copy(tiny_renderer)  # keyed as the CLI's renderer is: its device and the recipe files
+    renderer.weights = resolve_weights(recipe_weights_dir)
     candidates = native_precisions(renderer.device)
     if candidates:  # a measurement in which the reduced precision was slower: float32 stays
         measured = [Measurement("float32", 1.0, Quality(float("inf"), 0.0, 0.0)), Measurement(candidates[0], 2.0, Quality(45.0, 0.5, 4.0))]
