@@ -492,8 +492,8 @@ def test_handmade_pmx(tmp_path):
 
 
 def handmade_pmd() -> tuple[bytes, dict]:
-    """A PMD without English names, with a vertex wholly on its second bone, bones of kinds 0, 1, 2, 4, 5, 7 and 9 (a
-    negative co-rotation), two IK chains, three morphs, a body on no bone and a joint."""
+    """A PMD without English names, with a vertex wholly on its second bone, bones of kinds 0, 1, 2 and 4-9 (a negative
+    co-rotation), a tail of 0xFFFF, two IK chains, three morphs, a body on no bone and a joint."""
     rng = np.random.default_rng(15)
     x = {"name": "手作りPMD", "comment": "手作りのPMD\nby hand"}
     out = bytearray(b"Pmd" + struct.pack("<f", 1.0) + _sjis(x["name"], 20, b"\xfd") + _sjis(x["comment"], 256))
@@ -515,13 +515,13 @@ def handmade_pmd() -> tuple[bytes, dict]:
         out += _sjis(texture, 20)
     # name, parent, tail, kind, IK-parent field, position
     bones = [("センター", -1, 1, 1, 0, (0, 8, 0)), ("左足", 0, 2, 4, 4, (1, 10, 0)), ("左ひざ", 1, 3, 4, 4, (1, 5, 0)),
-             ("左足首", 2, 0, 0, 0, (1, 1, 0)), ("左足ＩＫ", -1, 3, 2, 0, (1, 1, 0)), ("右目", 0, 0, 5, 6, (-0.5, 15, -1)),
+             ("左足首", 2, 0, 6, 0, (1, 1, 0)), ("左足ＩＫ", -1, 3, 2, 0, (1, 1, 0)), ("右目", 0, 0, 5, 6, (-0.5, 15, -1)),
              ("両目", 0, 0, 0, 0, (0, 15, -1)),
              ("腕捩", 0, 6, 9, -40, (-2, 12, 0)), ("非表示", 0, 0, 7, 0, (0, 16, 0)), ("右足ＩＫ", -1, 0, 2, 0, (-1, 1, 0)),
-             ("右足", 0, 11, 0, 0, (-1, 10, 0)), ("右ひざ", 10, 0, 0, 0, (-1, 5, 0))]  # fmt: skip
+             ("右足", 0, 11, 0, 0, (-1, 10, 0)), ("右ひざ", 10, -1, 8, 0, (-1, 5, 0))]  # fmt: skip
     out += struct.pack("<H", len(bones))
     for name, parent, tail, kind, field, position in bones:
-        out += _sjis(name, 20) + struct.pack("<HHBH3f", parent & 0xFFFF, tail, kind, field & 0xFFFF, *position)
+        out += _sjis(name, 20) + struct.pack("<HHBH3f", parent & 0xFFFF, tail & 0xFFFF, kind, field & 0xFFFF, *position)
     iks = [(4, 3, 40, 0.5, (2, 1)), (9, 11, 15, 1.0, (10,))]
     out += struct.pack("<H", len(iks))
     for bone, target, loops, weight, links in iks:
