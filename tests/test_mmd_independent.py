@@ -15,7 +15,9 @@ joints) are compared with what the hand-made files hold, and every model
 must be parsed by mmd-parser to its last byte. mmd-parser cannot read VMD
 light, self-shadow and IK keys, old-format VMD headers, PMX morphs of kinds
 4-7, 9 and 10, or PMD files that end after the IK list: those are not
-compared here (test_mmd_formats and test_mmd_pmd cover them).
+compared here (test_mmd_formats and test_mmd_pmd cover them). Three gaps of
+the pinned mmd-parser 1.0.4 are patched by parse_mmd.js, which says why: it
+refused every PMX 2.1, decoded UTF-8 text as UTF-16, and refused QDEF.
 
 Neither side converts axes (parse_mmd.js passes leftToRight=false), so
 positions, quaternions and Euler angles are compared as stored.
