@@ -82,7 +82,7 @@ def read_to_the_end(theirs: dict, where: str) -> None:
     assert read == size, f"{where}: mmd-parser stopped at byte {read:,} of {size:,}"
 
 
-def compare_pmx(path: Path) -> dict:
+def compare_pmx(path: Path) -> tuple:
     ours, theirs = load_model(path), independent(path)
     meta, where = theirs["metadata"], path.name
     read_to_the_end(theirs, where)
@@ -142,10 +142,10 @@ def compare_pmx(path: Path) -> dict:
                     assert link.lower is None and link.upper is None, what
 
     compare_bodies(ours.rigid_bodies, theirs["rigidBodies"], where)
-    return theirs
+    return ours, theirs
 
 
-def compare_pmd(path: Path) -> dict:
+def compare_pmd(path: Path) -> tuple:
     ours, theirs = load_model(path), independent(path)
     meta, where = theirs["metadata"], path.name
     read_to_the_end(theirs, where)
@@ -202,7 +202,7 @@ def compare_pmd(path: Path) -> dict:
     # PMD places a body relative to its bone (bone 0 when it has none); ours are absolute.
     origins = [theirs["bones"][max(b["boneIndex"], 0)]["position"] for b in theirs["rigidBodies"]]
     compare_bodies(ours.rigid_bodies, theirs["rigidBodies"], where, origins)
-    return theirs
+    return ours, theirs
 
 
 def compare_bodies(ours: list, theirs: list, where: str, origins: list | None = None) -> None:
@@ -217,7 +217,7 @@ def compare_bodies(ours: list, theirs: list, where: str, origins: list | None = 
         close(a.rotation, b["rotation"], what)
 
 
-def compare_vmd(path: Path) -> dict:
+def compare_vmd(path: Path) -> tuple:
     ours, theirs = load_motion(path), independent(path)
     meta, where = theirs["metadata"], path.name
     assert ours.model_name == meta["name"]
@@ -260,8 +260,14 @@ def compare_vmd(path: Path) -> dict:
         assert camera.view_angles.tolist() == [k["fov"] for k in raw], what
         # The last byte is MMD's "perspective off" switch (mmd-parser names it after the switch): 1 = orthographic.
         assert camera.orthographic.tolist() == [k["perspective"] != 0 for k in raw], what
-    return theirs
+    return ours, theirs
 
+
+def compare(tmp_path: Path, name: str, data: bytes) -> tuple:
+    """Write ``data`` as ``name`` and compare what both parsers read from it: (ours, mmd-parser's)."""
+    path = tmp_path / name
+    path.write_bytes(data)
+    return {".pmx": compare_pmx, ".pmd": compare_pmd, ".vmd": compare_vmd}[path.suffix](path)
 
 # ---------------------------------------------------------------- files from our writers
 
@@ -303,9 +309,7 @@ PMX_FILES = {
 @pytest.mark.parametrize("name", PMX_FILES)
 def test_pmx_from_our_writer(name, tmp_path):
     spec = PMX_FILES[name]()
-    path = tmp_path / f"{name}.pmx"
-    path.write_bytes(pmx_bytes(spec))
-    theirs = compare_pmx(path)
+    _, theirs = compare(tmp_path, f"{name}.pmx", pmx_bytes(spec))
     # What our reader leaves unread is what the writer wrote.
     meta = theirs["metadata"]
     assert (meta["comment"], meta["additionalUvNum"]) == (spec.comment, spec.additional_uvs)
@@ -324,25 +328,19 @@ PMD_FILES = {
 @pytest.mark.parametrize("name", PMD_FILES)
 def test_pmd_from_our_writer(name, tmp_path):
     spec = PMD_FILES[name]()
-    path = tmp_path / f"{name}.pmd"
-    path.write_bytes(pmd_bytes(spec))
-    theirs = compare_pmd(path)
+    _, theirs = compare(tmp_path, f"{name}.pmd", pmd_bytes(spec))
     assert theirs["metadata"]["comment"] == spec.comment
 
 
 def test_vmd_from_our_writer(tmp_path):
     from conr.dances.motions import MOTIONS
 
-    path = tmp_path / "feature.vmd"
-    path.write_bytes(feature_motion_bytes())
-    compare_vmd(path)
+    compare(tmp_path, "feature.vmd", feature_motion_bytes())
 
     keys, switches = dance_keys(MOTIONS["wave"], _character(), "consistent", seconds=1.0)
     cameras = [CameraKey(0), CameraKey(20, -30.5, (1.0, 12.0, -2.0), (0.1, -0.4, 0.02), 45, ((5, 10, 100, 120),) * 6),
                CameraKey(40, 0.0, (0.0, 9.0, 0.0), (0.0, 3.0, 0.0), 20, orthographic=True)]  # fmt: skip
-    path = tmp_path / "wave.vmd"
-    path.write_bytes(vmd_bytes(keys, switches, morph_keys=4, cameras=cameras))
-    theirs = compare_vmd(path)
+    _, theirs = compare(tmp_path, "wave.vmd", vmd_bytes(keys, switches, morph_keys=4, cameras=cameras))
     assert len(theirs["motions"]) == len(keys) and len(theirs["cameras"]) == len(cameras)
 
 
@@ -463,10 +461,7 @@ def handmade_pmx() -> tuple[bytes, dict]:
 
 def test_handmade_pmx(tmp_path):
     data, x = handmade_pmx()
-    path = tmp_path / "handmade.pmx"
-    path.write_bytes(data)
-    theirs = compare_pmx(path)
-    model = load_model(path)
+    model, theirs = compare(tmp_path, "handmade.pmx", data)
     assert set(model.weight_types.tolist()) == {0, 1, 2, 3} and len(model.rigid_bodies) == 3
     assert model.bones[4].ik.links[0].lower is not None
     # The fields our reader leaves unread hold what was written (so the file is laid out as intended, and both
@@ -551,10 +546,7 @@ def handmade_pmd() -> tuple[bytes, dict]:
 
 def test_handmade_pmd(tmp_path):
     data, x = handmade_pmd()
-    path = tmp_path / "handmade.pmd"
-    path.write_bytes(data)
-    theirs = compare_pmd(path)
-    model = load_model(path)
+    model, theirs = compare(tmp_path, "handmade.pmd", data)
     assert model.bone_ids[1, 0] == -1 and len(model.rigid_bodies) == 3 and model.rigid_bodies[1].bone == -1
     assert sum(b.ik is not None for b in model.bones) == 2 and model.bones[7].inherit_weight == pytest.approx(-0.4)
     assert theirs["metadata"]["comment"] == x["comment"] and theirs["metadata"]["englishCompatibility"] == 0
@@ -599,10 +591,7 @@ def handmade_vmd() -> tuple[bytes, dict]:
 
 def test_handmade_vmd(tmp_path):
     data, x = handmade_vmd()
-    path = tmp_path / "handmade.vmd"
-    path.write_bytes(data)
-    theirs = compare_vmd(path)
-    motion = load_motion(path)
+    motion, theirs = compare(tmp_path, "handmade.vmd", data)
     assert len(motion.tracks["センター".encode("cp932")].frames) == 2 and len(motion.camera.frames) == 3
     assert motion.counts["ik"] == 2 and not motion.ik.state("左足ＩＫ".encode("cp932"), np.array([5.0]))[0]
     assert [(m["morphName"], m["frameNum"], m["weight"]) for m in theirs["morphs"]] == x["morphs"]
