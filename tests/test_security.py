@@ -382,22 +382,3 @@ def test_soak_mixed_requests(hosted, tmp_path):
     assert not [p for p in hosted.root.rglob("*") if p.name.startswith(".") or p.suffix in (".tmp", ".part")]
     for client in clients:
         client.close()
-
-
-def test_cheap_checks_come_before_the_cut_outs(hosted, tmp_path):
-    """The pose source and the length are checked before any drawing is opened and cut out (the slow step)."""
-    from gradio_client.exceptions import AppError
-
-    drawing = tmp_path / "notes.png"  # not a picture: reading the drawings first would report this instead
-    drawing.write_text("not a picture")
-    not_a_zip = tmp_path / "moves.zip"
-    not_a_zip.write_text("no zip")
-    client = Client(hosted.url, verbose=False)
-    with pytest.raises(AppError, match=r"'moves.zip' is not a readable .zip"):
-        client.predict(**upload_kwargs(not_a_zip) | {"items": gallery(drawing)}, api_name="/render")
-    with pytest.raises(AppError, match=rf"over this server's limit of {MAX_FRAMES}"):
-        client.predict(**render_kwargs(fps=30, seconds=20, sheet=[drawing], source="From a video",
-                                       video=handle_file(str(not_a_zip))), api_name="/render")  # fmt: skip
-    with pytest.raises(AppError, match=r"'notes.png' is not an image"):  # and then the drawings are checked
-        client.predict(**render_kwargs(sheet=[drawing]), api_name="/render")
-    client.close()
