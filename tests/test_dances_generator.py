@@ -82,15 +82,15 @@ def test_mesh_is_closed_oriented_and_rigged():
 
 
 def test_quaternion_spline_passes_through_keys_and_loops():
-    keys = np.stack([quat.from_euler(e) for e in [(0, 0, 0), (30, 10, 0), (0, 90, 20), (-20, 180, 0)]])
+    keys = np.stack([quat.from_euler(np.radians(e)) for e in [(0, 0, 0), (30, 10, 0), (0, 90, 20), (-20, 180, 0)]])
     controls = quat.squad_controls(keys)
     for i in range(4):
         j = (i + 1) % 4
         start = quat.squad(keys[i], keys[j], controls[i], controls[j], 0.0)
         end = quat.squad(keys[i], keys[j], controls[i], controls[j], 1.0)
         assert abs(abs(np.dot(start, keys[i])) - 1) < 1e-9 and abs(abs(np.dot(end, keys[j])) - 1) < 1e-9
-    half = quat.slerp(quat.IDENTITY, quat.axis_angle((0, 1, 0), 90), 0.5)
-    assert np.allclose(quat.to_matrix(half), quat.to_matrix(quat.axis_angle((0, 1, 0), 45)))
+    half = quat.slerp(quat.IDENTITY, quat.axis_angle((0, 1, 0), np.radians(90)), 0.5)
+    assert np.allclose(quat.to_matrix(half), quat.to_matrix(quat.axis_angle((0, 1, 0), np.radians(45))))
 
 
 # ---------------------------------------------------------------- frames

@@ -50,7 +50,7 @@ def test_bezier_never_decreases_and_stays_in_range(curve):
 
 
 def _track_motion():
-    quarter = tuple(axis_angle((0, 1, 0), 90.0).tolist())
+    quarter = tuple(axis_angle((0, 1, 0), math.radians(90.0)).tolist())
     keys = [
         BoneKey("センター", 0, (0.0, 0.0, 0.0)),
         BoneKey("センター", 10, (8.0, 4.0, 0.0), quarter, curves=((64, 127, 63, 127), LINEAR_CURVE, (0, 127, 127, 0), (64, 0, 63, 0))),
@@ -65,7 +65,7 @@ def test_vmd_track_follows_each_channel_curve():
     # Frame 5 is half way through 0..10: x eases to 0.875 of 8, y is linear (2 of 4), z does not move.
     assert positions[2] == pytest.approx([7.0, 2.0, 0.0], abs=1e-6)
     # The rotation eases to 0.125 of the 90 degree turn: 11.25 degrees about y.
-    assert rotations[2] == pytest.approx(axis_angle((0, 1, 0), 11.25), abs=1e-6)
+    assert rotations[2] == pytest.approx(axis_angle((0, 1, 0), math.radians(11.25)), abs=1e-6)
     # Frame 12.5 is 5/32 of the way from 10 to 26 on z's curve: 7/16 of 16 = 7.
     assert positions[4] == pytest.approx([8.0, 4.0, 7.0], abs=1e-6)
     # Before the first key and after the last, the track holds.
@@ -98,7 +98,7 @@ MOVABLE = pmx.ROTATABLE | pmx.TRANSLATABLE | pmx.VISIBLE | pmx.ENABLED
 
 def test_forward_kinematics_turns_children_about_their_parents_joint():
     rig = _rig([BoneSpec("根", (0, 0, 0), flags=MOVABLE), BoneSpec("中", (0, 10, 0), 0), BoneSpec("先", (0, 20, 0), 1)])
-    world = _pose(rig, [BoneKey("根", 0, (1, 0, 0), tuple(axis_angle((0, 0, 1), 90).tolist())), BoneKey("中", 0, (5, 5, 5))])
+    world = _pose(rig, [BoneKey("根", 0, (1, 0, 0), tuple(axis_angle((0, 0, 1), math.radians(90)).tolist())), BoneKey("中", 0, (5, 5, 5))])
     # The root turns 90 degrees about z (y -> -x) and moves 1 unit along x; "中" cannot translate, so its key's move is ignored.
     assert world[1, :3, 3] == pytest.approx(np.array([1 - 10, 0, 0]) * UNIT, abs=1e-6)
     assert world[2, :3, 3] == pytest.approx(np.array([1 - 20, 0, 0]) * UNIT, abs=1e-6)
@@ -116,12 +116,12 @@ def test_inherited_rotation_and_translation_scale_with_the_weight():
         BoneSpec("倍", (0, 5, 0), flags=moves, inherit=(0, 2.0)),
         BoneSpec("連", (0, -5, 0), flags=half, inherit=(1, 1.0)),  # inherits from an inheritor: gets its total
     ])  # fmt: skip
-    world = _pose(rig, [BoneKey("源", 0, (0, 1, 0), tuple(axis_angle((0, 1, 0), 60).tolist()))])
+    world = _pose(rig, [BoneKey("源", 0, (0, 1, 0), tuple(axis_angle((0, 1, 0), math.radians(60)).tolist()))])
     # Keys hold float32 quaternions: 1e-6 is their precision.
-    assert world[1, :3, :3] == pytest.approx(to_matrix(axis_angle((0, 1, 0), 30)), abs=1e-6)
-    assert world[2, :3, :3] == pytest.approx(to_matrix(axis_angle((0, 1, 0), -60)), abs=1e-6)
+    assert world[1, :3, :3] == pytest.approx(to_matrix(axis_angle((0, 1, 0), math.radians(30))), abs=1e-6)
+    assert world[2, :3, :3] == pytest.approx(to_matrix(axis_angle((0, 1, 0), math.radians(-60))), abs=1e-6)
     assert world[3, :3, 3] == pytest.approx(np.array([0, 5 + 2, 0]) * UNIT, abs=1e-9)
-    assert world[4, :3, :3] == pytest.approx(to_matrix(axis_angle((0, 1, 0), 30)), abs=1e-6)
+    assert world[4, :3, :3] == pytest.approx(to_matrix(axis_angle((0, 1, 0), math.radians(30))), abs=1e-6)
 
 
 # ---------------------------------------------------------------- IK on a two-bone leg
@@ -171,7 +171,7 @@ def test_ik_two_bone_leg_reaches_the_target_with_the_knee_bending_forward(offset
     goal = (ANKLE + offset) * UNIT
     assert np.linalg.norm(world[3, :3, 3] - goal) < 1e-4  # within 0.1 mm
     angle, relative = _knee_angle(world)
-    assert relative == pytest.approx(to_matrix(axis_angle((1, 0, 0), math.degrees(angle))), abs=1e-9)  # a pure x hinge
+    assert relative == pytest.approx(to_matrix(axis_angle((1, 0, 0), angle)), abs=1e-9)  # a pure x hinge
     if offset == (0.0, 0.0, 0.0):  # already there: the chain is left as the keys put it
         assert angle == 0.0
     else:  # the leg shortens, so the knee bends, forwards, within its limits
@@ -200,7 +200,7 @@ def test_ik_follows_the_hips_and_respects_other_limits():
              BoneSpec("左足首", tuple(ANKLE), 2, plain), BoneSpec("左足ＩＫ", tuple(ANKLE), -1, MOVABLE | pmx.IK, ik=ik)]  # fmt: skip
     rig = _rig(bones)
     world = _pose(rig, [BoneKey("左足ＩＫ", 0, (4.0, 3.0, -6.0)), BoneKey("下半身", 0, (0.0, -1.0, 0.0))])
-    from conr.mmd.ik import euler_xyz
+    from conr.render3d.quaternions import to_euler as euler_xyz
 
     thigh = world[1, :3, :3]  # the hips do not turn, so this is the thigh's local rotation
     angles = euler_xyz(_matrix_to_quaternion(thigh))
@@ -216,7 +216,7 @@ def _matrix_to_quaternion(m: np.ndarray) -> np.ndarray:
 
 def test_ik_switched_off_by_the_motion_leaves_the_leg_to_its_keys():
     rig = _leg()
-    bend = tuple(axis_angle((1, 0, 0), -40).tolist())
+    bend = tuple(axis_angle((1, 0, 0), math.radians(-40)).tolist())
     keys = [BoneKey("左足ＩＫ", 0, (0.0, 3.0, -2.0)), BoneKey("左ひざ", 0, rotation=bend)]
     on = _pose(rig, keys)
     off = _pose(rig, keys, switches=[(0, [("左足ＩＫ", False)])])

@@ -218,7 +218,7 @@ def solve_legs(rotations: np.ndarray, root, feet: dict[str, np.ndarray]) -> np.n
         thigh, shin, foot = (SKELETON.index[f"{b}.{side}"] for b in ("thigh", "shin", "foot"))
         hip = hips_at + hips_rotation @ (SKELETON.heads[thigh] - SKELETON.heads[hips])
         ankle = np.asarray(target[:3], np.float64)
-        turn = quat.axis_angle((0.0, 1.0, 0.0), float(target[3]))
+        heading = turn((0.0, 1.0, 0.0), target[3])
         knee_towards = facing  # knees point where the hips face, as MMD's leg IK bends them
         thigh_dir, shin_dir = _leg_solve(hip, ankle, _length(thigh), _length(shin), knee_towards)
         # The knee is a hinge: thigh and shin share their x axis, square to the leg's plane (as in MMD's leg IK).
@@ -230,7 +230,7 @@ def solve_legs(rotations: np.ndarray, root, feet: dict[str, np.ndarray]) -> np.n
         shin_world = quat.from_matrix(_frame(hinge, -shin_dir))
         rotations[thigh] = quat.multiply(quat.conjugate(rotations[hips]), thigh_world)
         rotations[shin] = quat.multiply(quat.conjugate(thigh_world), shin_world)
-        foot_world = quat.multiply(turn, quat.axis_angle((1.0, 0.0, 0.0), float(target[4])))
+        foot_world = quat.multiply(heading, turn((1.0, 0.0, 0.0), target[4]))
         rotations[foot] = quat.multiply(quat.conjugate(shin_world), foot_world)
     return rotations
 
@@ -252,11 +252,18 @@ def _rest_direction_i(i: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- authoring helpers
+# Dances are written by hand in degrees (bone Euler angles, foot turns and pitches, body turns); the engine takes
+# radians (``conr.render3d.quaternions``). ``turn`` and ``euler`` are the only places a degree becomes a radian.
 
 
-def euler(x: float = 0.0, y: float = 0.0, z: float = 0.0) -> Quaternion:
-    """Rotation in degrees about x (left), then y (up), then z (back), model axes."""
-    return tuple(quat.from_euler((x, y, z)).tolist())  # type: ignore[return-value]
+def turn(axis, degrees: float) -> np.ndarray:
+    """Rotation by ``degrees`` about ``axis`` (right-hand rule, model axes), for angles authored in degrees."""
+    return quat.axis_angle(axis, np.radians(float(degrees)))
+
+
+def euler(x: float = 0.0, y: float = 0.0, z: float = 0.0) -> np.ndarray:
+    """Rotation in degrees about x (left), then y (up), then z (back), model axes: R = Rz Ry Rx."""
+    return quat.from_euler(np.radians((float(x), float(y), float(z))))
 
 
 def arc(a, b) -> np.ndarray:
@@ -266,7 +273,7 @@ def arc(a, b) -> np.ndarray:
     axis = np.cross(a, b)
     if np.linalg.norm(axis) < 1e-9:
         return quat.IDENTITY.copy()
-    return quat.axis_angle(axis, np.degrees(np.arccos(np.clip(a @ b, -1.0, 1.0))))
+    return quat.axis_angle(axis, np.arccos(np.clip(a @ b, -1.0, 1.0)))
 
 
 def _rest_direction(bone: str) -> np.ndarray:
@@ -329,7 +336,7 @@ def pose_key(
     rotations: dict[str, np.ndarray] = {}
     for name, angles in bones.items():
         bone = name[:-2] + "." + name[-1] if name.endswith(("_L", "_R")) else name
-        rotations[bone] = quat.from_euler(angles)
+        rotations[bone] = euler(*angles)
 
     def frames() -> np.ndarray:
         table = np.stack([rotations.get(n, quat.IDENTITY) for n in SKELETON.names])
@@ -369,9 +376,9 @@ def pose_key(
     targets = {}
     for side, target in (feet or {}).items():
         facing = _rotate(world_rotation("hips"), (0.0, 0.0, -1.0))
-        turn = float(np.degrees(np.arctan2(-facing[0], -facing[2])))
+        heading = float(np.degrees(np.arctan2(-facing[0], -facing[2])))
         target = tuple(float(v) for v in target)
-        targets[side] = target + (turn, 0.0)[len(target) - 3 :] if len(target) < 5 else target
+        targets[side] = target + (heading, 0.0)[len(target) - 3 :] if len(target) < 5 else target
     if targets:
         table = np.stack([rotations.get(n, quat.IDENTITY) for n in SKELETON.names])
         solved = solve_legs(table, root, targets)

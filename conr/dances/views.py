@@ -7,10 +7,10 @@ import numpy as np
 
 from ..render3d.camera import Camera, fit_camera
 from ..render3d.convention import DEFAULT_CONVENTION, UdpConvention
-from ..render3d.quaternions import axis_angle
 from ..render3d.raster import get_rasterizer
 from .character import build_character
 from .generator import dance_camera, udp_frame
+from .motion import turn
 from .motions import MOTIONS
 from .posing import Pose, posed_mesh
 from .toon import render_toon
@@ -25,7 +25,7 @@ DANCE_SAMPLES = (("idle-sway", 0.0), ("wave", 2.2), ("step-and-clap", 1.3), ("sp
 def view_pose(yaw_degrees: float) -> Pose:
     """The canonical A-pose, turned about the vertical through the hips."""
     pose = Pose.rest(len(build_character().skeleton))
-    pose.root_yaw = axis_angle((0.0, 1.0, 0.0), yaw_degrees)
+    pose.root_yaw = turn((0.0, 1.0, 0.0), yaw_degrees)
     return pose
 
 

@@ -18,7 +18,7 @@ Links whose limits allow turning about one axis only (knees: x, -180 to
 - a hinge at the top of a chain takes the angle that points the target
   at the goal.
 
-Other limited links are clamped as Euler angles (R = Rz Ry Rx, radians).
+Other limited links are clamped as Euler angles (R = Rz Ry Rx, radians: ``conr.render3d.quaternions``).
 A hinge's rotation is replaced by its twist about the axis (any swing the
 motion gave it is dropped), as the limits demand.
 """
@@ -31,7 +31,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..render3d.quaternions import multiply, to_matrix
+from ..render3d.quaternions import axis_angle, from_euler, multiply, to_euler, to_matrix
 
 #: Targets closer than this to the goal (metres) are done.
 TOLERANCE = 1e-5
@@ -84,12 +84,6 @@ def hinge_axis(lower, upper) -> int | None:
     return None
 
 
-def axis_rotation(axis: np.ndarray, angle: float) -> np.ndarray:
-    """Quaternion (w, x, y, z) turning ``angle`` radians about the unit ``axis``."""
-    half = 0.5 * angle
-    return np.concatenate([[math.cos(half)], math.sin(half) * np.asarray(axis, np.float64)])
-
-
 def twist_angle(q: np.ndarray, axis: np.ndarray) -> float:
     """The angle (radians, in (-pi, pi]) of the part of rotation ``q`` about ``axis``."""
     angle = 2.0 * math.atan2(float(np.dot(q[1:], axis)), float(q[0]))
@@ -103,18 +97,6 @@ def _wrap(angle: float) -> float:
 def _unit(v: np.ndarray) -> np.ndarray | None:
     n = float(np.linalg.norm(v))
     return v / n if n > 1e-12 else None
-
-
-def euler_xyz(q: np.ndarray) -> np.ndarray:
-    """Angles (x, y, z) in radians with R(q) = Rz Ry Rx."""
-    m = to_matrix(q)
-    y = math.asin(max(-1.0, min(1.0, -m[2, 0])))
-    return np.array([math.atan2(m[2, 1], m[2, 2]), y, math.atan2(m[1, 0], m[0, 0])])
-
-
-def from_euler_xyz(angles: np.ndarray) -> np.ndarray:
-    x, y, z = (axis_rotation(np.eye(3)[k], float(angles[k])) for k in range(3))
-    return multiply(z, multiply(y, x))
 
 
 def clamp_angle(angle: float, lower: float, upper: float) -> float:
@@ -191,7 +173,7 @@ def solve_chain(state: ChainState, chain: Chain) -> int:
                     angle = hinge_reach(own, upper_joint, axis, reach, low, high, current)
                 else:
                     angle = hinge_align(own, to_goal, axis, low, high, current)
-                new = axis_rotation(axis, angle)
+                new = axis_angle(axis, angle)
             else:
                 e, g = _unit(to_effector), _unit(to_goal)
                 if e is None or g is None:
@@ -202,9 +184,9 @@ def solve_chain(state: ChainState, chain: Chain) -> int:
                 turn = _unit(np.cross(e, g))
                 if turn is None:  # pointing straight away: any perpendicular axis will do
                     turn = _unit(np.cross(e, np.eye(3)[int(np.argmin(np.abs(e)))]))
-                new = multiply(axis_rotation(turn, min(angle, unit_angle)), q)
+                new = multiply(axis_angle(turn, min(angle, unit_angle)), q)
                 if link.lower is not None:
-                    new = from_euler_xyz(np.clip(euler_xyz(new), link.lower, link.upper))
+                    new = from_euler(np.clip(to_euler(new), link.lower, link.upper))
             state.set_rotation(link.bone, new)
             state.refresh(chain.paths[k])
     state.refresh(chain.after)

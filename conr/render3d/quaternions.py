@@ -1,4 +1,17 @@
-"""Unit quaternions (w, x, y, z) for joint rotations: construction, products, slerp and a looping spline.
+"""Unit quaternions for joint rotations: construction, products, Euler angles, slerp and a looping spline.
+
+The one convention, for our dances and imported MMD models alike:
+
+- order (w, x, y, z), scalar first (VMD/PMX store (x, y, z, w):
+  ``conr.mmd.axes.to_model_quaternion`` reorders them on reading);
+- active rotations of column vectors in model axes (x = the character's
+  left, y = up, z = towards its back), right-hand rule: ``to_matrix(q) @ v``;
+- ``multiply(a, b)`` rotates by b first, then by a; a child bone's world
+  rotation is ``multiply(parent_world, local)``;
+- Euler angles are (x, y, z) applied x first, then y, then z:
+  R = Rz Ry Rx;
+- every angle is in radians. Dances are authored in degrees; only the
+  authoring helpers of ``conr.dances.motion`` (``turn``, ``euler``) convert.
 
 Dances are keyframed as rotations; interpolating them as quaternions (not
 Euler angles) takes the shortest path between keys and never gimbal-locks.
@@ -7,16 +20,18 @@ All functions work on arrays of shape (..., 4).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 IDENTITY = np.array([1.0, 0.0, 0.0, 0.0])
 
 
-def axis_angle(axis, degrees: float) -> np.ndarray:
-    """Rotation by ``degrees`` about ``axis`` (right-hand rule in model axes)."""
+def axis_angle(axis, radians: float) -> np.ndarray:
+    """Rotation by ``radians`` about ``axis`` (right-hand rule in model axes; normalised here)."""
     axis = np.asarray(axis, dtype=np.float64)
     axis = axis / np.linalg.norm(axis)
-    half = np.radians(degrees) / 2
+    half = radians / 2
     return np.concatenate([[np.cos(half)], np.sin(half) * axis])
 
 
@@ -35,13 +50,20 @@ def multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     )
 
 
-def from_euler(degrees) -> np.ndarray:
-    """Rotation about x, then y, then z (model axes), angles in degrees: R = Rz Ry Rx."""
-    rx, ry, rz = (float(d) for d in degrees)
+def from_euler(radians) -> np.ndarray:
+    """Rotation about x, then y, then z (model axes) by angles (x, y, z) in radians: R = Rz Ry Rx."""
+    rx, ry, rz = (float(a) for a in radians)
     qx = axis_angle((1, 0, 0), rx)
     qy = axis_angle((0, 1, 0), ry)
     qz = axis_angle((0, 0, 1), rz)
     return multiply(qz, multiply(qy, qx))
+
+
+def to_euler(q: np.ndarray) -> np.ndarray:
+    """Angles (x, y, z) in radians with R(q) = Rz Ry Rx: the inverse of ``from_euler`` (y in [-pi/2, pi/2])."""
+    m = to_matrix(q)
+    y = math.asin(max(-1.0, min(1.0, -m[2, 0])))
+    return np.array([math.atan2(m[2, 1], m[2, 2]), y, math.atan2(m[1, 0], m[0, 0])])
 
 
 def conjugate(q: np.ndarray) -> np.ndarray:

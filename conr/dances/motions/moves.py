@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..motion import Key, Motion, ankle_rest, pose_key
-from ...render3d.quaternions import axis_angle, to_matrix
+from ...render3d.quaternions import to_matrix
+from ..motion import Key, Motion, ankle_rest, pose_key, turn
 
 ANKLE_L, ANKLE_R = ankle_rest("L"), ankle_rest("R")
 GROUND = ANKLE_L[1]
@@ -57,7 +57,7 @@ def bones(s: float, **euler) -> dict:
 
 def turned(direction, degrees: float) -> tuple[float, float, float]:
     """A world direction or point turned about the vertical through the origin (the body turns, arms go with it)."""
-    v = to_matrix(axis_angle((0.0, 1.0, 0.0), degrees)) @ np.asarray(direction, np.float64)
+    v = to_matrix(turn((0.0, 1.0, 0.0), degrees)) @ np.asarray(direction, np.float64)
     return tuple(float(c) for c in v)
 
 
