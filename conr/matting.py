@@ -29,6 +29,7 @@ import numpy as np
 
 from .crop import FAINT_ALPHA
 from .errors import InputError
+from .runtime import cache_folder
 
 log = logging.getLogger("conr.matting")
 
@@ -74,9 +75,7 @@ _failures: dict[str, tuple[float, str]] = {}
 
 def model_dir() -> Path:
     """Where rembg keeps its models for us (also exported to rembg as U2NET_HOME)."""
-    from .weights import cache_dir
-
-    directory = Path(os.environ.get("CONR_REMBG_DIR") or cache_dir() / "rembg")
+    directory = Path(os.environ.get("CONR_REMBG_DIR") or cache_folder("rembg"))
     directory.mkdir(parents=True, exist_ok=True)
     os.environ["U2NET_HOME"] = str(directory)
     # We verify downloads ourselves; rembg would otherwise hash the file on every load and, on a

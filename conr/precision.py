@@ -38,6 +38,7 @@ import torch
 
 from .errors import InputError
 from .quality import premultiplied
+from .runtime import cache_folder
 
 if TYPE_CHECKING:  # pragma: no cover
     from .pipeline import ConrRenderer
@@ -336,9 +337,7 @@ def weights_fingerprint(renderer: ConrRenderer) -> str | None:
 
 
 def default_cache_path() -> Path:
-    from .weights import cache_dir
-
-    return cache_dir() / "precision.json"
+    return cache_folder("precision.json")
 
 
 def cache_key(renderer: ConrRenderer, candidates: Sequence[str], min_psnr: float, max_p999: float) -> str | None:

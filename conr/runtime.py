@@ -1,4 +1,4 @@
-"""Process-level settings for rendering on CPUs, and a wall-clock per stage.
+"""Process-level settings: where conr keeps its files, rendering on CPUs, and a wall-clock per stage.
 
 On a CPU the network needs every core for the whole of each forward pass;
 whatever else runs (pasting, encoding) should take what is left, and the
@@ -9,11 +9,24 @@ between passes (see ``keep_freed_memory``).
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
+
+
+def cache_folder(*parts: str) -> Path:
+    """Where conr keeps downloads and derived files: ``$CONR_CACHE_DIR``, else ``~/.cache/conr``, joined with ``parts``.
+
+    Weights, the rembg models, rendered dances, the UDP calibration and the
+    precision choice all live here; nothing is created by asking.
+    """
+    base = os.environ.get("CONR_CACHE_DIR")
+    return (Path(base) if base else Path.home() / ".cache" / "conr").joinpath(*parts)
+
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from .errors import WeightsError
+from .runtime import cache_folder
 
 PARTS = ("udpparsernet", "target_pose_encoder", "shader", "rgbadecodernet")
 
@@ -69,10 +70,6 @@ HOW_TO_FIX = (
 
 def file_name(part: str) -> str:
     return f"{part}.pth"
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("CONR_CACHE_DIR") or Path.home() / ".cache" / "conr")
 
 
 @dataclass(frozen=True)
@@ -310,7 +307,7 @@ def _drive_download(part: str, target: Path, progress: bool) -> None:
 
 
 def _from_drive(allow_download: bool, tried: list[str], progress: bool) -> ResolvedWeights | None:
-    directory = cache_dir() / "weights"
+    directory = cache_folder("weights")
     paths = {part: directory / file_name(part) for part in PARTS}
     sources = {}
     need = []

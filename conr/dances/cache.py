@@ -23,6 +23,8 @@ from typing import Iterable
 import cv2
 import numpy as np
 
+from ..runtime import cache_folder
+
 #: Bump when the way frames are produced or stored changes.
 FORMAT_VERSION = 1
 #: zlib level for the PNG frames: fast, and barely larger than the default.
@@ -34,8 +36,7 @@ _locks_guard = threading.Lock()
 
 def default_cache_dir() -> Path:
     """``$CONR_CACHE_DIR/dances``, else ``~/.cache/conr/dances``."""
-    base = os.environ.get("CONR_CACHE_DIR")
-    return (Path(base) if base else Path.home() / ".cache" / "conr") / "dances"
+    return cache_folder("dances")
 
 
 def cache_name(dance: str, size: int, fps: float, parts: Iterable[str]) -> str:

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..crop import SquareCrop
 from ..errors import InputError
+from ..runtime import cache_folder
 from .convention import DEFAULT_CONVENTION, UdpConvention
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,7 @@ def calibration_path() -> Path | None:
     explicit = os.environ.get("CONR_UDP_CALIBRATION")
     if explicit:
         return None if explicit.lower() in ("off", "none", "0") else Path(explicit)
-    base = os.environ.get("CONR_CACHE_DIR")
-    return (Path(base) if base else Path.home() / ".cache" / "conr") / "udp-calibration.json"
+    return cache_folder("udp-calibration.json")
 
 
 def fit_affine(ours: np.ndarray, theirs: np.ndarray) -> tuple[np.ndarray, float]:
