@@ -26,7 +26,8 @@ except ImportError:  # pragma: no cover
 
 from conr import dances, matting
 from conr.errors import Cancelled, ConrError, WeightsError, public_message
-from conr.job import ProgressText, VideoPoses
+from conr.job import VideoPoses
+from conr.progress import ProgressText
 from conr.service import BACKGROUNDS, SOURCE_DANCE, SOURCE_VIDEO, SOURCES, RenderForm, Service, gallery_paths
 
 log = logging.getLogger("conr.app")

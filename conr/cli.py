@@ -91,7 +91,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     entered = time.perf_counter()
     clock = StageClock()
-    from .job import TqdmProgress
+    from .progress import TqdmProgress
     from .limits import Limits
     from .sheet import load_image, prepare_sheet
     from .video import parse_background
@@ -151,7 +151,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     with TqdmProgress() as bars:
         result = render_to_files(
             frames_from, poses, sheet=sheet, fps=args.fps, background=background, mp4=mp4, webm=webm,
-            frames_dir=args.frames_dir, max_side=args.size, progress=lambda done, total: bars("rendering", done, total),
+            frames_dir=args.frames_dir, max_side=args.size, progress=bars,
             clock=clock,
         )  # fmt: skip
     _report_inbetweening(frames_from, sheet)
@@ -329,12 +329,13 @@ def register_cutout(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_pose_from_video(args: argparse.Namespace) -> int:
-    from .job import TqdmProgress
+    from .progress import TqdmProgress
     from .pipeline import ConrRenderer
     from .udp import write_udp_zip
-    from .video_pose import VideoLimits, flicker, pose_from_video, read_video
+    from .limits import Limits
+    from .video_pose import flicker, pose_from_video, read_video
 
-    limits = VideoLimits(max_seconds=args.limit_seconds)
+    limits = Limits(max_video_seconds=args.limit_seconds)
     device = check_device(args.device)
     output_file(args.out, "--out")
     read_video(args.video, args.fps, args.max_seconds, limits, args.source_fps)  # refuse bad clips before loading weights

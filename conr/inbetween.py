@@ -28,6 +28,7 @@ import numpy as np
 from .errors import InputError, check_cancelled
 from .quality import premultiplied
 from .udp import UdpSequence, validate_udp
+from .progress import STAGE_RENDER, Progress
 
 #: A UDP pixel is part of the figure when its visibility exceeds this.
 VISIBLE = 0.5
@@ -377,7 +378,7 @@ def render_inbetween(
     sheet=None,
     k: int = 3,
     batch_size: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     cancel=None,
     hole_limit: float = HOLE_FRACTION,
     match_distance: float = MATCH_DISTANCE,
@@ -419,7 +420,7 @@ def render_inbetween(
     sequence = inbetween_sequence(read, plan, keys, render_one, hole_limit, match_distance, cancel, clock.stage if clock else None)
     for done, (frame, _) in enumerate(sequence, 1):
         if progress:
-            progress(done, total)
+            progress(STAGE_RENDER, done, total)
         yield frame
 
 

@@ -23,82 +23,12 @@ from typing import Callable, Sequence
 
 from .errors import InputError, check_cancelled
 from .limits import Limits
+from .progress import STAGE_CUTOUTS, STAGE_POSING, STAGE_RENDER, Progress, cancellable
 from .udp import UdpSequence
 
-#: ``progress(stage, done, total)``: a stage name people can read, and counts within it.
-Progress = Callable[[str, int, int], None]
-
-STAGE_CUTOUTS = "Removing backgrounds"
-STAGE_RENDER = "Rendering"
-
-
-def _noop(stage: str, done: int, total: int) -> None:
-    pass
-
-
-class TqdmProgress:
-    """A ``Progress`` for terminals: one tqdm bar per stage (use as a context manager to close them)."""
-
-    def __init__(self, unit: str = "frame"):
-        self.unit = unit
-        self.bars: dict[str, object] = {}
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        from tqdm import tqdm
-
-        bar = self.bars.get(stage)
-        if bar is None:
-            bar = self.bars[stage] = tqdm(total=total, desc=stage, unit=self.unit, dynamic_ncols=True)
-        bar.total = total
-        bar.update(done - bar.n)
-
-    def close(self) -> None:
-        for bar in self.bars.values():
-            bar.close()
-
-    def __enter__(self) -> TqdmProgress:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-class ProgressText:
-    """A ``Progress`` for a progress bar with a label: ``show(done, total, "Rendering: 3 of 8, about 12 s left")``.
-
-    Keeps where each stage stands (``done[stage]``), e.g. to log how far a cancelled render came.
-    """
-
-    def __init__(self, show: Callable[[int, int, str], None]):
-        self.show = show
-        self.started: dict[str, tuple[float, int]] = {}
-        self.done: dict[str, tuple[int, int]] = {}
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        begun, first = self.started.setdefault(stage, (time.perf_counter(), done))
-        self.done[stage] = (done, total)
-        eta = ""
-        if first < done < total:
-            left = (time.perf_counter() - begun) / (done - first) * (total - done)
-            eta = f", about {left:.0f} s left" if left < 90 else f", about {left / 60:.0f} min left"
-        self.show(done, total, f"{stage}: {done} of {total}{eta}")
-
-
-def _cancellable(progress: Progress | None, cancel=None) -> Progress:
-    """``progress`` that first stops the work once ``cancel`` is set (the library's loops report every step)."""
-    progress = progress or _noop
-
-    def report(stage: str, done: int, total: int) -> None:
-        check_cancelled(cancel)
-        progress(stage, done, total)
-
-    return report
-
-
-def _stage(progress: Progress | None, stage: str, cancel=None) -> Callable[[int, int], None]:
-    """A ``(done, total)`` callback for the library's loops: reports ``stage`` and stops once cancelled."""
-    report = _cancellable(progress, cancel)
-    return lambda done, total: report(stage, done, total)
+def _posing(progress: Progress) -> Callable[[int, int], None]:
+    """``conr.mmd``'s ``(done, total)`` callback as the posing stage."""
+    return lambda done, total: progress(STAGE_POSING, done, total)
 
 
 def check_file_size(path, max_mb: int, what: str) -> None:
@@ -221,8 +151,8 @@ class VideoPoses(PoseSource):
             raise ValueError("VideoPoses.open needs the renderer (its UDP detector)")
         self.detection = pose_from_video(
             renderer, self.path, fps=fps, max_seconds=seconds or None, smooth=self.smooth,
-            matting_model=self.matting_model, limits=limits.video, source_fps=self.source_fps,
-            progress=_cancellable(progress, cancel),
+            matting_model=self.matting_model, limits=limits, source_fps=self.source_fps,
+            progress=cancellable(progress, cancel),
         )  # fmt: skip
         return self.detection.udp
 
@@ -262,7 +192,7 @@ class MmdDance(PoseSource):
         return udp_from_mmd(
             self.model, self.motion, out=out, size=self.size, fps=fps, max_seconds=seconds or None,
             limits=limits.mmd(fps), start=self.start, physics=self.physics,
-            progress=_stage(progress, "Posing the MMD model", cancel), **extra,
+            progress=_posing(cancellable(progress, cancel)), **extra,
         )  # fmt: skip
 
     def describe(self) -> str:
@@ -441,7 +371,7 @@ class RenderJob:
         from .pipeline import render_to_files
 
         limits = limits or Limits()
-        progress = progress or _noop
+        progress = cancellable(progress, cancel)
         started = time.perf_counter()
         self.check(limits)
         retiming = song = None
@@ -474,7 +404,7 @@ class RenderJob:
         render = render_to_files(
             frames_from, poses, sheet=sheet, fps=self.fps, background=self.background, mp4=outputs.mp4,
             webm=outputs.webm, frames_dir=outputs.frames_dir, frames_zip=outputs.frames_zip, max_side=self.max_side,
-            progress=_stage(progress, STAGE_RENDER, cancel), cancel=cancel,
+            progress=progress, cancel=cancel,
         )  # fmt: skip
         notes = cutout_notes(names, cutouts)
         if frames_from is not renderer:

@@ -22,6 +22,7 @@ ENV = {
     "max_zip_mb": "CONR_MAX_ZIP_MB",
     "max_zip_upload_mb": "CONR_MAX_ZIP_UPLOAD_MB",
     "max_video_seconds": "CONR_MAX_VIDEO_SECONDS",
+    "max_video_side": "CONR_MAX_VIDEO_SIDE",
     "queue_size": "CONR_QUEUE_SIZE",
     "concurrency": "CONR_CONCURRENCY",
     "output_ttl_minutes": "CONR_OUTPUT_TTL_MINUTES",
@@ -41,6 +42,7 @@ class Limits:
     max_zip_entries: int = 2000  # per UDP zip
     max_zip_mb: int = 2048  # unpacked, per UDP zip
     max_video_seconds: int = 20  # of a driving video
+    max_video_side: int = 4096  # pixels, of a driving video's frames
     queue_size: int = 8  # waiting renders
     concurrency: int = 1  # renders at once
     output_ttl_minutes: int = 120
@@ -68,13 +70,6 @@ class Limits:
     def max_upload_mb(self) -> int:
         """What the web server accepts at all: the largest of the per-kind limits (each checked on its own)."""
         return max(self.max_file_mb, self.max_zip_upload_mb)
-
-    @property
-    def video(self):
-        """The limits of a driving video (``conr.video_pose``)."""
-        from .video_pose import VideoLimits
-
-        return VideoLimits(max_seconds=self.max_video_seconds, max_input_side=4096, max_images=self.max_frames * 4)
 
     def mmd(self, fps: float):
         """The limits of an MMD conversion at ``fps`` (``conr.mmd``): no more than ``max_frames`` frames."""

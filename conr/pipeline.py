@@ -20,7 +20,7 @@ import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -30,12 +30,10 @@ from .errors import InputError, check_cancelled
 from .network import PARTS, CoNRNetwork, SheetFeatures
 from .sheet import NETWORK_SIZE, ImageInput, describe, load_image, premultiply, prepare_sheet
 from .udp import PreparedPose, prepare_pose, validate_udp
+from .progress import STAGE_DETECT, STAGE_RENDER, Progress
 from .precision import DTYPES, FLOAT32, Precision, PrecisionChoice, native_dtypes, parse_dtype, parse_precision  # noqa: F401 (DTYPES, parse_dtype re-exported)
 from .runtime import StageClock, keep_freed_memory
 from .weights import ResolvedWeights, load_part, resolve_weights
-
-ProgressCallback = Callable[[int, int], None]
-
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
     """CUDA when available, else CPU; an explicit request for CUDA without it is an error."""
@@ -272,7 +270,7 @@ class ConrRenderer:
         frames: Sequence[np.ndarray],
         batch_size: int = 8,
         threshold: float = 0.5,
-        progress: ProgressCallback | None = None,
+        progress: Progress | None = None,
     ) -> list[np.ndarray]:
         """UDP of the figure in each cut-out frame (RGBA uint8), on the frame's own canvas.
 
@@ -300,7 +298,7 @@ class ConrRenderer:
                 out.append(crop.paste(np.ascontiguousarray(udp, dtype=np.float32), nearest=True))
                 k += 1
             if progress:
-                progress(len(out), len(frames))
+                progress(STAGE_DETECT, len(out), len(frames))
         return out
 
     # ------------------------------------------------------------ render
@@ -345,7 +343,7 @@ class ConrRenderer:
         udp_frames: Iterable[np.ndarray] | Sequence[np.ndarray],
         sheet: CharacterSheet,
         batch_size: int | None = None,
-        progress: ProgressCallback | None = None,
+        progress: Progress | None = None,
         cancel=None,
         clock: StageClock | None = None,
     ) -> Iterator[np.ndarray]:
@@ -412,7 +410,7 @@ class ConrRenderer:
                 pending = pool.submit(paste, prepared, renders)
                 done += len(prepared)
                 if progress:
-                    progress(done, total)
+                    progress(STAGE_RENDER, done, total)
             if pending is not None:
                 with clock.stage("wait for pasted frames"):
                     pasted = pending.result()
@@ -423,7 +421,7 @@ class ConrRenderer:
         udp_frames: Iterable[np.ndarray] | Sequence[np.ndarray],
         sheet: CharacterSheet,
         batch_size: int | None = None,
-        progress: ProgressCallback | None = None,
+        progress: Progress | None = None,
         cancel=None,
     ) -> list[np.ndarray]:
         """All frames at once (see ``render_iter``; prefer it for long dances)."""
@@ -474,7 +472,7 @@ def render_to_files(
     frames_dir: str | os.PathLike | None = None,
     frames_zip: str | os.PathLike | None = None,
     max_side: int | None = None,
-    progress: ProgressCallback | None = None,
+    progress: Progress | None = None,
     cancel=None,
     clock: StageClock | None = None,
 ) -> RenderResult:

@@ -380,7 +380,8 @@ class Service:
 
     def render(self, job: RenderJob, session: str | None, progress, cancel):
         """One render into a fresh session folder (deleted with its partial files if it fails or is cancelled)."""
-        from .job import STAGE_RENDER, Outputs
+        from .job import Outputs
+        from .progress import STAGE_RENDER
 
         try:
             with self.outputs.job(session) as folder:

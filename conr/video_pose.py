@@ -25,6 +25,8 @@ import numpy as np
 
 from .archive import check_entry, is_hidden_entry, is_unsafe_name, open_zip, read_entry
 from .errors import InputError
+from .limits import Limits
+from .progress import STAGE_CUTOUTS, Progress
 from .udp import UdpSequence, natural_key
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -33,18 +35,8 @@ VIDEO_SUFFIXES = (".mp4", ".webm", ".gif", ".mov", ".mkv", ".avi", ".m4v")
 #: uncompressed BMP frames legitimately deflate very well).
 MAX_IMAGE_BYTES = 64 * 1024**2
 
-ProgressCallback = Callable[[str, int, int], None]
-
-
-@dataclass(frozen=True)
-class VideoLimits:
-    """What one clip may be: refused beyond ``max_seconds`` unless trimmed, frames bounded in size."""
-
-    max_seconds: float = 20.0
-    max_input_side: int = 4096
-    max_images: int = 2000
-    #: Frames are downscaled so their longer side is at most this (the UDP canvas).
-    work_side: int = 512
+#: Frames are downscaled so their longer side is at most this (the UDP canvas).
+WORK_SIDE = 512
 
 
 @dataclass
@@ -71,20 +63,20 @@ def _sample_times(duration: float, fps: float, max_seconds: float | None) -> lis
     return [i / fps for i in range(count)]
 
 
-def _check_gif_screen(path: Path, limits: VideoLimits) -> None:
+def _check_gif_screen(path: Path, limits: Limits) -> None:
     """Refuse a GIF by its logical screen size (header bytes 6-10), which decoders allocate for every frame."""
     with open(path, "rb") as file:
         head = file.read(10)
     if len(head) == 10 and head[:6] in (b"GIF87a", b"GIF89a"):
         width, height = int.from_bytes(head[6:8], "little"), int.from_bytes(head[8:10], "little")
-        if max(width, height) > limits.max_input_side:
+        if max(width, height) > limits.max_video_side:
             raise InputError(
-                f"'{path.name}' is a GIF of {width}x{height} pixels; the limit is {limits.max_input_side} pixels "
+                f"'{path.name}' is a GIF of {width}x{height} pixels; the limit is {limits.max_video_side} pixels "
                 "per side. Scale it down first."
             )
 
 
-def _read_video_file(path: Path, fps: float, max_seconds: float | None, limits: VideoLimits) -> VideoFrames:
+def _read_video_file(path: Path, fps: float, max_seconds: float | None, limits: Limits) -> VideoFrames:
     from moviepy import VideoFileClip
     from moviepy.video.io.ffmpeg_reader import ffmpeg_parse_infos
 
@@ -98,20 +90,20 @@ def _read_video_file(path: Path, fps: float, max_seconds: float | None, limits: 
     duration = float(info.get("duration") or 0)
     if not info.get("video_size"):
         raise InputError(
-            f"'{path.name}': ffmpeg cannot tell the size of its frames (damaged, or over {limits.max_input_side} "
+            f"'{path.name}': ffmpeg cannot tell the size of its frames (damaged, or over {limits.max_video_side} "
             "pixels per side). Upload an MP4, WebM or GIF of at most that size."
         )
     width, height = info["video_size"]
-    if max(width, height) > limits.max_input_side:
+    if max(width, height) > limits.max_video_side:
         raise InputError(
-            f"'{path.name}' is {width}x{height}; the limit is {limits.max_input_side} pixels per side. Scale it down first."
+            f"'{path.name}' is {width}x{height}; the limit is {limits.max_video_side} pixels per side. Scale it down first."
         )
-    if not max_seconds and duration > limits.max_seconds:
+    if not max_seconds and duration > limits.max_video_seconds:
         raise InputError(
-            f"'{path.name}' lasts {duration:.1f} s, over the limit of {limits.max_seconds:g} s. "
+            f"'{path.name}' lasts {duration:.1f} s, over the limit of {limits.max_video_seconds:g} s. "
             "Trim it, or choose to use only its first seconds."
         )
-    max_seconds = min(max_seconds or limits.max_seconds, limits.max_seconds)
+    max_seconds = min(max_seconds or limits.max_video_seconds, limits.max_video_seconds)
     frames = []
     clip = VideoFileClip(str(path), audio=False, has_mask=path.suffix.lower() in (".gif", ".webm"))
     try:
@@ -122,7 +114,7 @@ def _read_video_file(path: Path, fps: float, max_seconds: float | None, limits: 
             if clip.mask is not None:
                 alpha = (np.clip(clip.mask.get_frame(t), 0, 1) * 255).astype(np.uint8)
                 rgb = np.dstack([rgb, alpha])
-            frames.append(_downscale(rgb, limits.work_side))
+            frames.append(_downscale(rgb, WORK_SIDE))
     except (OSError, IOError) as exc:
         raise InputError(f"'{path.name}' could not be decoded ({str(exc).splitlines()[0][:200]}).") from None
     finally:
@@ -158,25 +150,25 @@ def _image_entries(path: Path) -> tuple[list[str], Callable[[str], bytes]]:
     return names, load
 
 
-def _read_image_sequence(path: Path, source_fps: float, fps: float, max_seconds: float | None, limits: VideoLimits) -> VideoFrames:
+def _read_image_sequence(path: Path, source_fps: float, fps: float, max_seconds: float | None, limits: Limits) -> VideoFrames:
     from .sheet import load_image
 
     names, load = _image_entries(path)
     if not names:
         raise InputError(f"'{path.name}' holds no images (PNG, JPEG, WebP).")
-    if len(names) > limits.max_images:
-        raise InputError(f"'{path.name}' holds {len(names)} images, over the limit of {limits.max_images}.")
+    if len(names) > limits.max_zip_entries:
+        raise InputError(f"'{path.name}' holds {len(names)} images, over the limit of {limits.max_zip_entries}.")
     duration = len(names) / source_fps
-    if not max_seconds and duration > limits.max_seconds:
+    if not max_seconds and duration > limits.max_video_seconds:
         raise InputError(
-            f"'{path.name}' is {duration:.1f} s of frames at {source_fps:g} fps, over the limit of {limits.max_seconds:g} s."
+            f"'{path.name}' is {duration:.1f} s of frames at {source_fps:g} fps, over the limit of {limits.max_video_seconds:g} s."
         )
-    max_seconds = min(max_seconds or limits.max_seconds, limits.max_seconds)
+    max_seconds = min(max_seconds or limits.max_video_seconds, limits.max_video_seconds)
     frames = []
     for t in _sample_times(duration, fps, max_seconds):
         name = names[min(len(names) - 1, int(t * source_fps + 1e-6))]
-        rgba = load_image(load(name), name, max_pixels=limits.max_input_side**2, kind=f"'{path.name}': frame")
-        frames.append(_downscale(rgba, limits.work_side))
+        rgba = load_image(load(name), name, max_pixels=limits.max_video_side**2, kind=f"'{path.name}': frame")
+        frames.append(_downscale(rgba, WORK_SIDE))
     return VideoFrames(frames, fps, duration, path.name)
 
 
@@ -184,15 +176,15 @@ def read_video(
     path: str | Path,
     fps: float = 15.0,
     max_seconds: float | None = None,
-    limits: VideoLimits = VideoLimits(),
+    limits: Limits | None = None,
     source_fps: float = 30.0,
 ) -> VideoFrames:
     """Frames of a video file, GIF, or folder/zip of images (played at ``source_fps``), sampled at ``fps``.
 
     With ``max_seconds`` the clip is trimmed to that; without, a clip longer
-    than ``limits.max_seconds`` is refused.
+    than ``limits.max_video_seconds`` is refused.
     """
-    path = Path(path)
+    path, limits = Path(path), limits or Limits()
     if not path.exists():
         raise InputError(f"'{path.name}' does not exist.")
     if not 1 <= fps <= 60:
@@ -265,9 +257,9 @@ def pose_from_video(
     max_seconds: float | None = None,
     smooth: int = 3,
     matting_model: str | None = None,
-    limits: VideoLimits = VideoLimits(),
+    limits: Limits | None = None,
     source_fps: float = 30.0,
-    progress: ProgressCallback | None = None,
+    progress: Progress | None = None,
 ) -> VideoPose:
     """Video -> frames -> cut-outs -> detected UDP (-> smoothed).
 
@@ -287,8 +279,8 @@ def pose_from_video(
             note = note or frame_note
         cutouts.append(rgba)
         if progress:
-            progress("Removing backgrounds", index + 1, total)
-    raw = renderer.detect_poses(cutouts, progress=(lambda d, t: progress("Detecting poses", d, t)) if progress else None)
+            progress(STAGE_CUTOUTS, index + 1, total)
+    raw = renderer.detect_poses(cutouts, progress=progress)
     if not any(f[..., 3].any() for f in raw):
         raise InputError(
             f"No figure was detected in any frame of '{clip.name}'. The video should show one character, "

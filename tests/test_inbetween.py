@@ -117,8 +117,8 @@ def test_disoccluded_region_is_a_hole_and_falls_back():
     frames = [key_a, between, synthetic_udp(shift=(0, 3)), key_b]
     renderer, seen, plan = ColourRenderer(), [], Plan(0, 3)
     out = list(render_inbetween(renderer, UdpSequence.from_arrays(frames), sheet=object(), k=3, plan=plan,
-                                progress=lambda done, total: seen.append((done, total))))  # fmt: skip
-    assert len(out) == 4 and seen == [(i, 4) for i in range(1, 5)]
+                                progress=lambda stage, done, total: seen.append((stage, done, total))))  # fmt: skip
+    assert len(out) == 4 and seen == [("Rendering", i, 4) for i in range(1, 5)]
     assert plan.keys == [0, 1, 3] and plan.fallbacks == [1] and plan.fallback_rate == 0.5
     assert len(renderer.rendered) == 3 and np.array_equal(renderer.rendered[-1], between)
     assert np.array_equal(out[1], udp_colours(between)), "the fallback is the network's own frame"

@@ -56,15 +56,15 @@ def test_cancel_after_the_first_frame_stops_and_deletes_partial_files(tiny_rende
     cancel = threading.Event()
     rendered = []
 
-    def progress(done, total):
-        rendered.append(done)
+    def progress(stage, done, total):
+        rendered.append((stage, done))
         cancel.set()  # the user pressed Cancel while frame 1 was shown
 
     outputs = dict(mp4=tmp_path / "a.mp4", webm=tmp_path / "a.webm", frames_zip=tmp_path / "f.zip",
                    frames_dir=tmp_path / "frames")  # fmt: skip
     with pytest.raises(Cancelled, match="cancelled"):
         render_to_files(renderer, poses, sheet=sheet, fps=2, progress=progress, cancel=cancel, **outputs)
-    assert rendered == [1], "stopped before the second batch"
+    assert rendered == [("Rendering", 1)], "stopped before the second batch"
     assert not any(p.exists() for p in (tmp_path / "a.mp4", tmp_path / "a.webm", tmp_path / "f.zip"))
     assert not list((tmp_path / "frames").glob("*.png"))
     with pytest.raises(Cancelled):

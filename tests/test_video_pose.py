@@ -15,7 +15,8 @@ from conftest import FIXTURES
 from conr.errors import InputError
 from conr.udp import open_udp_sequence, write_udp_zip
 from conr.video import ffmpeg_exe, write_video
-from conr.video_pose import VideoLimits, flicker, pose_from_video, read_video, smooth_udp
+from conr.limits import Limits
+from conr.video_pose import flicker, pose_from_video, read_video, smooth_udp
 
 CANVAS = (520, 640)
 
@@ -97,8 +98,8 @@ def test_bad_videos_are_refused(tmp_path, matting_env, tiny_renderer):
     long = tmp_path / "long.mp4"
     write_video(long, [np.zeros((64, 64, 3), np.uint8)] * 40, fps=10)
     with pytest.raises(InputError, match=r"'long.mp4' lasts 4.0 s, over the limit of 3 s"):
-        read_video(long, limits=VideoLimits(max_seconds=3))
-    assert len(read_video(long, fps=5, max_seconds=1, limits=VideoLimits(max_seconds=3)).frames) == 5
+        read_video(long, limits=Limits(max_video_seconds=3))
+    assert len(read_video(long, fps=5, max_seconds=1, limits=Limits(max_video_seconds=3)).frames) == 5
     blank = tmp_path / "blank.mp4"
     write_video(blank, [np.full((120, 160, 3), 255, np.uint8)] * 6, fps=6)
     with pytest.raises(InputError, match=r"No figure was detected in any frame of 'blank.mp4'"):

@@ -13,7 +13,7 @@ from ..render3d.frames import MAX_SIZE, MIN_SIZE
 
 
 def _cmd_udp_from_mmd(args: argparse.Namespace) -> int:
-    from ..job import TqdmProgress
+    from ..progress import TqdmProgress
     from ..udp import write_udp_preview_video
     from . import MmdLimits, load_model, load_motion, udp_from_mmd
     from .to_udp import MmdScene
