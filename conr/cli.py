@@ -280,6 +280,7 @@ def _cmd_weights(args: argparse.Namespace) -> int:
         except ConrError as exc:
             state, failures = f"BROKEN: {exc}", failures + 1
         print(f"{weights.file_name(part):26s} {path.stat().st_size:>13,} bytes  {state}\n    from {resolved.sources[part]}\n    at   {path}")
+        print(f"    sha256 {weights.file_sha256(path)}")
     return 1 if failures else 0
 
 

@@ -20,6 +20,7 @@ a second with one message listing what was tried and how to fix it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import sys
@@ -32,32 +33,44 @@ import torch
 from torch import nn
 
 from .errors import WeightsError
+from .network import PARTS
 from .runtime import cache_folder
-
-PARTS = ("udpparsernet", "target_pose_encoder", "shader", "rgbadecodernet")
 
 DEFAULT_REPO = "nev/CoNR"
 DEFAULT_REPO_TYPE = "space"
-#: Sizes in bytes of the official files (the copy in the Space nev/CoNR).
-OFFICIAL_SIZES = {
-    "udpparsernet": 228_957_615,
-    "target_pose_encoder": 107_891_883,
-    "shader": 384_615_535,
-    "rgbadecodernet": 341_897,
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One released checkpoint: where it is published and what it must be."""
+
+    part: str  # the network's sub-module (``conr.network.PARTS``)
+    drive_id: str  # the authors' Google Drive file
+    size: int  # bytes of the official file (the copy in the Space nev/CoNR)
+    parameters: int  # float32 parameters: a file must hold at least 4 bytes each
+    #: SHA-256 of the official file, where known; ``python -m conr weights status`` prints a local file's.
+    sha256: str | None = None
+
+    @property
+    def file(self) -> str:
+        return f"{self.part}.pth"
+
+    @property
+    def hub_path(self) -> str:
+        return f"weights/{self.file}"
+
+
+#: The four released files, in the network's order: the one table of names, places, sizes and counts.
+FILES = {
+    f.part: f
+    for f in (
+        WeightFile("udpparsernet", "19jM1-GcqgGoE1bjmQycQw_vqD9C5e-Jm", 228_957_615, 57_220_420),
+        WeightFile("target_pose_encoder", "1AOWZxBvTo9nUf2_9Y7Xe27ZFQuPrnx9i", 107_891_883, 26_963_745),
+        WeightFile("shader", "1YvZy3NHkJ6gC3pq_j8agcbEJymHCwJy0", 384_615_535, 96_135_096),
+        WeightFile("rgbadecodernet", "1M1LEpx70tJ72AIV2TQKr6NE_7mJ7tLYx", 341_897, 84_484),
+    )
 }
-#: Parameter counts: a file must hold at least 4 bytes per float32 parameter.
-PARAMETER_COUNTS = {
-    "udpparsernet": 57_220_420,
-    "target_pose_encoder": 26_963_745,
-    "shader": 96_135_096,
-    "rgbadecodernet": 84_484,
-}
-DRIVE_IDS = {
-    "rgbadecodernet": "1M1LEpx70tJ72AIV2TQKr6NE_7mJ7tLYx",
-    "shader": "1YvZy3NHkJ6gC3pq_j8agcbEJymHCwJy0",
-    "target_pose_encoder": "1AOWZxBvTo9nUf2_9Y7Xe27ZFQuPrnx9i",
-    "udpparsernet": "19jM1-GcqgGoE1bjmQycQw_vqD9C5e-Jm",
-}
+assert tuple(FILES) == PARTS, "the table follows conr.network.PARTS"
 PROBE_TIMEOUT_S = 3.0
 
 HOW_TO_FIX = (
@@ -69,7 +82,7 @@ HOW_TO_FIX = (
 
 
 def file_name(part: str) -> str:
-    return f"{part}.pth"
+    return FILES[part].file
 
 
 @dataclass(frozen=True)
@@ -114,7 +127,7 @@ class ResolvedWeights:
 
 
 def minimum_size(part: str) -> int:
-    return PARAMETER_COUNTS[part] * 4
+    return FILES[part].parameters * 4
 
 
 def damaged(name: str) -> str:
@@ -137,10 +150,25 @@ def check_size(part: str, path: Path, expected: int | None = None) -> None:
         )
     if size < minimum_size(part):
         raise WeightsError(
-            f"{path.name} at {path} is only {size:,} bytes; the {PARAMETER_COUNTS[part]:,} float32 parameters "
+            f"{path.name} at {path} is only {size:,} bytes; the {FILES[part].parameters:,} float32 parameters "
             f"need at least {minimum_size(part):,}. The file is truncated: download it again.",
             user_message=damaged(path.name),
         )
+    if expected is not None and FILES[part].sha256 and file_sha256(path) != FILES[part].sha256:
+        raise WeightsError(
+            f"{path.name} at {path} has the released file's size but not its SHA-256 ({FILES[part].sha256}): "
+            "it is damaged or a different file.",
+            user_message=damaged(path.name),
+        )
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MB blocks (about a second for the largest checkpoint)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_state_dict(path: Path, map_location: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
@@ -248,7 +276,7 @@ def _from_hub(source: HubSource, allow_download: bool, tried: list[str], progres
     paths: dict[str, Path] = {}
     sources: dict[str, str] = {}
     for part in PARTS:
-        kwargs = dict(repo_id=source.repo, filename=f"weights/{file_name(part)}", repo_type=source.repo_type, revision=source.revision)
+        kwargs = dict(repo_id=source.repo, filename=FILES[part].hub_path, repo_type=source.repo_type, revision=source.revision)
         try:
             path = Path(hf_hub_download(**kwargs, local_files_only=True))
             sources[part] = f"{source.describe()} (local Hub cache)"
@@ -268,7 +296,7 @@ def _from_hub(source: HubSource, allow_download: bool, tried: list[str], progres
                 tried.append(f"{source.describe()}: downloading {file_name(part)} failed ({type(exc).__name__}: {str(exc)[:200]})")
                 return None
         try:
-            check_size(part, path, OFFICIAL_SIZES[part] if source.official else None)
+            check_size(part, path, FILES[part].size if source.official else None)
         except WeightsError as exc:
             tried.append(f"{source.describe()}: {exc}")
             return None
@@ -282,7 +310,7 @@ def _drive_download(part: str, target: Path, progress: bool) -> None:
 
     partial = target.with_suffix(".pth.part")
     try:
-        gdown.download(id=DRIVE_IDS[part], output=str(partial), quiet=not progress, timeout=30)
+        gdown.download(id=FILES[part].drive_id, output=str(partial), quiet=not progress, timeout=30)
     except FileURLRetrievalError as exc:
         partial.unlink(missing_ok=True)
         text = str(exc)
@@ -299,7 +327,7 @@ def _drive_download(part: str, target: Path, progress: bool) -> None:
     if not partial.is_file():
         raise WeightsError(f"Google Drive returned nothing for {file_name(part)}.")
     try:
-        check_size(part, partial, OFFICIAL_SIZES[part])
+        check_size(part, partial, FILES[part].size)
     except WeightsError as exc:
         partial.unlink(missing_ok=True)
         raise WeightsError(f"The download of {file_name(part)} from Google Drive was incomplete and has been deleted: {exc}") from None
@@ -314,7 +342,7 @@ def _from_drive(allow_download: bool, tried: list[str], progress: bool) -> Resol
     for part, path in paths.items():
         if path.is_file():
             try:
-                check_size(part, path, OFFICIAL_SIZES[part])
+                check_size(part, path, FILES[part].size)
                 sources[part] = f"Google Drive (cached in {directory})"
                 continue
             except WeightsError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -216,3 +217,20 @@ def test_user_message_hides_server_paths_and_pytorch_hints(tmp_path):
         weights.resolve_weights(tmp_path / "nowhere")
     assert str(tmp_path) in str(info.value)
     assert str(tmp_path) not in public_message(info.value) and "CONR_WEIGHTS_DIR" in public_message(info.value)
+
+
+def test_a_released_size_with_the_wrong_sha256_is_refused(tmp_path, monkeypatch):
+    """The part table's SHA-256, where known, is checked after the size: same size, other bytes, refused."""
+    import dataclasses
+    import hashlib
+
+    part = "rgbadecodernet"
+    path = tmp_path / "rgbadecodernet.pth"
+    path.write_bytes(np.random.default_rng(0).bytes(weights.FILES[part].size))
+    good = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert weights.file_sha256(path) == good
+    monkeypatch.setitem(weights.FILES, part, dataclasses.replace(weights.FILES[part], sha256=good))
+    weights.check_size(part, path, weights.FILES[part].size)
+    monkeypatch.setitem(weights.FILES, part, dataclasses.replace(weights.FILES[part], sha256="0" * 64))
+    with pytest.raises(WeightsError, match="SHA-256"):
+        weights.check_size(part, path, weights.FILES[part].size)
