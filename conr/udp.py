@@ -350,12 +350,53 @@ def write_udp(path: PathLike, frame: np.ndarray, fmt: str | None = None) -> Path
 DEFAULT_ZIP_FORMAT = "png"
 
 
-def write_udp_zip(path: PathLike, frames: Iterable[np.ndarray], fmt: str = DEFAULT_ZIP_FORMAT) -> Path:
-    """Write a sequence as a zip of ``00000.<fmt>``, ``00001.<fmt>``, ... (default 16-bit PNG)."""
+def write_udp_zip(
+    path: PathLike,
+    frames: Iterable[np.ndarray],
+    fmt: str = DEFAULT_ZIP_FORMAT,
+    *,
+    extra: dict[str, str | bytes] | None = None,
+    each: Callable[[int, np.ndarray], None] | None = None,
+) -> Path:
+    """Write a sequence as a zip of ``00000.<fmt>``, ``00001.<fmt>``, ... (default 16-bit PNG): the one writer.
+
+    Frames are encoded on a worker thread while the next one is made. The
+    zip is written as a hidden ``.part`` file beside ``path`` and renamed
+    when complete, so a failure or an interrupt leaves no partial zip (and an
+    older ``path`` stays until then). ``each(index, frame)`` sees every
+    frame as it comes (to write it elsewhere too); ``extra`` adds named
+    files after the frames (e.g. a ``meta.json``).
+    """
+    import tempfile
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
     path = Path(path)
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
-        for index, frame in enumerate(frames):
-            archive.writestr(f"{index:05d}.{fmt}", encode_udp(frame, fmt))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(handle)
+    partial = Path(name)
+    try:
+        with (
+            zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as archive,
+            ThreadPoolExecutor(1, thread_name_prefix="conr-zip") as pool,
+        ):
+            pending: deque = deque()
+            for index, frame in enumerate(frames):
+                if each is not None:
+                    each(index, frame)
+                pending.append((index, pool.submit(encode_udp, frame, fmt)))
+                while len(pending) > 4:
+                    done, job = pending.popleft()
+                    archive.writestr(f"{done:05d}.{fmt}", job.result())
+            for done, job in pending:
+                archive.writestr(f"{done:05d}.{fmt}", job.result())
+            for member, data in (extra or {}).items():
+                archive.writestr(member, data)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -422,9 +422,9 @@ class FrameSink:
             self.abort()
 
 
-def encode_png(rgba: np.ndarray) -> bytes:
-    """RGBA uint8 -> PNG bytes (fast compression: frames are written often)."""
-    ok, data = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+def encode_png(rgba: np.ndarray, level: int = 1) -> bytes:
+    """RGBA uint8 -> PNG bytes (by default fast compression: frames are written often)."""
+    ok, data = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA), [cv2.IMWRITE_PNG_COMPRESSION, level])
     if not ok:
         raise RuntimeError("OpenCV could not encode a PNG frame")
     return data.tobytes()

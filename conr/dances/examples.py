@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 
 from ..render3d.raster import NumpyRasterizer
 from .catalog import dance_preview, list_dances
+from ..video import encode_png
 from .views import SHEET_SIZE, SHEET_VIEWS, sheet_view
 
 PREVIEW_SIZE = 256
@@ -26,10 +26,7 @@ def write_sheet(out: Path) -> list[Path]:
     for name in SHEET_VIEWS:
         rgba = sheet_view(name, SHEET_SIZE, NumpyRasterizer())
         path = folder / f"{name}.png"
-        ok, data = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA), [cv2.IMWRITE_PNG_COMPRESSION, 9])
-        if not ok:
-            raise RuntimeError("could not encode a sheet PNG")
-        path.write_bytes(data.tobytes())
+        path.write_bytes(encode_png(rgba, level=9))
         paths.append(path)
     return paths
 

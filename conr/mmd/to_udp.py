@@ -23,7 +23,6 @@ import logging
 import os
 import tempfile
 import time
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -35,7 +34,7 @@ from ..render3d.calibrate import active_convention
 from ..render3d.camera import FRAMING_RATE, Camera
 from ..render3d.convention import UdpConvention
 from ..render3d.frames import check_size_fps, render_udp
-from ..udp import UdpSequence, encode_udp, open_udp_sequence
+from ..udp import UdpSequence, encode_udp, open_udp_sequence, write_udp_zip
 from .camera import CameraView, camera_views
 from .files import load_model, load_motion
 from .framing import FRAMINGS, extent_of, fixed_camera, follow_cameras
@@ -315,27 +314,20 @@ def udp_from_mmd(
         out = name
     out = Path(out)
     started = time.perf_counter()
-    # Frames go to a hidden file beside ``out``, renamed at the end: a failure or an interrupt
-    # (KeyboardInterrupt included) leaves no partial zip, and an older ``out`` stays until then.
-    partial: Path | None = None
+    # write_udp_zip leaves no partial zip on a failure or an interrupt (KeyboardInterrupt included).
     exrs: list[Path] = []
+
+    def also_exr(index: int, frame: np.ndarray) -> None:
+        exrs.append(Path(exr_dir) / f"{index:05d}.exr")
+        exrs[-1].write_bytes(encode_udp(frame, "exr"))
+
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
         if exr_dir is not None:
             Path(exr_dir).mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
-        os.close(handle)
-        partial = Path(name)
-        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as archive:
-            frames = mmd_udp_frames(scene, times, int(size), convention, framing, rasterizer, progress, camera_track)
-            for index, frame in enumerate(frames):
-                archive.writestr(f"{index:05d}.{fmt}", encode_udp(frame, fmt))
-                if exr_dir is not None:
-                    exrs.append(Path(exr_dir) / f"{index:05d}.exr")
-                    exrs[-1].write_bytes(encode_udp(frame, "exr"))
-        os.replace(partial, out)
+        frames = mmd_udp_frames(scene, times, int(size), convention, framing, rasterizer, progress, camera_track)
+        write_udp_zip(out, frames, fmt, each=also_exr if exr_dir is not None else None)
     except BaseException as exc:
-        for path in [p for p in (partial, out if made else None) if p] + exrs:
+        for path in ([out] if made else []) + exrs:
             path.unlink(missing_ok=True)
         if isinstance(exc, OSError):  # disk full, read-only or vanished folder
             from ..video import output_error
