@@ -19,17 +19,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 from .errors import InputError, check_cancelled
 from .limits import Limits
-from .progress import STAGE_CUTOUTS, STAGE_POSING, STAGE_RENDER, Progress, cancellable
+from .progress import STAGE_CUTOUTS, STAGE_RENDER, Progress, cancellable
 from .udp import UdpSequence
-
-def _posing(progress: Progress) -> Callable[[int, int], None]:
-    """``conr.mmd``'s ``(done, total)`` callback as the posing stage."""
-    return lambda done, total: progress(STAGE_POSING, done, total)
-
 
 def check_file_size(path, max_mb: int, what: str) -> None:
     """Refuse an uploaded file over ``max_mb`` (the web server accepts up to the largest per-kind limit)."""
@@ -191,8 +186,8 @@ class MmdDance(PoseSource):
         extra = {"camera": self.camera} if self.camera else {}
         return udp_from_mmd(
             self.model, self.motion, out=out, size=self.size, fps=fps, max_seconds=seconds or None,
-            limits=limits.mmd(fps), start=self.start, physics=self.physics,
-            progress=_posing(cancellable(progress, cancel)), **extra,
+            limits=limits, start=self.start, physics=self.physics,
+            progress=cancellable(progress, cancel), **extra,
         )  # fmt: skip
 
     def describe(self) -> str:

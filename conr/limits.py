@@ -70,9 +70,3 @@ class Limits:
     def max_upload_mb(self) -> int:
         """What the web server accepts at all: the largest of the per-kind limits (each checked on its own)."""
         return max(self.max_file_mb, self.max_zip_upload_mb)
-
-    def mmd(self, fps: float):
-        """The limits of an MMD conversion at ``fps`` (``conr.mmd``): no more than ``max_frames`` frames."""
-        from .mmd import MmdLimits
-
-        return MmdLimits(max_seconds=self.max_frames / fps)

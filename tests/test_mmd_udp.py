@@ -11,7 +11,8 @@ from conr.dances.character import build_character
 from conr.dances.generator import dance_camera, dance_frames
 from conr.dances.motions import MOTIONS
 from conr.errors import InputError
-from conr.mmd import MmdLimits, udp_from_mmd
+from conr.limits import Limits
+from conr.mmd import udp_from_mmd
 from conr.mmd.pmx import read_pmx
 from conr.mmd.to_udp import MmdScene, frame_cameras, mmd_convention, mmd_udp_frames
 from conr.mmd.vmd import read_vmd
@@ -162,15 +163,15 @@ def test_udp_from_mmd_writes_frames_with_limits(tmp_path):
     motion = tmp_path / "dance.vmd"
     motion.write_bytes(feature_motion_bytes())  # 21 frames = 0.7 s
     calls = []
-    frames = udp_from_mmd(model_zip, motion, out=tmp_path / "udp.zip", size=64, fps=30, progress=lambda d, t: calls.append((d, t)),
+    frames = udp_from_mmd(model_zip, motion, out=tmp_path / "udp.zip", size=64, fps=30, progress=lambda s, d, t: calls.append((d, t)),
                           exr_dir=tmp_path / "exr")  # fmt: skip
     assert len(frames) == 21 and calls[-1] == (21, 21) and frames[0].shape == (64, 64, 4)
     assert sorted(p.name for p in (tmp_path / "exr").iterdir())[:2] == ["00000.exr", "00001.exr"]
     assert np.allclose(open_udp_sequence(tmp_path / "exr")[5], frames[5], atol=1e-7)  # float EXR, lossless
     assert len(udp_from_mmd(model_zip, motion, out=tmp_path / "half.zip", size=64, fps=15, fmt="png")) == 11  # 0.7 s at 15 fps
     with pytest.raises(InputError, match=r"'dance.vmd' lasts 0.7 s, over the limit of 0.5 s"):
-        udp_from_mmd(model_zip, motion, out=tmp_path / "no.zip", size=64, limits=MmdLimits(max_seconds=0.5))
-    trimmed = udp_from_mmd(model_zip, motion, out=tmp_path / "trim.zip", size=64, max_seconds=0.2, limits=MmdLimits(max_seconds=0.5))
+        udp_from_mmd(model_zip, motion, out=tmp_path / "no.zip", size=64, limits=Limits(max_frames=15))
+    trimmed = udp_from_mmd(model_zip, motion, out=tmp_path / "trim.zip", size=64, max_seconds=0.2, limits=Limits(max_frames=15))
     assert len(trimmed) == 6
     with pytest.raises(InputError, match="size 10"):
         udp_from_mmd(model_zip, motion, size=10)
@@ -184,10 +185,10 @@ def test_start_offset_skips_the_intro(tmp_path):
     (tmp_path / "m.pmx").write_bytes(pmx_bytes(feature_spec()))
     (tmp_path / "dance.vmd").write_bytes(feature_motion_bytes())  # keys at frames 0 to 20
     motion = read_vmd(feature_motion_bytes(), "dance.vmd")
-    assert np.allclose(frame_times(motion, 30, None, MmdLimits(), 0.2), np.arange(6, 21) / 30)
-    assert np.allclose(frame_times(motion, 15, 0.1, MmdLimits(), 0.2), [0.2, 0.2 + 1 / 15])  # max_seconds from the start
-    assert np.allclose(frame_times(motion, 15, 9.0, MmdLimits(), 0.5), 0.5 + np.arange(3) / 15)  # only to the last key
-    assert np.allclose(frame_times(motion, 30, None, MmdLimits(), 2 / 3), [2 / 3])  # the last key itself
+    assert np.allclose(frame_times(motion, 30, None, Limits(), 0.2), np.arange(6, 21) / 30)
+    assert np.allclose(frame_times(motion, 15, 0.1, Limits(), 0.2), [0.2, 0.2 + 1 / 15])  # max_seconds from the start
+    assert np.allclose(frame_times(motion, 15, 9.0, Limits(), 0.5), 0.5 + np.arange(3) / 15)  # only to the last key
+    assert np.allclose(frame_times(motion, 30, None, Limits(), 2 / 3), [2 / 3])  # the last key itself
     camera = Camera(0.0, 0.6, -4.0, 0.5, 8.0)
     whole = udp_from_mmd(tmp_path / "m.pmx", tmp_path / "dance.vmd", out=tmp_path / "all.zip", size=64, framing=camera)
     late = udp_from_mmd(tmp_path / "m.pmx", tmp_path / "dance.vmd", out=tmp_path / "late.zip", size=64, framing=camera, start=0.2,
@@ -201,7 +202,7 @@ def test_start_offset_skips_the_intro(tmp_path):
     with pytest.raises(InputError, match="start must be a number of seconds"):
         udp_from_mmd(tmp_path / "m.pmx", tmp_path / "dance.vmd", size=64, start=-1)
     with pytest.raises(InputError, match=r"'dance.vmd' lasts 0.4 s from 0.3 s on, over the limit of 0.3 s"):
-        udp_from_mmd(tmp_path / "m.pmx", tmp_path / "dance.vmd", size=64, start=0.3, limits=MmdLimits(max_seconds=0.3))
+        udp_from_mmd(tmp_path / "m.pmx", tmp_path / "dance.vmd", size=64, start=0.3, limits=Limits(max_frames=9))
     fixed = udp_from_mmd(tmp_path / "m.pmx", tmp_path / "dance.vmd", out=tmp_path / "fixed.zip", size=64, framing="fixed", start=0.5)
     assert len(fixed) == 6 and all((f[..., 3] > 0.5).any() for f in fixed)
 
@@ -284,7 +285,7 @@ def test_failed_conversion_leaves_no_partial_zip(tmp_path, monkeypatch, interrup
     out.parent.mkdir()
     out.write_bytes(b"an older conversion")
 
-    def stop_at_frame_5(done: int, total: int) -> None:
+    def stop_at_frame_5(stage: str, done: int, total: int) -> None:
         if done == 5:
             raise interrupt("stop")
 

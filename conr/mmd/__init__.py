@@ -3,7 +3,7 @@
     from conr.mmd import udp_from_mmd
     poses = udp_from_mmd("miku.zip", "dance.vmd", out="dance-udp.zip", size=512, fps=30,
                          start=12.5, max_seconds=20, physics=True, camera=None,
-                         progress=lambda done, total: ...)
+                         progress=lambda stage, done, total: ...)
 
 Our own readers and posing, in plain Python and numpy, one module each:
 ``binary`` (bounds-checked reading), ``pmx``, ``pmd`` and ``vmd`` (the formats),
@@ -23,7 +23,7 @@ The names below are imported on first use, so ``import conr.mmd.cli``
 
 from __future__ import annotations
 
-_EXPORTS = {"udp_from_mmd": "to_udp", "MmdLimits": "to_udp", "load_model": "files", "load_motion": "files"}
+_EXPORTS = {"udp_from_mmd": "to_udp", "load_model": "files", "load_motion": "files"}
 
 __all__ = list(_EXPORTS)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -15,7 +16,8 @@ from ..render3d.frames import MAX_SIZE, MIN_SIZE
 def _cmd_udp_from_mmd(args: argparse.Namespace) -> int:
     from ..progress import TqdmProgress
     from ..udp import write_udp_preview_video
-    from . import MmdLimits, load_model, load_motion, udp_from_mmd
+    from ..limits import Limits
+    from . import load_model, load_motion, udp_from_mmd
     from .to_udp import MmdScene
 
     out = Path(args.out)
@@ -43,8 +45,8 @@ def _cmd_udp_from_mmd(args: argparse.Namespace) -> int:
     with TqdmProgress() as bars:
         frames = udp_from_mmd(
             model, motion, out=out, size=args.size, fps=args.fps, start=args.start, max_seconds=args.max_seconds,
-            limits=MmdLimits(args.limit_seconds), fmt=args.format, framing=args.framing, camera=args.camera, physics=not args.no_physics,
-            progress=lambda done, total: bars("udp-from-mmd", done, total), exr_dir=args.exr_dir,
+            limits=Limits(max_frames=math.ceil(args.limit_seconds * args.fps)), fmt=args.format, framing=args.framing, camera=args.camera, physics=not args.no_physics,
+            progress=bars, exr_dir=args.exr_dir,
         )  # fmt: skip
     if args.preview:
         write_udp_preview_video(args.preview, frames, args.fps, size=min(args.size, 512))

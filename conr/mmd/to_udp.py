@@ -25,11 +25,13 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 
 from ..errors import InputError
+from ..limits import Limits
+from ..progress import STAGE_POSING, Progress
 from ..render3d.calibrate import active_convention
 from ..render3d.camera import FRAMING_RATE, Camera
 from ..render3d.convention import UdpConvention
@@ -52,16 +54,6 @@ FRAMING_POINTS = 20_000
 FIXED_FRAMING_POINTS = 2_000_000
 #: Poses evaluated per batch when sampling the motion.
 BATCH_FRAMES = 32
-
-Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class MmdLimits:
-    """What one conversion may be: motions longer than ``max_seconds`` are refused unless trimmed."""
-
-    max_seconds: float = 300.0
-
 
 def mmd_convention(rest_points: np.ndarray, base: UdpConvention | None = None) -> UdpConvention:
     """The active convention (axes, calibration) with its box set to this bind-pose mesh (metres)."""
@@ -129,8 +121,10 @@ class MmdScene:
             yield self.rig.posed_vertices(world, arrays or self.sampled)
 
 
-def frame_times(motion: VmdMotion, fps: float, max_seconds: float | None, limits: MmdLimits, start: float = 0.0) -> np.ndarray:
-    """Output times in seconds, from ``start`` up to the last key (or ``max_seconds`` of it); refuse over-long spans.
+def frame_times(motion: VmdMotion, fps: float, max_seconds: float | None, limits: Limits | None = None, start: float = 0.0) -> np.ndarray:
+    """Output times in seconds, from ``start`` up to the last key (or ``max_seconds`` of it).
+
+    A span over ``limits.max_frames`` frames at ``fps`` is refused unless trimmed with ``max_seconds``.
 
     Real dance motions open with an intro: ``start`` skips it.
     """
@@ -139,15 +133,16 @@ def frame_times(motion: VmdMotion, fps: float, max_seconds: float | None, limits
     end = motion.last_frame / VMD_FPS
     if start > end + 1e-9:
         raise InputError(f"The start {start:g} s is past the end of '{motion.source}' (its last key is at {end:.1f} s); start earlier.")
-    span = motion.seconds - start
-    if not max_seconds and span > limits.max_seconds:
+    span, longest = motion.seconds - start, (limits or Limits()).max_frames / fps
+    if not max_seconds and span > longest + 1e-9:
         what = f"lasts {span:.1f} s" + (f" from {start:g} s on" if start else "")
         raise InputError(
-            f"The motion '{motion.source}' {what}, over the limit of {limits.max_seconds:g} s. "
+            f"The motion '{motion.source}' {what}, over the limit of {longest:g} s ({(limits or Limits()).max_frames} frames "
+            f"at {fps:g} fps). "
             f"Convert only part of it (max_seconds / --max-seconds), or use a shorter motion."
         )
     count = int(np.floor((end - start) * fps + 1e-6)) + 1  # the last key's moment included
-    keep = min(max_seconds or limits.max_seconds, limits.max_seconds)
+    keep = min(max_seconds or longest, longest)
     return start + np.arange(max(1, min(count, int(round(keep * fps))))) / fps
 
 
@@ -191,7 +186,7 @@ def mmd_udp_frames(scene: MmdScene, times: np.ndarray, size: int = 512, conventi
         else:
             yield render_udp(positions, scene.rest, scene.triangles, scene.part_ids, camera, size, convention, rasterizer)
         if progress is not None:
-            progress(index + 1, len(times))
+            progress(STAGE_POSING, index + 1, len(times))
 
 
 def load_camera(camera) -> CameraTrack:
@@ -255,7 +250,7 @@ def udp_from_mmd(
     size: int = 512,
     fps: float = 30.0,
     max_seconds: float | None = None,
-    limits: MmdLimits = MmdLimits(),
+    limits: Limits | None = None,
     start: float = 0.0,
     fmt: str = "npz",
     framing: str | Camera = "follow",
@@ -286,7 +281,7 @@ def udp_from_mmd(
         physics: move the bones PMX gives to physics (hair, skirts) with spring chains (``conr.mmd.physics``);
             False: they follow their parents rigidly.
         member: which .pmx/.pmd of a zip holding several.
-        progress: called as progress(frames_done, frames_total).
+        progress: called as progress(stage, frames_done, frames_total) (``conr.progress``).
         convention: the UDP convention (default: the dances' active one with the box of this model).
         exr_dir: also write each frame there as a float EXR (00000.exr, ...).
 
