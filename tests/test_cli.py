@@ -107,21 +107,21 @@ def bad_cli(*args: str, **kwargs) -> str:
     return result.stderr
 
 
-def test_cli_refuses_opaque_sheet_image(recipe_weights_dir, fixture_poses, tmp_path):
+def test_cli_refuses_opaque_sheet_image(fixture_poses, tmp_path):
     opaque = tmp_path / "photo.jpg"
     Image.new("RGB", (300, 400), (200, 50, 50)).save(opaque)
     err = bad_cli("render", "--sheet", str(opaque), "--poses", str(fixture_poses[0]), "--out", str(tmp_path / "x.mp4"),
-                  "--weights", str(recipe_weights_dir))  # fmt: skip
+                  "--weights", str(NO_WEIGHTS))  # fmt: skip
     assert "photo.jpg" in err and "no transparent pixels" in err and "Remove the background" in err
     assert not (tmp_path / "x.mp4").exists()
 
 
-def test_cli_refuses_bad_pose_frame(recipe_weights_dir, fixture_sheet, tmp_path):
+def test_cli_refuses_bad_pose_frame(fixture_sheet, tmp_path):
     folder = tmp_path / "poses"
     folder.mkdir()
     np.savez(folder / "0.npz", i=np.full((64, 64, 3), 0.5, np.float32))
     err = bad_cli("render", "--sheet", str(fixture_sheet[0]), "--poses", str(folder), "--out", str(tmp_path / "x.mp4"),
-                  "--weights", str(recipe_weights_dir))  # fmt: skip
+                  "--weights", str(NO_WEIGHTS))  # fmt: skip
     assert "UDP frame '0.npz' has 3 channels" in err
 
 
@@ -135,10 +135,10 @@ def test_cli_refuses_missing_weights_file(fixture_sheet, fixture_poses, tmp_path
     assert "is missing shader.pth" in err
 
 
-def test_cli_refuses_empty_pose_folder(recipe_weights_dir, fixture_sheet, tmp_path):
+def test_cli_refuses_empty_pose_folder(fixture_sheet, tmp_path):
     (tmp_path / "none").mkdir()
     err = bad_cli("render", "--sheet", str(fixture_sheet[0]), "--poses", str(tmp_path / "none"), "--out",
-                  str(tmp_path / "x.mp4"), "--weights", str(recipe_weights_dir))  # fmt: skip
+                  str(tmp_path / "x.mp4"), "--weights", str(NO_WEIGHTS))  # fmt: skip
     assert "holds no UDP frames" in err
 
 
