@@ -98,6 +98,10 @@ def test_render_chooses_the_precision_by_default_and_says_which(tiny_renderer, r
     assert "rendered 1 frames" in result.stderr
 
 
+#: A weights folder that does not exist: the inputs are refused before any weight is looked at.
+NO_WEIGHTS = Path("/nonexistent/conr-weights")
+
+
 def bad_cli(*args: str, **kwargs) -> str:
     result = run_cli(*args, **kwargs)
     assert result.returncode == 2, (result.returncode, result.stderr)
