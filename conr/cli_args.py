@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import InputError
-from .render3d.frames import MAX_FPS, MIN_FPS
+from .limits import check_fps
 
 DEVICE = re.compile(r"(cpu|cuda(:\d+)?|mps|auto)")
 
@@ -48,10 +48,12 @@ def positive_float(text: str) -> float:
 
 
 def fps(text: str) -> float:
-    """A frame rate from MIN_FPS to MAX_FPS (the limits the dances and MMD conversion use)."""
+    """A frame rate ``conr.limits.check_fps`` accepts, with its message."""
     value = _number(text, float, "a frame rate")
-    if not MIN_FPS <= value <= MAX_FPS:
-        raise argparse.ArgumentTypeError(f"{text} frames per second is out of range: use {MIN_FPS} to {MAX_FPS}")
+    try:
+        check_fps(value)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return value
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import InputError, check_cancelled
-from .limits import Limits
+from .limits import Limits, check_fps
 from .progress import STAGE_CUTOUTS, STAGE_RENDER, Progress, cancellable
 from .udp import UdpSequence
 
@@ -295,8 +295,7 @@ class RenderJob:
                     found[what] = str(exc)
 
         def fps() -> None:
-            if not 1 <= self.fps <= 60:
-                raise InputError(f"Frames per second must be between 1 and 60, not {self.fps:g}.")
+            check_fps(self.fps)
 
         def seconds() -> None:
             if self.seconds < 0:

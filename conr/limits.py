@@ -12,6 +12,16 @@ from dataclasses import dataclass, fields
 
 from .errors import InputError
 
+#: Frame rates every renderer, reader and converter accepts (frames per second).
+MIN_FPS, MAX_FPS = 1, 60
+
+
+def check_fps(fps: float) -> None:
+    """InputError unless ``fps`` is a frame rate from MIN_FPS to MAX_FPS: the one check and message."""
+    if not MIN_FPS <= fps <= MAX_FPS:
+        raise InputError(f"Frames per second must be between {MIN_FPS} and {MAX_FPS}, not {fps:g}.")
+
+
 #: Environment variable of each limit.
 ENV = {
     "max_images": "CONR_MAX_IMAGES",

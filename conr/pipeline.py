@@ -452,14 +452,6 @@ class RenderResult:
     frames_zip: str | None = None
 
 
-def fit_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
-    """Scale (width, height) so the longer side is ``max_side``, keeping both even."""
-    if not max_side:
-        return width, height
-    scale = max_side / max(width, height)
-    return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
-
-
 def render_to_files(
     renderer: ConrRenderer,
     poses: Sequence[np.ndarray],
@@ -486,7 +478,7 @@ def render_to_files(
     ``render_iter``) the encoders are stopped and the partial files deleted.
     ``clock`` adds up the time of each stage (see ``conr.runtime.StageClock``).
     """
-    from .video import FrameSink, resize_rgba
+    from .video import FrameSink, fit_size, resize_rgba
 
     names = getattr(poses, "names", None)
     first = validate_udp(poses[0], names[0] if names else "frame 0") if len(poses) else None

@@ -596,15 +596,11 @@ def write_udp_preview_video(
     background: tuple[int, int, int] = (255, 255, 255),
 ) -> Path:
     """Stream the colour preview of a sequence into an H.264 MP4, scaled so the longer side is ``size``."""
-    from .video import write_video
+    from .video import resize_longest, write_video
 
     def pictures():
         for frame in frames:
             picture = udp_preview(frame, background)
-            if size and max(picture.shape[:2]) != size:
-                h, w = picture.shape[:2]
-                scale = size / max(h, w)
-                picture = cv2.resize(picture, (max(2, round(w * scale)), max(2, round(h * scale))), interpolation=cv2.INTER_AREA)
-            yield picture
+            yield resize_longest(picture, size, grow=True) if size else picture
 
     return write_video(path, pictures(), fps)

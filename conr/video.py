@@ -97,6 +97,25 @@ def composite(rgba: np.ndarray, background: Colour | str) -> np.ndarray:
     return (out + 0.5).astype(np.uint8)
 
 
+def fit_size(width: int, height: int, side: int | None, even: bool = True) -> tuple[int, int]:
+    """(width, height) scaled so the longer side is ``side`` (None: unchanged); even sides for video codecs."""
+    if not side:
+        return width, height
+    scale = side / max(width, height)
+    if even:
+        return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
+    return max(2, round(width * scale)), max(2, round(height * scale))
+
+
+def resize_longest(image: np.ndarray, side: int, grow: bool = False) -> np.ndarray:
+    """Any image (not straight alpha: see ``resize_rgba``) with its longer side at ``side``; smaller ones kept unless ``grow``."""
+    h, w = image.shape[:2]
+    if max(h, w) == side or (max(h, w) < side and not grow):
+        return image
+    size = fit_size(w, h, side, even=False)
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if max(h, w) > side else cv2.INTER_LINEAR)
+
+
 def resize_rgba(rgba: np.ndarray, width: int, height: int) -> np.ndarray:
     """Resize straight-alpha RGBA without dark fringes: interpolate premultiplied colour."""
     alpha = rgba[:, :, 3:4].astype(np.float32) / 255.0

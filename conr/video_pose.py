@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Sequence
 
-import cv2
 import numpy as np
 
 from .archive import check_entry, is_hidden_entry, is_unsafe_name, open_zip, read_entry
 from .errors import InputError
-from .limits import Limits
+from .limits import Limits, check_fps
+from .video import resize_longest
 from .progress import STAGE_CUTOUTS, Progress
 from .udp import UdpSequence, natural_key
 
@@ -47,14 +47,6 @@ class VideoFrames:
     fps: float
     source_seconds: float
     name: str
-
-
-def _downscale(frame: np.ndarray, side: int) -> np.ndarray:
-    h, w = frame.shape[:2]
-    scale = side / max(h, w)
-    if scale >= 1:
-        return frame
-    return cv2.resize(frame, (max(2, round(w * scale)), max(2, round(h * scale))), interpolation=cv2.INTER_AREA)
 
 
 def _sample_times(duration: float, fps: float, max_seconds: float | None) -> list[float]:
@@ -114,7 +106,7 @@ def _read_video_file(path: Path, fps: float, max_seconds: float | None, limits: 
             if clip.mask is not None:
                 alpha = (np.clip(clip.mask.get_frame(t), 0, 1) * 255).astype(np.uint8)
                 rgb = np.dstack([rgb, alpha])
-            frames.append(_downscale(rgb, WORK_SIDE))
+            frames.append(resize_longest(rgb, WORK_SIDE))
     except (OSError, IOError) as exc:
         raise InputError(f"'{path.name}' could not be decoded ({str(exc).splitlines()[0][:200]}).") from None
     finally:
@@ -168,7 +160,7 @@ def _read_image_sequence(path: Path, source_fps: float, fps: float, max_seconds:
     for t in _sample_times(duration, fps, max_seconds):
         name = names[min(len(names) - 1, int(t * source_fps + 1e-6))]
         rgba = load_image(load(name), name, max_pixels=limits.max_video_side**2, kind=f"'{path.name}': frame")
-        frames.append(_downscale(rgba, WORK_SIDE))
+        frames.append(resize_longest(rgba, WORK_SIDE))
     return VideoFrames(frames, fps, duration, path.name)
 
 
@@ -187,8 +179,7 @@ def read_video(
     path, limits = Path(path), limits or Limits()
     if not path.exists():
         raise InputError(f"'{path.name}' does not exist.")
-    if not 1 <= fps <= 60:
-        raise InputError(f"Frames per second must be between 1 and 60, not {fps:g}.")
+    check_fps(fps)
     if path.is_dir() or path.suffix.lower() == ".zip":
         return _read_image_sequence(path, source_fps, fps, max_seconds, limits)
     return _read_video_file(path, fps, max_seconds, limits)

@@ -183,9 +183,9 @@ def _writable(folder: Path) -> bool:
 
 
 RENDER_FLAGS = [
-    (["--fps", "0"], "argument --fps: 0 frames per second is out of range: use 1 to 60"),
-    (["--fps", "-5"], "argument --fps: -5 frames per second is out of range"),
-    (["--fps", "61"], "argument --fps: 61 frames per second is out of range"),
+    (["--fps", "0"], "argument --fps: Frames per second must be between 1 and 60, not 0."),
+    (["--fps", "-5"], "argument --fps: Frames per second must be between 1 and 60, not -5."),
+    (["--fps", "61"], "argument --fps: Frames per second must be between 1 and 60, not 61."),
     (["--fps", "nan"], "argument --fps: 'nan' is not a frame rate"),
     (["--device", "gpu2"], "argument --device: 'gpu2' is not a device: use cpu, cuda, cuda:N"),
     (["--size", "-100"], "argument --size: -100 pixels is out of range: use 8 to 4096"),
@@ -242,7 +242,7 @@ def test_other_commands_refuse_bad_flags(fixture_poses, read_only_dir, tmp_path)
     err = bad_cli("udp-from-mmd", pose, pose, "--out", str(tmp_path / "u.zip"), "--size", "10")
     assert "argument --size: 10 pixels is out of range: use 64 to 2048" in err
     err = bad_cli("udp-from-mmd", pose, pose, "--out", str(tmp_path / "u.zip"), "--fps", "0")
-    assert "argument --fps: 0 frames per second is out of range" in err
+    assert "argument --fps: Frames per second must be between 1 and 60, not 0." in err
     err = bad_cli("udp-from-mmd", pose, pose, "--out", str(read_only_dir / "u.zip"))
     assert f"--out {read_only_dir / 'u.zip'}: the folder {read_only_dir} is not writable" in err
     err = bad_cli("pose-from-video", str(tmp_path / "clip.mp4"), "--out", str(tmp_path / "u.zip"))

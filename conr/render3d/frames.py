@@ -12,20 +12,19 @@ import numpy as np
 
 from ..errors import InputError
 from .camera import Camera
+from ..limits import check_fps
 from .convention import DEFAULT_CONVENTION, UdpConvention
 from .raster import get_rasterizer
 
 #: The frame sides (pixels) and frame rates a render of UDP frames accepts, for our dances and imported ones.
 MIN_SIZE, MAX_SIZE = 64, 2048
-MIN_FPS, MAX_FPS = 1, 60
 
 
 def check_size_fps(size: int, fps: float) -> None:
-    """InputError unless ``size`` and ``fps`` are within the limits above."""
+    """InputError unless ``size`` is within the limits above and ``fps`` within ``conr.limits``'."""
     if not MIN_SIZE <= int(size) <= MAX_SIZE:
         raise InputError(f"UDP frame size {size} is out of range: use {MIN_SIZE} to {MAX_SIZE} pixels.")
-    if not MIN_FPS <= fps <= MAX_FPS:
-        raise InputError(f"Frame rate {fps:g} is out of range: use {MIN_FPS} to {MAX_FPS} frames per second.")
+    check_fps(fps)
 
 
 def render_udp(positions, rest, triangles, part_ids, camera: Camera, size: int, convention: UdpConvention = DEFAULT_CONVENTION, rasterizer=None) -> np.ndarray:
