@@ -159,7 +159,7 @@ async def detect_video_poses(form: RenderForm, request: gr.Request, progress: gr
 
 DETECTION_FIELDS = ["video", "fps", "seconds", "smooth", "matting_model", "detected"]
 render, quick_preview = form_handler(render_form), form_handler(draft_form)
-detect_poses = form_handler(detect_video_poses, DETECTION_FIELDS)
+detection_handler = form_handler(detect_video_poses, DETECTION_FIELDS)
 
 
 def cleanup_session(request: gr.Request) -> None:
@@ -305,7 +305,7 @@ def build_demo() -> gr.Blocks:
         for control in plan_inputs:
             control.change(render_plan, plan_inputs, plan, **LIGHT)
         detect_out = [video_preview, video_udp, video_status, detected]
-        detection = detect_button.click(detect_poses, detect_in, detect_out, api_name="detect_poses", **gpu)
+        detection = detect_button.click(detection_handler, detect_in, detect_out, api_name="detect_poses", **gpu)
         # The page's Render validates first (errors painted on the wrong control); /render is the same job for API
         # clients, whose refusals arrive as AppError with the message.
         private = dict(api_visibility="private", **shown)
