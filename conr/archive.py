@@ -42,8 +42,14 @@ def is_hidden_entry(name: str) -> bool:
     return not parts or parts[-1].startswith(".") or "__MACOSX" in parts
 
 
-def check_entry(path: Path, info: zipfile.ZipInfo, name: str, max_ratio: float | None = None,
-                max_bytes: int | None = None, kind: str = "file") -> None:  # fmt: skip
+def check_entry(
+    path: Path,
+    info: zipfile.ZipInfo,
+    name: str,
+    max_ratio: float | None = None,
+    max_bytes: int | None = None,
+    kind: str = "file",
+) -> None:
     """Refuse an encrypted entry, one over ``max_bytes``, or one expanding more than ``max_ratio``-fold.
 
     Each bound is optional; reads are bounded by the declared size anyway (``read_entry``).

@@ -18,6 +18,7 @@ import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 
 from .errors import InputError
@@ -98,7 +99,9 @@ class Song:
         return [*seek, "-f", self.demuxer, "-i", str(self.path)]
 
 
-def open_song(path, name: str | None = None, max_mb: float = MAX_SONG_MB, max_seconds: float = MAX_SONG_SECONDS) -> Song:
+def open_song(
+    path, name: str | None = None, max_mb: float = MAX_SONG_MB, max_seconds: float = MAX_SONG_SECONDS
+) -> Song:
     """Check a song file (format by content, size, length, an audio stream ffmpeg can read); InputError naming it."""
     path = Path(path)
     name = name or path.name
@@ -126,7 +129,9 @@ def open_song(path, name: str | None = None, max_mb: float = MAX_SONG_MB, max_se
         kind = SONG_FORMATS[demuxer]
         if "Invalid data" in log or "could not find codec" in log.lower() or "Stream #" not in log:
             raise InputError(f"The song '{name}' looks like {kind} but ffmpeg cannot read it; the file may be damaged.")
-        raise InputError(f"The song '{name}' has no sound in it (no audio stream); use MP3, WAV, OGG or M4A with audio.")
+        raise InputError(
+            f"The song '{name}' has no sound in it (no audio stream); use MP3, WAV, OGG or M4A with audio."
+        )
     duration = re.search(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)", log)
     if duration:
         hours, minutes, secs = duration.groups()
@@ -159,13 +164,36 @@ def _run(cmd: list[str], name: str) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(cmd, capture_output=True, timeout=FFMPEG_TIMEOUT, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
-        raise InputError(f"Reading the song '{name}' took longer than {FFMPEG_TIMEOUT} s; the file may be damaged.") from None
+        raise InputError(
+            f"Reading the song '{name}' took longer than {FFMPEG_TIMEOUT} s; the file may be damaged."
+        ) from None
 
 
 def _decode(path: Path, demuxer: str, name: str, start: float, seconds: float, rate: int) -> np.ndarray:
     seek = ["-ss", f"{start:.6f}"] if start > 0 else []
-    cmd = [_ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", *seek, "-f", demuxer, "-i", str(path),
-           "-t", f"{seconds:.6f}", "-map", "0:a:0", "-ac", "1", "-ar", str(rate), "-f", "f32le", "-"]  # fmt: skip
+    cmd = [
+        _ffmpeg(),
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        *seek,
+        "-f",
+        demuxer,
+        "-i",
+        str(path),
+        "-t",
+        f"{seconds:.6f}",
+        "-map",
+        "0:a:0",
+        "-ac",
+        "1",
+        "-ar",
+        str(rate),
+        "-f",
+        "f32le",
+        "-",
+    ]
     proc = _run(cmd, name)
     if proc.returncode != 0:
         reason = proc.stderr.decode(errors="replace").strip().splitlines()
@@ -288,7 +316,9 @@ class Retiming:
     def retimed(self) -> bool:
         return self.speed != 1.0
 
-    def indices(self, frames: int, dance_fps: float, fps: float, seconds: float | None = None, loop: bool = True) -> list[int]:
+    def indices(
+        self, frames: int, dance_fps: float, fps: float, seconds: float | None = None, loop: bool = True
+    ) -> list[int]:
         """Frame indices into one loop of ``frames`` dance frames (keyed at ``dance_fps``) for a video at ``fps``.
 
         With ``loop`` the dance repeats (a bundled dance loops seamlessly on its
@@ -327,15 +357,18 @@ def match_tempo(tempo: Tempo | None, dance_bpm: float | None) -> Retiming:
         return Retiming(1.0, dance_bpm, None, dance_bpm, 0.0, f"{tempo.note}{keeps}")
     song = f"song at {tempo.bpm:.0f} BPM"
     if not dance_bpm:
-        return Retiming(1.0, None, tempo.bpm, None, tempo.first_beat, f"{song}; these poses have no tempo, so they play as they are")
+        return Retiming(
+            1.0, None, tempo.bpm, None, tempo.first_beat, f"{song}; these poses have no tempo, so they play as they are"
+        )
     candidates = [tempo.bpm * 2.0**k for k in (-2, -1, 0, 1, 2)]
     target = min(candidates, key=lambda bpm: abs(math.log(bpm / dance_bpm)))
     speed = target / dance_bpm
     if abs(speed - 1.0) < 0.002:
-        return Retiming(1.0, dance_bpm, tempo.bpm, dance_bpm, tempo.first_beat, f"{song}; the dance's tempo already matches")
+        return Retiming(
+            1.0, dance_bpm, tempo.bpm, dance_bpm, tempo.first_beat, f"{song}; the dance's tempo already matches"
+        )
     message = f"{song}; dance retimed from {dance_bpm:.0f}"
     if abs(target - tempo.bpm) > 0.01:
         ratio = {0.25: "a quarter of", 0.5: "half", 2.0: "twice", 4.0: "four times"}[round(target / tempo.bpm, 2)]
         message += f" to {target:.0f} ({ratio} the song's beat)"
     return Retiming(speed, dance_bpm, tempo.bpm, target, tempo.first_beat, message)
-

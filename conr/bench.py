@@ -26,8 +26,7 @@ import numpy as np
 import torch
 
 from .network import CoNRNetwork
-from .pipeline import ConrRenderer, render_to_files
-
+from .pipeline import ConrRenderer
 from .precision import REFERENCE_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,9 +44,14 @@ def synthetic_sheet(views: int, size: int = 384) -> list[np.ndarray]:
     images = [np.asarray(Image.open(f).convert("RGBA")) for f in files]
     if not images:
         yy, xx = np.mgrid[:size, :size]
-        blob = (((yy - size / 2) / (size * 0.45)) ** 2 + ((xx - size / 2) / (size * 0.25)) ** 2 < 1).astype(np.uint8) * 255
+        blob = (((yy - size / 2) / (size * 0.45)) ** 2 + ((xx - size / 2) / (size * 0.25)) ** 2 < 1).astype(
+            np.uint8
+        ) * 255
         images = [np.dstack([np.full_like(blob, 200), np.full_like(blob, 120), np.full_like(blob, 90), blob])]
-    return [np.ascontiguousarray(np.fliplr(images[i % len(images)]) if (i // len(images)) % 2 else images[i % len(images)]) for i in range(views)]
+    return [
+        np.ascontiguousarray(np.fliplr(images[i % len(images)]) if (i // len(images)) % 2 else images[i % len(images)])
+        for i in range(views)
+    ]
 
 
 def synthetic_poses(frames: int) -> list[np.ndarray]:
@@ -132,7 +136,9 @@ def peak_memory_gb(device: torch.device) -> float:
 # ---------------------------------------------------------------- main
 
 
-def load_renderer(weights: str | None, device: torch.device, dtype: str, channels_last: bool) -> tuple[ConrRenderer, str]:
+def load_renderer(
+    weights: str | None, device: torch.device, dtype: str, channels_last: bool
+) -> tuple[ConrRenderer, str]:
     if weights:
         renderer = ConrRenderer.from_pretrained(weights, device="cpu", progress=False, channels_last=channels_last)
         return renderer.to(device, dtype), f"weights from {weights}"
@@ -149,18 +155,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtype", default=None, help="precision (default float32; --end-to-end: the CLI's auto)")
     parser.add_argument("--weights", default=None)
     parser.add_argument("--sweep", action="store_true", help="views 1/2/4/8 x batch 1..32")
-    parser.add_argument("--end-to-end", type=int, default=0, metavar="N",
-                        help="time the whole CLI (python -m conr render) for N frames: stage table and overhead")
+    parser.add_argument(
+        "--end-to-end",
+        type=int,
+        default=0,
+        metavar="N",
+        help="time the whole CLI (python -m conr render) for N frames: stage table and overhead",
+    )
     parser.add_argument("--dance", default="step-and-clap", help="bundled dance for --end-to-end")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--compile", action="store_true", help="torch.compile the shader first")
     parser.add_argument("--plain-layout", action="store_true", help="NCHW convolutions instead of channels-last")
-    parser.add_argument("--inbetween", nargs="?", type=float, const=4.0, default=None, metavar="SECONDS",
-                        help="the in-betweening oracle (conr.inbetween): PSNR/SSIM against toon ground truth for k = 2, 3, 4 "
-                        "over the first SECONDS (default 4; 0: one loop) of every bundled dance")  # fmt: skip
-    parser.add_argument("--precisions", nargs="*", default=None, metavar="DTYPE",
-                        help="compare precisions with float32 on the reference input: speed, PSNR, mean and p99.9 "
-                        "difference (default: the reduced precisions this device computes natively)")  # fmt: skip
+    parser.add_argument(
+        "--inbetween",
+        nargs="?",
+        type=float,
+        const=4.0,
+        default=None,
+        metavar="SECONDS",
+        help="the in-betweening oracle (conr.inbetween): PSNR/SSIM against toon ground truth for k = 2, 3, 4 "
+        "over the first SECONDS (default 4; 0: one loop) of every bundled dance",
+    )
+    parser.add_argument(
+        "--precisions",
+        nargs="*",
+        default=None,
+        metavar="DTYPE",
+        help="compare precisions with float32 on the reference input: speed, PSNR, mean and p99.9 "
+        "difference (default: the reduced precisions this device computes natively)",
+    )
     args = parser.parse_args(argv)
 
     if args.threads:
@@ -183,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         peak, machine = gpu_peak_gflops(dtype)
     else:
         peak, machine = cpu_peak_gflops()
-    print(f"# CoNR benchmark: {machine}; torch {torch.__version__}; {device}; {str(dtype).replace('torch.', '')}; {source}")
+    print(
+        f"# CoNR benchmark: {machine}; torch {torch.__version__}; {device}; {str(dtype).replace('torch.', '')}; {source}"
+    )
 
     view_counts = [1, 2, 4, 8] if args.sweep else [args.views]
     sweep_batches = [1, 2, 4, 8, 16, 32] if device.type == "cuda" else [1, 2, 4]  # CPUs gain nothing beyond
@@ -191,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     print("| views | batch | parse s | s/frame | frames/s | GFLOP/frame | GFLOP/s | % of peak | peak mem GB |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for views in view_counts:
-        parse_gflop, frame_gflop = count_flops(CoNRNetwork(), views, torch.device("cpu")) if views <= 8 else (float("nan"),) * 2
+        parse_gflop, frame_gflop = (
+            count_flops(CoNRNetwork(), views, torch.device("cpu")) if views <= 8 else (float("nan"),) * 2
+        )
         sheet_images = synthetic_sheet(views)
         renderer._sheets.clear()  # time a fresh parse
         sync(device)
@@ -200,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         sync(device)
         parse_s = time.perf_counter() - start
         for batch in batches:
-            frames = max(args.frames, batch) if not args.sweep else max(2 * batch, 4 if device.type == "cuda" else batch)
+            frames = (
+                max(args.frames, batch) if not args.sweep else max(2 * batch, 4 if device.type == "cuda" else batch)
+            )
             poses = synthetic_poses(frames)
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
@@ -225,14 +254,18 @@ def compare_precisions(renderer: ConrRenderer, candidates: list[str], source: st
     from .precision import MAX_P999_LEVELS, MIN_PSNR_DB, choose_precision, native_precisions
 
     choice = choose_precision(renderer, candidates or native_precisions(renderer.device), use_cache=False)
-    print(f"# precision on the reference input ({source}); chosen: the fastest with PSNR >= {MIN_PSNR_DB:g} dB "
-          f"and p99.9 <= {MAX_P999_LEVELS:g} levels")  # fmt: skip
+    print(
+        f"# precision on the reference input ({source}); chosen: the fastest with PSNR >= {MIN_PSNR_DB:g} dB "
+        f"and p99.9 <= {MAX_P999_LEVELS:g} levels"
+    )
     print("| precision | s/frame | PSNR dB | mean abs (levels) | p99.9 abs (levels) | chosen |")
     print("|---|---:|---:|---:|---:|---|")
     for m in choice.measurements or []:
         q = m.quality
-        print(f"| {m.name} | {m.seconds_per_frame:.3f} | {q.psnr_db:.1f} | {q.mean_abs:.3f} | {q.p999_abs:.1f} | "
-              f"{'yes' if m.name == choice.precision else ''} |")  # fmt: skip
+        print(
+            f"| {m.name} | {m.seconds_per_frame:.3f} | {q.psnr_db:.1f} | {q.mean_abs:.3f} | {q.p999_abs:.1f} | "
+            f"{'yes' if m.name == choice.precision else ''} |"
+        )
     if not choice.measurements:
         print(choice.describe())
     return 0
@@ -252,9 +285,12 @@ def end_to_end(args: argparse.Namespace) -> int:
     from .udp import write_udp_zip
 
     if not args.weights:
-        print("--end-to-end needs --weights DIR (the CLI loads real files; recipe weights do: "
-              "python -c 'import sys; sys.path.insert(0, \"tests\"); from recipe_weights import write_recipe_weights; "
-              "write_recipe_weights(\".cache/recipe-weights\")')", file=sys.stderr)  # fmt: skip
+        print(
+            "--end-to-end needs --weights DIR (the CLI loads real files; recipe weights do: "
+            'python -c \'import sys; sys.path.insert(0, "tests"); from recipe_weights import write_recipe_weights; '
+            'write_recipe_weights(".cache/recipe-weights")\')',
+            file=sys.stderr,
+        )
         return 2
     examples = sorted(EXAMPLE_SHEET.glob("*.png"))[: args.views]
     dance = dances.dance_udp(args.dance)
@@ -262,9 +298,24 @@ def end_to_end(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         poses = write_udp_zip(os.path.join(tmp, "dance.zip"), [dance[i % len(dance)] for i in range(frames)])
         timings = os.path.join(tmp, "timings.json")
-        cmd = [sys.executable, "-m", "conr", "render", "--sheet", *map(str, examples), "--poses", str(poses),
-               "--out", os.path.join(tmp, "out.mp4"), "--weights", args.weights, "--timings", timings,
-               "--dtype", args.dtype or "auto"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "conr",
+            "render",
+            "--sheet",
+            *map(str, examples),
+            "--poses",
+            str(poses),
+            "--out",
+            os.path.join(tmp, "out.mp4"),
+            "--weights",
+            args.weights,
+            "--timings",
+            timings,
+            "--dtype",
+            args.dtype or "auto",
+        ]
         if args.device:
             cmd += ["--device", args.device]
         started = time.perf_counter()
@@ -279,18 +330,22 @@ def end_to_end(args: argparse.Namespace) -> int:
     stages.update(record["stages"])
     frames = record["frames"]
     forward = stages.get("forward", {}).get("seconds", float("nan"))
-    print(f"# whole CLI render: {frames} frames of {args.dance}, {record['views']} views, MP4; {cpu_peak_gflops()[1]}; "
-          f"torch {torch.__version__}; precision {record['precision']}")  # fmt: skip
+    print(
+        f"# whole CLI render: {frames} frames of {args.dance}, {record['views']} views, MP4; {cpu_peak_gflops()[1]}; "
+        f"torch {torch.__version__}; precision {record['precision']}"
+    )
     print("| stage | s | s/frame | % of wall |")
     print("|---|---:|---:|---:|")
     for name, row in stages.items():
         print(f"| {name} | {row['seconds']:.2f} | {row['seconds'] / frames:.3f} | {100 * row['seconds'] / wall:.0f}% |")
     print(f"| **whole process** | **{wall:.2f}** | **{wall / frames:.3f}** | 100% |")
     network = forward + stages.get("parse sheet", {}).get("seconds", 0.0)
-    print(f"whole process {wall / frames:.2f} s/frame against {forward / frames:.2f} s/frame of forward passes: "
-          f"overhead {100 * (wall - forward) / forward:.0f}% ({wall - forward:.1f} s); counting the sheet parse "
-          f"(the parser network) as network time: {100 * (wall - network) / network:.0f}% ({wall - network:.1f} s "
-          "of start-up, loading and pipeline)")  # fmt: skip
+    print(
+        f"whole process {wall / frames:.2f} s/frame against {forward / frames:.2f} s/frame of forward passes: "
+        f"overhead {100 * (wall - forward) / forward:.0f}% ({wall - forward:.1f} s); counting the sheet parse "
+        f"(the parser network) as network time: {100 * (wall - network) / network:.0f}% ({wall - network:.1f} s "
+        "of start-up, loading and pipeline)"
+    )
     for line in run.stderr.splitlines():
         if line.startswith("precision:"):
             print(line)

@@ -15,7 +15,17 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .cli_args import device, existing_file, existing_path, fps, output_dir, output_file, pixels, positive_float, positive_int
+from .cli_args import (
+    device,
+    existing_file,
+    existing_path,
+    fps,
+    output_dir,
+    output_file,
+    pixels,
+    positive_float,
+    positive_int,
+)
 from .dances.cli import register_calibrate, register_dances
 from .errors import ConrError, InputError
 from .mmd.cli import register_udp_from_mmd
@@ -91,8 +101,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     entered = time.perf_counter()
     clock = StageClock()
-    from .progress import TqdmProgress
     from .limits import Limits
+    from .progress import TqdmProgress
     from .sheet import load_image, prepare_sheet
     from .video import parse_background
 
@@ -118,8 +128,11 @@ def _cmd_render(args: argparse.Namespace) -> int:
     if args.frames_dir:
         output_dir(args.frames_dir, "--frames-dir")
     if mp4 is not None and background is None:
-        print("note: MP4 cannot be transparent; it shows the figure over white. "
-              "Use --webm out.webm or --frames-dir for transparency.", file=sys.stderr)  # fmt: skip
+        print(
+            "note: MP4 cannot be transparent; it shows the figure over white. "
+            "Use --webm out.webm or --frames-dir for transparency.",
+            file=sys.stderr,
+        )
 
     # Check the inputs before spending seconds on loading 720 MB of weights.
     prepare_sheet([load_image(path) for path in args.sheet], [Path(p).name for p in args.sheet])
@@ -138,7 +151,10 @@ def _cmd_render(args: argparse.Namespace) -> int:
     if args.compile:
         renderer.compile()
     loaded = time.perf_counter()
-    print(f"weights: {renderer.weights.sources[next(iter(renderer.weights.sources))]}; device: {renderer.device}", file=sys.stderr)
+    print(
+        f"weights: {renderer.weights.sources[next(iter(renderer.weights.sources))]}; device: {renderer.device}",
+        file=sys.stderr,
+    )
     if renderer.precision_choice is not None:
         print(renderer.precision_choice.describe(), file=sys.stderr)
     if poses is None:  # a video to detect or an MMD motion to pose
@@ -150,10 +166,18 @@ def _cmd_render(args: argparse.Namespace) -> int:
     frames_from = _inbetweening(args, renderer)
     with TqdmProgress() as bars:
         result = render_to_files(
-            frames_from, poses, sheet=sheet, fps=args.fps, background=background, mp4=mp4, webm=webm,
-            frames_dir=args.frames_dir, max_side=args.size, progress=bars,
+            frames_from,
+            poses,
+            sheet=sheet,
+            fps=args.fps,
+            background=background,
+            mp4=mp4,
+            webm=webm,
+            frames_dir=args.frames_dir,
+            max_side=args.size,
+            progress=bars,
             clock=clock,
-        )  # fmt: skip
+        )
     _report_inbetweening(frames_from, sheet)
     views = frames_from.sheet_for(sheet).views if hasattr(frames_from, "sheet_for") else sheet.views  # a draft uses 2
     if song is not None:
@@ -162,8 +186,9 @@ def _cmd_render(args: argparse.Namespace) -> int:
         add_audio([result.mp4, result.webm], song, song_start, result.frames / args.fps)
     seconds = time.perf_counter() - loaded
     if args.timings:
-        write_timings(args.timings, clock, entered, frames=result.frames, views=sheet.views,
-                      precision=renderer.precision.name)  # fmt: skip
+        write_timings(
+            args.timings, clock, entered, frames=result.frames, views=sheet.views, precision=renderer.precision.name
+        )
     print(
         f"rendered {result.frames} frames of {result.width}x{result.height} from {views} views "
         f"in {seconds:.1f} s ({seconds / max(result.frames, 1):.2f} s/frame; loading took {loaded - started:.1f} s)",
@@ -201,57 +226,125 @@ def _inbetweening(args: argparse.Namespace, renderer):
         return renderer
     from .inbetween import DRAFT_K, InbetweenRenderer, draft_renderer
 
-    return draft_renderer(renderer, k=args.inbetween or DRAFT_K) if args.draft else InbetweenRenderer(renderer, k=args.inbetween)
+    return (
+        draft_renderer(renderer, k=args.inbetween or DRAFT_K)
+        if args.draft
+        else InbetweenRenderer(renderer, k=args.inbetween)
+    )
 
 
 def _report_inbetweening(frames_from, sheet) -> None:
     plan = getattr(frames_from, "plan", None)
     if plan is not None:
-        print(f"in-betweening: the network rendered {len(plan.keys)} of {plan.frames} frames (one in {plan.k}, the last, and "
-              f"{len(plan.fallbacks)} with too many unseen pixels); the others were warped from them", file=sys.stderr)  # fmt: skip
+        print(
+            f"in-betweening: the network rendered {len(plan.keys)} of {plan.frames} frames (one in {plan.k}, the last, and "
+            f"{len(plan.fallbacks)} with too many unseen pixels); the others were warped from them",
+            file=sys.stderr,
+        )
     if getattr(frames_from, "mark", None):
         used = frames_from.sheet_for(sheet)
-        print(f"DRAFT: {used.views} of {sheet.views} drawings ({', '.join(used.names)}), every frame marked DRAFT "
-              "in its top-left corner; render without --draft for the final video", file=sys.stderr)  # fmt: skip
+        print(
+            f"DRAFT: {used.views} of {sheet.views} drawings ({', '.join(used.names)}), every frame marked DRAFT "
+            "in its top-left corner; render without --draft for the final video",
+            file=sys.stderr,
+        )
 
 
 def register_render(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("render", help="render a character sheet dancing: UDP frames, a bundled dance, a video or an MMD motion")
-    p.add_argument("--sheet", nargs="+", required=True, type=existing_file, metavar="IMAGE", help="drawings of the character, transparent background")
+    p = sub.add_parser(
+        "render", help="render a character sheet dancing: UDP frames, a bundled dance, a video or an MMD motion"
+    )
+    p.add_argument(
+        "--sheet",
+        nargs="+",
+        required=True,
+        type=existing_file,
+        metavar="IMAGE",
+        help="drawings of the character, transparent background",
+    )
     poses = p.add_mutually_exclusive_group(required=True)
-    poses.add_argument("--poses", nargs="+", type=existing_path, metavar="SRC", help="folder, .zip or files of UDP frames (.npz, .exr, 16-bit .png)")
+    poses.add_argument(
+        "--poses",
+        nargs="+",
+        type=existing_path,
+        metavar="SRC",
+        help="folder, .zip or files of UDP frames (.npz, .exr, 16-bit .png)",
+    )
     poses.add_argument("--dance", metavar="NAME", help="a bundled dance (see 'python -m conr dances list')")
-    poses.add_argument("--video", type=existing_path, metavar="CLIP", help="poses detected in a video of a dancing character")
-    poses.add_argument("--mmd", nargs=2, type=existing_file, metavar=("MODEL", "MOTION"), help="an MMD model (.pmx/.pmd/.zip) and motion (.vmd)")
-    p.add_argument("--smooth", type=positive_int, default=3, help="with --video: temporal median window in frames (default 3)")
-    p.add_argument("--mmd-start", type=float, default=0.0, metavar="SECONDS", help="with --mmd: skip the motion's first seconds")
+    poses.add_argument(
+        "--video", type=existing_path, metavar="CLIP", help="poses detected in a video of a dancing character"
+    )
+    poses.add_argument(
+        "--mmd",
+        nargs=2,
+        type=existing_file,
+        metavar=("MODEL", "MOTION"),
+        help="an MMD model (.pmx/.pmd/.zip) and motion (.vmd)",
+    )
+    p.add_argument(
+        "--smooth", type=positive_int, default=3, help="with --video: temporal median window in frames (default 3)"
+    )
+    p.add_argument(
+        "--mmd-start", type=float, default=0.0, metavar="SECONDS", help="with --mmd: skip the motion's first seconds"
+    )
     p.add_argument("--no-physics", action="store_true", help="with --mmd: no hair and skirt springs")
     p.add_argument("--out", metavar="VIDEO", help="output video: .mp4 (H.264) or .webm (VP9 + alpha)")
     p.add_argument("--webm", metavar="VIDEO", help="also write a transparent WebM")
     p.add_argument("--frames-dir", metavar="DIR", help="also write RGBA PNG frames 00000.png, 00001.png, ...")
-    p.add_argument("--weights", metavar="DIR", help="folder with the four .pth files (default: CONR_WEIGHTS_DIR, then download)")
+    p.add_argument(
+        "--weights", metavar="DIR", help="folder with the four .pth files (default: CONR_WEIGHTS_DIR, then download)"
+    )
     p.add_argument("--fps", type=fps, default=30.0, help="frames per second of the video, 1 to 60 (default 30)")
     p.add_argument("--background", default="white", help="white, black, transparent or #RRGGBB (default white)")
     p.add_argument("--device", type=device, default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
-    p.add_argument("--dtype", default="auto", type=precision_arg,
-                   help="auto (default: the fastest precision that keeps PSNR >= 40 dB against float32, measured once "
-                   "per device and weights, then cached), float32, bfloat16, bfloat16-shader, float16 or float16-shader")  # fmt: skip
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        type=precision_arg,
+        help="auto (default: the fastest precision that keeps PSNR >= 40 dB against float32, measured once "
+        "per device and weights, then cached), float32, bfloat16, bfloat16-shader, float16 or float16-shader",
+    )
     p.add_argument("--timings", metavar="JSON", help=argparse.SUPPRESS)  # per-stage wall clock, for conr.bench
-    p.add_argument("--batch-size", type=positive_int, default=None, help="frames per forward pass (default: from free memory)")
-    p.add_argument("--size", type=pixels(MIN_SIDE, MAX_SIDE), default=None,
-                   help=f"longest output side in pixels, {MIN_SIDE} to {MAX_SIDE} (default: the pose canvas)")  # fmt: skip
+    p.add_argument(
+        "--batch-size", type=positive_int, default=None, help="frames per forward pass (default: from free memory)"
+    )
+    p.add_argument(
+        "--size",
+        type=pixels(MIN_SIDE, MAX_SIDE),
+        default=None,
+        help=f"longest output side in pixels, {MIN_SIDE} to {MAX_SIDE} (default: the pose canvas)",
+    )
     p.add_argument("--max-frames", type=positive_int, default=None, help="render only the first N frames")
     p.add_argument("--compile", action="store_true", help="torch.compile the shader (pays off on GPUs for long dances)")
-    p.add_argument("--inbetween", type=positive_int, default=None, metavar="K",
-                   help="render every K-th frame with the network and warp the frames between along the UDP "
-                   "(frames with too many unseen pixels are rendered too); 1 = off (default), 3 = about 3x faster")  # fmt: skip
-    p.add_argument("--draft", action="store_true",
-                   help="quick preview: the 2 most different drawings, --inbetween 3 unless given, frames marked DRAFT")
-    p.add_argument("--audio", type=existing_file, metavar="SONG",
-                   help="a song (MP3, WAV, OGG, M4A) for the videos: AAC in the MP4, Opus in the WebM, cut or padded to their length")
-    p.add_argument("--audio-start", type=float, default=0.0, metavar="SECONDS", help="start this far into the song (default 0)")
-    p.add_argument("--dance-bpm", type=positive_float, default=None, metavar="BPM",
-                   help="the poses are one loop of a dance at this tempo (see 'dances list'): retime them to the song's")  # fmt: skip
+    p.add_argument(
+        "--inbetween",
+        type=positive_int,
+        default=None,
+        metavar="K",
+        help="render every K-th frame with the network and warp the frames between along the UDP "
+        "(frames with too many unseen pixels are rendered too); 1 = off (default), 3 = about 3x faster",
+    )
+    p.add_argument(
+        "--draft",
+        action="store_true",
+        help="quick preview: the 2 most different drawings, --inbetween 3 unless given, frames marked DRAFT",
+    )
+    p.add_argument(
+        "--audio",
+        type=existing_file,
+        metavar="SONG",
+        help="a song (MP3, WAV, OGG, M4A) for the videos: AAC in the MP4, Opus in the WebM, cut or padded to their length",
+    )
+    p.add_argument(
+        "--audio-start", type=float, default=0.0, metavar="SECONDS", help="start this far into the song (default 0)"
+    )
+    p.add_argument(
+        "--dance-bpm",
+        type=positive_float,
+        default=None,
+        metavar="BPM",
+        help="the poses are one loop of a dance at this tempo (see 'dances list'): retime them to the song's",
+    )
     p.set_defaults(func=_cmd_render)
 
 
@@ -279,14 +372,18 @@ def _cmd_weights(args: argparse.Namespace) -> int:
             state = "ok"
         except ConrError as exc:
             state, failures = f"BROKEN: {exc}", failures + 1
-        print(f"{weights.file_name(part):26s} {path.stat().st_size:>13,} bytes  {state}\n    from {resolved.sources[part]}\n    at   {path}")
+        print(
+            f"{weights.file_name(part):26s} {path.stat().st_size:>13,} bytes  {state}\n    from {resolved.sources[part]}\n    at   {path}"
+        )
         print(f"    sha256 {weights.file_sha256(path)}")
     return 1 if failures else 0
 
 
 def register_weights(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("weights", help="find, check, download or mirror the CoNR weights")
-    p.add_argument("action", choices=["status", "download", "push"], help="status: where each file comes from (no download)")
+    p.add_argument(
+        "action", choices=["status", "download", "push"], help="status: where each file comes from (no download)"
+    )
     p.add_argument("--weights", metavar="DIR", help="a local folder with the four files")
     p.add_argument("--repo", help="push: your Hugging Face repository OWNER/NAME")
     p.add_argument("--repo-type", default="model", choices=["model", "dataset", "space"])
@@ -330,22 +427,31 @@ def register_cutout(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_pose_from_video(args: argparse.Namespace) -> int:
-    from .progress import TqdmProgress
-    from .pipeline import ConrRenderer
-    from .udp import write_udp_zip
     from .limits import Limits
+    from .pipeline import ConrRenderer
+    from .progress import TqdmProgress
+    from .udp import write_udp_zip
     from .video_pose import flicker, pose_from_video, read_video
 
     limits = Limits(max_video_seconds=args.limit_seconds)
     device = check_device(args.device)
     output_file(args.out, "--out")
-    read_video(args.video, args.fps, args.max_seconds, limits, args.source_fps)  # refuse bad clips before loading weights
+    read_video(
+        args.video, args.fps, args.max_seconds, limits, args.source_fps
+    )  # refuse bad clips before loading weights
     renderer = ConrRenderer.from_pretrained(args.weights, device=device)
     with TqdmProgress() as progress:
         result = pose_from_video(
-            renderer, args.video, fps=args.fps, max_seconds=args.max_seconds, smooth=args.smooth,
-            matting_model=args.model, limits=limits, source_fps=args.source_fps, progress=progress,
-        )  # fmt: skip
+            renderer,
+            args.video,
+            fps=args.fps,
+            max_seconds=args.max_seconds,
+            smooth=args.smooth,
+            matting_model=args.model,
+            limits=limits,
+            source_fps=args.source_fps,
+            progress=progress,
+        )
     write_udp_zip(args.out, result.udp, fmt=args.format)
     print(
         f"{len(result.udp)} UDP frames at {result.fps:g} fps from {result.name}; flicker {flicker(result.raw):.4f} raw, "
@@ -364,11 +470,25 @@ def register_pose_from_video(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="UDP.zip")
     p.add_argument("--fps", type=fps, default=15.0, help="frames per second to sample, 1 to 60 (default 15)")
     p.add_argument("--max-seconds", type=positive_float, default=None, help="use only the first N seconds")
-    p.add_argument("--limit-seconds", type=positive_float, default=60.0, help="refuse longer clips unless --max-seconds (default 60)")
-    p.add_argument("--source-fps", type=positive_float, default=30.0, help="frame rate of an image folder/zip (default 30)")
-    p.add_argument("--smooth", type=positive_int, default=3, help="temporal median window in frames, 1 = off (default 3)")
+    p.add_argument(
+        "--limit-seconds",
+        type=positive_float,
+        default=60.0,
+        help="refuse longer clips unless --max-seconds (default 60)",
+    )
+    p.add_argument(
+        "--source-fps", type=positive_float, default=30.0, help="frame rate of an image folder/zip (default 30)"
+    )
+    p.add_argument(
+        "--smooth", type=positive_int, default=3, help="temporal median window in frames, 1 = off (default 3)"
+    )
     p.add_argument("--model", default=DEFAULT_MODEL, choices=list(MODELS), help="background removal model")
-    p.add_argument("--format", default="png", choices=["npz", "exr", "png"], help="UDP frame format in the zip (default 16-bit png)")
+    p.add_argument(
+        "--format",
+        default="png",
+        choices=["npz", "exr", "png"],
+        help="UDP frame format in the zip (default 16-bit png)",
+    )
     p.add_argument("--weights", metavar="DIR")
     p.add_argument("--device", type=device, default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
     p.set_defaults(func=_cmd_pose_from_video)

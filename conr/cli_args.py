@@ -100,12 +100,16 @@ def _writable_folder(folder: Path, flag: str, shown: str) -> None:
     except FileExistsError:
         raise InputError(f"{flag} {shown}: {folder} is a file, not a folder; choose another place.") from None
     except OSError as exc:
-        raise InputError(f"{flag} {shown}: the folder {folder} cannot be created ({exc.strerror}); choose another place.") from None
+        raise InputError(
+            f"{flag} {shown}: the folder {folder} cannot be created ({exc.strerror}); choose another place."
+        ) from None
     try:
         with tempfile.TemporaryFile(dir=folder):  # the only sure test: root ignores permission bits
             pass
     except OSError as exc:
-        raise InputError(f"{flag} {shown}: the folder {folder} is not writable ({exc.strerror}); choose another folder.") from None
+        raise InputError(
+            f"{flag} {shown}: the folder {folder} is not writable ({exc.strerror}); choose another folder."
+        ) from None
 
 
 def output_file(path: str | Path, flag: str) -> Path:

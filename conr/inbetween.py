@@ -26,9 +26,9 @@ import cv2
 import numpy as np
 
 from .errors import InputError, check_cancelled
+from .progress import STAGE_RENDER, Progress
 from .quality import premultiplied
 from .udp import UdpSequence, validate_udp
-from .progress import STAGE_RENDER, Progress
 
 #: A UDP pixel is part of the figure when its visibility exceeds this.
 VISIBLE = 0.5
@@ -50,7 +50,10 @@ DRAFT_K, DRAFT_VIEWS = 3, 2
 LONG_RENDER = 60
 
 #: The 26 neighbouring voxels, nearest first: 6 sharing a face, 12 an edge, 8 a corner.
-_RINGS = [[(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1) if abs(i) + abs(j) + abs(k) == n] for n in (1, 2, 3)]
+_RINGS = [
+    [(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1) if abs(i) + abs(j) + abs(k) == n]
+    for n in (1, 2, 3)
+]
 
 
 # ---------------------------------------------------------------- matching
@@ -71,7 +74,9 @@ class SurfaceIndex:
         h, w = udp.shape[:2]
         self.shape = (h, w)
         self.stride = w + 2
-        padded = np.zeros((h + 2, w + 2, 4), np.float32)  # a border of invisible pixels: neighbours never leave the array
+        padded = np.zeros(
+            (h + 2, w + 2, 4), np.float32
+        )  # a border of invisible pixels: neighbours never leave the array
         padded[1:-1, 1:-1, :3] = udp[:, :, :3]
         padded[1:-1, 1:-1, 3] = udp[:, :, 3] > VISIBLE
         # one 16-byte element per pixel: a single gather fetches XYZ and visibility (3x faster than three)
@@ -144,7 +149,9 @@ class SurfaceIndex:
             for offset in ring:
                 around = [c + o for c, o in zip(ct, offset)]
                 inside = np.logical_and.reduce([(a >= 0) & (a < GRID) for a in around])
-                cand = np.where(inside, self.table[np.where(inside, (around[0] * GRID + around[1]) * GRID + around[2], 0)], -1)
+                cand = np.where(
+                    inside, self.table[np.where(inside, (around[0] * GRID + around[1]) * GRID + around[2], 0)], -1
+                )
                 d = np.where(cand >= 0, _distance2(qt, self._at(np.maximum(cand, 0))), np.inf)
                 better = d < found_d
                 found, found_d = np.where(better, cand, found), np.where(better, d, found_d)
@@ -242,7 +249,9 @@ def _figure(udp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.nonzero(udp[:, :, 3] > VISIBLE)
 
 
-def warp_frame(udp: np.ndarray, a: Key, b: Key, t: float, match_distance: float = MATCH_DISTANCE) -> tuple[np.ndarray, float]:
+def warp_frame(
+    udp: np.ndarray, a: Key, b: Key, t: float, match_distance: float = MATCH_DISTANCE
+) -> tuple[np.ndarray, float]:
     """The in-between of keys ``a`` (t = 0) and ``b`` (t = 1) for pose ``udp``: (straight RGBA uint8, hole fraction).
 
     A surface point seen by both keys takes (1 - t) of a's colour and t of
@@ -266,7 +275,9 @@ def warp_frame(udp: np.ndarray, a: Key, b: Key, t: float, match_distance: float 
     lr, lc = rows - top, cols - left
     figure = np.zeros(shape, np.uint8)
     figure[lr, lc] = 1
-    region = cv2.dilate(figure, np.ones((3, 3), np.uint8), iterations=RING).astype(bool) if RING else figure.astype(bool)
+    region = (
+        cv2.dilate(figure, np.ones((3, 3), np.uint8), iterations=RING).astype(bool) if RING else figure.astype(bool)
+    )
 
     total = np.zeros(shape, np.float32)
     blend = np.zeros(shape + (4,), np.float32)
@@ -416,8 +427,12 @@ def render_inbetween(
         return list(renderer.render_iter(one, sheet=sheet, batch_size=1, cancel=cancel, **options))[0]
 
     clock = options.get("clock")
-    keys = renderer.render_iter(subset(key_frames(total, k)), sheet=sheet, batch_size=batch_size, cancel=cancel, **options)
-    sequence = inbetween_sequence(read, plan, keys, render_one, hole_limit, match_distance, cancel, clock.stage if clock else None)
+    keys = renderer.render_iter(
+        subset(key_frames(total, k)), sheet=sheet, batch_size=batch_size, cancel=cancel, **options
+    )
+    sequence = inbetween_sequence(
+        read, plan, keys, render_one, hole_limit, match_distance, cancel, clock.stage if clock else None
+    )
     for done, (frame, _) in enumerate(sequence, 1):
         if progress:
             progress(STAGE_RENDER, done, total)
@@ -486,8 +501,15 @@ class InbetweenRenderer:
     attributes are the wrapped renderer's.
     """
 
-    def __init__(self, renderer, k: int = 3, views: int | None = None, mark: str | None = None,
-                 hole_limit: float = HOLE_FRACTION, match_distance: float = MATCH_DISTANCE):  # fmt: skip
+    def __init__(
+        self,
+        renderer,
+        k: int = 3,
+        views: int | None = None,
+        mark: str | None = None,
+        hole_limit: float = HOLE_FRACTION,
+        match_distance: float = MATCH_DISTANCE,
+    ):
         if k < 1:
             raise InputError(f"--inbetween {k}: give 1 (every frame rendered) or more.")
         self.renderer, self.k, self.views, self.mark = renderer, k, views, mark
@@ -505,16 +527,29 @@ class InbetweenRenderer:
             raise InputError("No character sheet: pass the sheet from parse_sheet(images) to render().")
         return select_views(sheet, self.views) if self.views else sheet
 
-    def render_iter(self, udp_frames, sheet=None, batch_size=None, progress=None, cancel=None, **options) -> Iterator[np.ndarray]:
+    def render_iter(
+        self, udp_frames, sheet=None, batch_size=None, progress=None, cancel=None, **options
+    ) -> Iterator[np.ndarray]:
         self.plan = Plan(0, self.k)
         frames = render_inbetween(
-            self.renderer, udp_frames, self.sheet_for(sheet), self.k, batch_size, progress, cancel,
-            self.hole_limit, self.match_distance, self.plan, **options,
-        )  # fmt: skip
+            self.renderer,
+            udp_frames,
+            self.sheet_for(sheet),
+            self.k,
+            batch_size,
+            progress,
+            cancel,
+            self.hole_limit,
+            self.match_distance,
+            self.plan,
+            **options,
+        )
         for frame in frames:
             yield mark_frame(frame, self.mark) if self.mark else frame
 
-    def render(self, udp_frames, sheet=None, batch_size=None, progress=None, cancel=None, **options) -> list[np.ndarray]:
+    def render(
+        self, udp_frames, sheet=None, batch_size=None, progress=None, cancel=None, **options
+    ) -> list[np.ndarray]:
         return list(self.render_iter(udp_frames, sheet, batch_size, progress, cancel, **options))
 
 
@@ -553,9 +588,9 @@ def oracle(
     """
     from .dances import get_motion, list_dances
     from .dances.generator import dance_camera
-    from .render3d.raster import get_rasterizer
     from .dances.views import toon_and_udp
     from .quality import psnr, ssim
+    from .render3d.raster import get_rasterizer
 
     rasterizer = rasterizer or get_rasterizer()
     rows = []
@@ -578,23 +613,42 @@ def oracle(
                 cpu += time.process_time() - started
                 if warped:
                     figure = (frame[:, :, 3] > 0) | (toon[j][:, :, 3] > 0)
-                    scores.append((min(psnr(frame, toon[j]), 100.0), min(psnr(frame, toon[j], figure), 100.0), ssim(frame, toon[j], figure)))
+                    scores.append(
+                        (
+                            min(psnr(frame, toon[j]), 100.0),
+                            min(psnr(frame, toon[j], figure), 100.0),
+                            ssim(frame, toon[j], figure),
+                        )
+                    )
             s = np.array(scores).reshape(-1, 3)
             nan = float("nan")
-            rows.append({
-                "dance": name, "k": k, "frames": len(udp), "inbetweens": len(scores), "fallbacks": len(plan.fallbacks),
-                "fallback_rate": plan.fallback_rate, "psnr": float(s[:, 0].mean()) if len(s) else nan,
-                "psnr_min": float(s[:, 0].min()) if len(s) else nan, "psnr_figure": float(s[:, 1].mean()) if len(s) else nan,
-                "ssim_figure": float(s[:, 2].mean()) if len(s) else nan, "cpu_ms": 1e3 * cpu / max(len(scores), 1),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "dance": name,
+                    "k": k,
+                    "frames": len(udp),
+                    "inbetweens": len(scores),
+                    "fallbacks": len(plan.fallbacks),
+                    "fallback_rate": plan.fallback_rate,
+                    "psnr": float(s[:, 0].mean()) if len(s) else nan,
+                    "psnr_min": float(s[:, 0].min()) if len(s) else nan,
+                    "psnr_figure": float(s[:, 1].mean()) if len(s) else nan,
+                    "ssim_figure": float(s[:, 2].mean()) if len(s) else nan,
+                    "cpu_ms": 1e3 * cpu / max(len(scores), 1),
+                }
+            )
     return rows
 
 
-def print_oracle(seconds: float | None = 4.0, size: int = 512, dances: Sequence[str] | None = None, machine: str = "", out=print) -> list[dict]:
+def print_oracle(
+    seconds: float | None = 4.0, size: int = 512, dances: Sequence[str] | None = None, machine: str = "", out=print
+) -> list[dict]:
     """``python -m conr.bench --inbetween``: the oracle table, one row per dance and k, then each k over all dances."""
     span = f"the first {seconds:g} s" if seconds else "one loop"
-    out(f"# in-betweening oracle: toon ground truth, {size} px, {span} of each dance at 30 fps; {machine}; "
-        "CPU ms per in-between (indexing keys, matching, warping)")  # fmt: skip
+    out(
+        f"# in-betweening oracle: toon ground truth, {size} px, {span} of each dance at 30 fps; {machine}; "
+        "CPU ms per in-between (indexing keys, matching, warping)"
+    )
     out("| dance | k | in-betweens | fallback | PSNR dB | min PSNR | figure PSNR | figure SSIM | CPU ms |")
     out("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     rows = []
@@ -608,15 +662,29 @@ def print_oracle(seconds: float | None = 4.0, size: int = 512, dances: Sequence[
         group = [r for r in rows if r["k"] == k]
         weights = np.array([r["inbetweens"] for r in group], float)
         meant = sum(r["inbetweens"] + r["fallbacks"] for r in group)
-        mean = lambda key: float(np.average([r[key] for r in group], weights=weights)) if weights.sum() else float("nan")  # noqa: E731
-        out(_oracle_line({
-            "dance": "**all**", "k": k, "inbetweens": int(weights.sum()), "fallback_rate": sum(r["fallbacks"] for r in group) / max(meant, 1),
-            "psnr": mean("psnr"), "psnr_min": min(r["psnr_min"] for r in group), "psnr_figure": mean("psnr_figure"),
-            "ssim_figure": mean("ssim_figure"), "cpu_ms": mean("cpu_ms"),
-        }))  # fmt: skip
+        mean = lambda key: (
+            float(np.average([r[key] for r in group], weights=weights)) if weights.sum() else float("nan")
+        )  # noqa: E731
+        out(
+            _oracle_line(
+                {
+                    "dance": "**all**",
+                    "k": k,
+                    "inbetweens": int(weights.sum()),
+                    "fallback_rate": sum(r["fallbacks"] for r in group) / max(meant, 1),
+                    "psnr": mean("psnr"),
+                    "psnr_min": min(r["psnr_min"] for r in group),
+                    "psnr_figure": mean("psnr_figure"),
+                    "ssim_figure": mean("ssim_figure"),
+                    "cpu_ms": mean("cpu_ms"),
+                }
+            )
+        )
     return rows
 
 
 def _oracle_line(r: dict) -> str:
-    return (f"| {r['dance']} | {r['k']} | {r['inbetweens']} | {100 * r['fallback_rate']:.1f}% | {r['psnr']:.2f} | {r['psnr_min']:.2f} | "
-            f"{r['psnr_figure']:.2f} | {r['ssim_figure']:.4f} | {r['cpu_ms']:.1f} |")  # fmt: skip
+    return (
+        f"| {r['dance']} | {r['k']} | {r['inbetweens']} | {100 * r['fallback_rate']:.1f}% | {r['psnr']:.2f} | {r['psnr_min']:.2f} | "
+        f"{r['psnr_figure']:.2f} | {r['ssim_figure']:.4f} | {r['cpu_ms']:.1f} |"
+    )

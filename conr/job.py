@@ -26,6 +26,7 @@ from .limits import Limits, check_fps
 from .progress import STAGE_CUTOUTS, STAGE_RENDER, Progress, cancellable
 from .udp import UdpSequence
 
+
 def check_file_size(path, max_mb: int, what: str) -> None:
     """Refuse an uploaded file over ``max_mb`` (the web server accepts up to the largest per-kind limit)."""
     try:
@@ -33,7 +34,9 @@ def check_file_size(path, max_mb: int, what: str) -> None:
     except (OSError, TypeError):
         return  # not a file (an array, a missing file: reported where it is read)
     if size > max_mb * 1024**2:
-        raise InputError(f"The {what} '{Path(path).name}' is {size / 1024**2:.0f} MB, over this server's limit of {max_mb} MB.")
+        raise InputError(
+            f"The {what} '{Path(path).name}' is {size / 1024**2:.0f} MB, over this server's limit of {max_mb} MB."
+        )
 
 
 # ---------------------------------------------------------------- pose sources
@@ -49,8 +52,18 @@ class PoseSource:
     def check(self, fps: float, seconds: float, limits: Limits) -> None:
         """Cheap checks, before any slow work (files present, names known)."""
 
-    def open(self, fps: float, seconds: float, limits: Limits, *, renderer=None, work_dir: Path | None = None,
-             progress: Progress | None = None, cancel=None, retiming=None) -> UdpSequence:  # fmt: skip
+    def open(
+        self,
+        fps: float,
+        seconds: float,
+        limits: Limits,
+        *,
+        renderer=None,
+        work_dir: Path | None = None,
+        progress: Progress | None = None,
+        cancel=None,
+        retiming=None,
+    ) -> UdpSequence:
         """The frames at ``fps``, at most ``seconds`` (0: all); ``retiming`` (``conr.audio``) fits them to a song."""
         raise NotImplementedError
 
@@ -101,7 +114,11 @@ class UdpArchive(PoseSource):
     def check(self, fps, seconds, limits):
         paths = self.path if isinstance(self.path, (list, tuple)) else [self.path]
         for path in map(Path, paths):
-            if path.suffix.lower() == ".zip" and path.is_file() and path.stat().st_size > limits.max_zip_upload_mb * 1024**2:
+            if (
+                path.suffix.lower() == ".zip"
+                and path.is_file()
+                and path.stat().st_size > limits.max_zip_upload_mb * 1024**2
+            ):
                 raise InputError(
                     f"'{path.name}' is {path.stat().st_size / 1024**2:.0f} MB, over this server's limit of "
                     f"{limits.max_zip_upload_mb} MB for a UDP zip. Send fewer frames, or 16-bit PNG frames (smaller than npz)."
@@ -145,10 +162,16 @@ class VideoPoses(PoseSource):
         if renderer is None:
             raise ValueError("VideoPoses.open needs the renderer (its UDP detector)")
         self.detection = pose_from_video(
-            renderer, self.path, fps=fps, max_seconds=seconds or None, smooth=self.smooth,
-            matting_model=self.matting_model, limits=limits, source_fps=self.source_fps,
+            renderer,
+            self.path,
+            fps=fps,
+            max_seconds=seconds or None,
+            smooth=self.smooth,
+            matting_model=self.matting_model,
+            limits=limits,
+            source_fps=self.source_fps,
             progress=cancellable(progress, cancel),
-        )  # fmt: skip
+        )
         return self.detection.udp
 
     def describe(self) -> str:
@@ -185,10 +208,18 @@ class MmdDance(PoseSource):
         out = Path(work_dir) / f"mmd-{uuid.uuid4().hex[:8]}-udp.zip" if work_dir else None
         extra = {"camera": self.camera} if self.camera else {}
         return udp_from_mmd(
-            self.model, self.motion, out=out, size=self.size, fps=fps, max_seconds=seconds or None,
-            limits=limits, start=self.start, physics=self.physics,
-            progress=cancellable(progress, cancel), **extra,
-        )  # fmt: skip
+            self.model,
+            self.motion,
+            out=out,
+            size=self.size,
+            fps=fps,
+            max_seconds=seconds or None,
+            limits=limits,
+            start=self.start,
+            physics=self.physics,
+            progress=cancellable(progress, cancel),
+            **extra,
+        )
 
     def describe(self) -> str:
         return f"your MMD dance {Path(self.motion).name} on {Path(self.model).name}"
@@ -201,11 +232,14 @@ def cutout_notes(names: Sequence[str], cutouts: Sequence) -> list[str]:
     """What to tell the user about each cut-out: kept or removed background, a fallback model, odd-looking drawings."""
     notes = []
     for name, cut in zip(names, cutouts):
-        notes.append(f"✂️ {name}: background removed ({cut.model})" if cut.removed_background else f"✅ {name}: kept its transparency")
+        notes.append(
+            f"✂️ {name}: background removed ({cut.model})"
+            if cut.removed_background
+            else f"✅ {name}: kept its transparency"
+        )
         notes += [f"ℹ️ {cut.note}"] if cut.note else []
         notes += [f"⚠️ {warning}" for warning in cut.warnings]
     return notes
-
 
 
 @dataclass
@@ -358,8 +392,15 @@ class RenderJob:
             )
         poses[0]  # one frame decoded now: a broken sequence fails before any rendering
 
-    def run(self, renderer, outputs: Outputs, limits: Limits | None = None, progress: Progress | None = None,
-            cancel=None, work_dir: Path | None = None) -> JobResult:  # fmt: skip
+    def run(
+        self,
+        renderer,
+        outputs: Outputs,
+        limits: Limits | None = None,
+        progress: Progress | None = None,
+        cancel=None,
+        work_dir: Path | None = None,
+    ) -> JobResult:
         """Check, cut out, pose, render and write ``outputs``; on failure or cancel nothing is left of them."""
         from . import matting
         from .pipeline import render_to_files
@@ -384,9 +425,13 @@ class RenderJob:
             check_cancelled(cancel)
             progress(STAGE_CUTOUTS, index, len(names))
             cutouts += matting.cut_out_sheet(
-                [drawing], [name], model=self.matting_model or matting.DEFAULT_MODEL, force=self.force_matting,
-                max_images=limits.max_images, max_pixels=limits.max_pixels,
-            )  # fmt: skip
+                [drawing],
+                [name],
+                model=self.matting_model or matting.DEFAULT_MODEL,
+                force=self.force_matting,
+                max_images=limits.max_images,
+                max_pixels=limits.max_pixels,
+            )
         progress(STAGE_CUTOUTS, len(names), len(names))
         if poses is None:
             poses = self.source.open(self.fps, self.seconds, limits, **opened)
@@ -396,14 +441,25 @@ class RenderJob:
         frames_from = self.frame_source(renderer, len(poses))
         progress(STAGE_RENDER, 0, len(poses))
         render = render_to_files(
-            frames_from, poses, sheet=sheet, fps=self.fps, background=self.background, mp4=outputs.mp4,
-            webm=outputs.webm, frames_dir=outputs.frames_dir, frames_zip=outputs.frames_zip, max_side=self.max_side,
-            progress=progress, cancel=cancel,
-        )  # fmt: skip
+            frames_from,
+            poses,
+            sheet=sheet,
+            fps=self.fps,
+            background=self.background,
+            mp4=outputs.mp4,
+            webm=outputs.webm,
+            frames_dir=outputs.frames_dir,
+            frames_zip=outputs.frames_zip,
+            max_side=self.max_side,
+            progress=progress,
+            cancel=cancel,
+        )
         notes = cutout_notes(names, cutouts)
         if frames_from is not renderer:
             kind = "draft: 2 drawings, " if self.draft else ""
-            notes.append(f"⏩ {kind}1 frame in {frames_from.k} through the network, the others in-betweened along the poses")
+            notes.append(
+                f"⏩ {kind}1 frame in {frames_from.k} through the network, the others in-betweened along the poses"
+            )
         if song is not None:
             from .video import add_audio
 
@@ -412,5 +468,12 @@ class RenderJob:
             notes.append(f"🎵 {retiming.message}" if retiming.message else "🎵 with your song")
         views = frames_from.sheet_for(sheet).views if hasattr(frames_from, "sheet_for") else sheet.views  # a draft: 2
         plan = getattr(frames_from, "plan", None)
-        return JobResult(render, self.source.describe(), views, time.perf_counter() - started, renderer.device.type,
-                         notes, len(plan.keys) if plan is not None else render.frames)  # fmt: skip
+        return JobResult(
+            render,
+            self.source.describe(),
+            views,
+            time.perf_counter() - started,
+            renderer.device.type,
+            notes,
+            len(plan.keys) if plan is not None else render.frames,
+        )

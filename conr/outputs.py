@@ -70,8 +70,9 @@ class OutputFolders:
         secret: key of the session-id hash; random per process by default.
     """
 
-    def __init__(self, root: str | os.PathLike, ttl_seconds: float = 7200, max_bytes: int = 4 << 30,
-                 secret: bytes | None = None):  # fmt: skip
+    def __init__(
+        self, root: str | os.PathLike, ttl_seconds: float = 7200, max_bytes: int = 4 << 30, secret: bytes | None = None
+    ):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.ttl_seconds = ttl_seconds

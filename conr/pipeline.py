@@ -28,12 +28,13 @@ import torch
 from .crop import SquareCrop
 from .errors import InputError, check_cancelled
 from .network import PARTS, CoNRNetwork, SheetFeatures
+from .precision import DTYPES, FLOAT32, Precision, PrecisionChoice, native_dtypes, parse_dtype, parse_precision  # noqa: F401 (DTYPES, parse_dtype re-exported)
+from .progress import STAGE_DETECT, STAGE_RENDER, Progress
+from .runtime import StageClock, keep_freed_memory
 from .sheet import NETWORK_SIZE, ImageInput, describe, load_image, premultiply, prepare_sheet
 from .udp import PreparedPose, prepare_pose, validate_udp
-from .progress import STAGE_DETECT, STAGE_RENDER, Progress
-from .precision import DTYPES, FLOAT32, Precision, PrecisionChoice, native_dtypes, parse_dtype, parse_precision  # noqa: F401 (DTYPES, parse_dtype re-exported)
-from .runtime import StageClock, keep_freed_memory
 from .weights import ResolvedWeights, load_part, resolve_weights
+
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
     """CUDA when available, else CPU; an explicit request for CUDA without it is an error."""
@@ -166,7 +167,9 @@ class ConrRenderer:
         renderer.weights = resolved
         return renderer.to(pick_device(device), dtype)
 
-    def to(self, device: str | torch.device | None = None, dtype: str | torch.dtype | Precision | None = None) -> ConrRenderer:
+    def to(
+        self, device: str | torch.device | None = None, dtype: str | torch.dtype | Precision | None = None
+    ) -> ConrRenderer:
         """Place the network on ``device`` and set the precision; returns self.
 
         ``dtype="auto"`` measures the candidates this device computes
@@ -190,8 +193,14 @@ class ConrRenderer:
             dtype = self.precision_choice.precision
         if dtype is not None or device is not None:
             precision = parse_precision(dtype) if dtype is not None else self.precision
-            if precision.dtype == torch.float16 and self.device.type == "cpu" and "float16" not in native_dtypes(self.device):
-                raise InputError("float16 is for GPUs (or CPUs with AVX512-FP16/AMX); on this CPU use bfloat16 or float32.")
+            if (
+                precision.dtype == torch.float16
+                and self.device.type == "cpu"
+                and "float16" not in native_dtypes(self.device)
+            ):
+                raise InputError(
+                    "float16 is for GPUs (or CPUs with AVX512-FP16/AMX); on this CPU use bfloat16 or float32."
+                )
             self.precision = precision
         return self
 
@@ -316,15 +325,22 @@ class ConrRenderer:
         from the renderer's own batch size again.
         """
         if len(targets) > limit[0]:
-            return [out for i in range(0, len(targets), limit[0]) for out in self._launch(sheet, targets[i : i + limit[0]], limit)]
+            return [
+                out
+                for i in range(0, len(targets), limit[0])
+                for out in self._launch(sheet, targets[i : i + limit[0]], limit)
+            ]
         features = sheet.features
         if features.reference.device != self.device:
             features = features.to(self.device)
         try:
             with torch.inference_mode():
                 target = torch.from_numpy(targets).to(self.device, non_blocking=True)
-                return [self.network.render(features, target, shader_dtype=self.precision.dtype,
-                                            encoder_dtype=self.precision.encoder_dtype)]  # fmt: skip
+                return [
+                    self.network.render(
+                        features, target, shader_dtype=self.precision.dtype, encoder_dtype=self.precision.encoder_dtype
+                    )
+                ]
         except torch.OutOfMemoryError:
             if len(targets) == 1:
                 raise
@@ -488,8 +504,9 @@ def render_to_files(
     width, height = fit_size(canvas_w, canvas_h, max_side)
     clock = clock or StageClock(enabled=False)
     with clock.stage("start encoders"):
-        sink = FrameSink(width, height, fps, mp4=mp4, webm=webm, frames_dir=frames_dir, frames_zip=frames_zip,
-                         background=background)  # fmt: skip
+        sink = FrameSink(
+            width, height, fps, mp4=mp4, webm=webm, frames_dir=frames_dir, frames_zip=frames_zip, background=background
+        )
     with sink:
         for rgba in renderer.render_iter(poses, sheet, progress=progress, cancel=cancel, clock=clock):
             with clock.stage("resize + encode (hand-off)"):
@@ -500,7 +517,12 @@ def render_to_files(
         with clock.stage("finish encoders"):
             sink.close()
     return RenderResult(
-        sink.count, width, height, fps,
-        mp4=str(mp4) if mp4 else None, webm=str(webm) if webm else None,
-        frames_dir=str(frames_dir) if frames_dir else None, frames_zip=str(frames_zip) if frames_zip else None,
-    )  # fmt: skip
+        sink.count,
+        width,
+        height,
+        fps,
+        mp4=str(mp4) if mp4 else None,
+        webm=str(webm) if webm else None,
+        frames_dir=str(frames_dir) if frames_dir else None,
+        frames_zip=str(frames_zip) if frames_zip else None,
+    )

@@ -227,7 +227,11 @@ class PrecisionChoice:
         parts = []
         for m in self.measurements:
             q = m.quality
-            quality = "reference" if m.name == "float32" else f"PSNR {q.psnr_db:.1f} dB, mean {q.mean_abs:.2f}, p99.9 {q.p999_abs:.0f} levels"
+            quality = (
+                "reference"
+                if m.name == "float32"
+                else f"PSNR {q.psnr_db:.1f} dB, mean {q.mean_abs:.2f}, p99.9 {q.p999_abs:.0f} levels"
+            )
             parts.append(f"{m.name}: {m.seconds_per_frame:.2f} s/frame, {quality}")
         chosen = self.measured(self.precision)
         head = f"precision: {self.precision}"
@@ -236,9 +240,7 @@ class PrecisionChoice:
         return f"{head}; {'cached' if self.cached else 'measured'} on the reference input: " + "; ".join(parts)
 
 
-def pick(
-    measurements: Sequence[Measurement], min_psnr: float = MIN_PSNR_DB, max_p999: float = MAX_P999_LEVELS
-) -> str:
+def pick(measurements: Sequence[Measurement], min_psnr: float = MIN_PSNR_DB, max_p999: float = MAX_P999_LEVELS) -> str:
     """The fastest measurement whose quality passes; float32 (always first, the reference) otherwise."""
     passing = [m for m in measurements if m.name == "float32" or m.quality.passes(min_psnr, max_p999)]
     return min(passing, key=lambda m: m.seconds_per_frame).name
@@ -344,8 +346,14 @@ def cache_key(renderer: ConrRenderer, candidates: Sequence[str], min_psnr: float
     fingerprint = weights_fingerprint(renderer)
     if fingerprint is None:
         return None
-    fields = [device_label(renderer.device), fingerprint, torch.__version__, ",".join(candidates),
-              f"{min_psnr}:{max_p999}", str(REFERENCE_VERSION)]  # fmt: skip
+    fields = [
+        device_label(renderer.device),
+        fingerprint,
+        torch.__version__,
+        ",".join(candidates),
+        f"{min_psnr}:{max_p999}",
+        str(REFERENCE_VERSION),
+    ]
     return hashlib.sha1("\n".join(fields).encode()).hexdigest()
 
 
@@ -359,7 +367,10 @@ def _read_cache(path: Path) -> dict:
 
 def _from_record(record: dict) -> PrecisionChoice | None:
     try:
-        measurements = [Measurement(m["name"], float(m["seconds_per_frame"]), Quality(**m["quality"])) for m in record["measurements"]]
+        measurements = [
+            Measurement(m["name"], float(m["seconds_per_frame"]), Quality(**m["quality"]))
+            for m in record["measurements"]
+        ]
         return PrecisionChoice(str(record["precision"]), measurements, cached=True)
     except (KeyError, TypeError, ValueError):
         return None
@@ -370,8 +381,11 @@ def _write_cache(path: Path, key: str, choice: PrecisionChoice) -> None:
     if path.exists() and not path.is_file():  # a device or a folder (never replace /dev/null with a file)
         return
     data = _read_cache(path)
-    data[key] = {"precision": choice.precision, "measurements": [asdict(m) for m in choice.measurements],
-                 "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
+    data[key] = {
+        "precision": choice.precision,
+        "measurements": [asdict(m) for m in choice.measurements],
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
@@ -420,6 +434,18 @@ def choose_precision(
 
 
 __all__ = [
-    "Precision", "PrecisionChoice", "Measurement", "Quality", "parse_precision", "parse_dtype", "native_dtypes",
-    "native_precisions", "frame_quality", "pick", "choose_precision", "reference_inputs", "MIN_PSNR_DB", "MAX_P999_LEVELS",
-]  # fmt: skip
+    "Precision",
+    "PrecisionChoice",
+    "Measurement",
+    "Quality",
+    "parse_precision",
+    "parse_dtype",
+    "native_dtypes",
+    "native_precisions",
+    "frame_quality",
+    "pick",
+    "choose_precision",
+    "reference_inputs",
+    "MIN_PSNR_DB",
+    "MAX_P999_LEVELS",
+]

@@ -107,7 +107,9 @@ class RenderForm:
             return UdpArchive(file_path(self.udp_zip))
         if self.source == SOURCE_VIDEO:
             if not file_path(self.video):
-                raise InputError("Upload a video of a dancing character (MP4, WebM or GIF), or pick another dance source.")
+                raise InputError(
+                    "Upload a video of a dancing character (MP4, WebM or GIF), or pick another dance source."
+                )
             cached = (self.detected or {}).get(self.detection_key())
             if cached and Path(cached).is_file():
                 return UdpArchive(cached)
@@ -386,7 +388,9 @@ class Service:
         try:
             with self.outputs.job(session) as folder:
                 out, work_dir = Outputs.in_folder(folder), self.outputs.folder(session, "poses")
-                result = job.run(self.engine.get(), out, self.limits, progress=progress, cancel=cancel, work_dir=work_dir)
+                result = job.run(
+                    self.engine.get(), out, self.limits, progress=progress, cancel=cancel, work_dir=work_dir
+                )
         except Cancelled:
             done = getattr(progress, "done", {}).get(STAGE_RENDER, (0, 0))
             log.info("render cancelled after %d of %d frames; its files are deleted", *done)

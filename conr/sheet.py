@@ -178,8 +178,16 @@ def figure_warnings(rgba: np.ndarray, name: str) -> list[str]:
     height, width = mask.shape
     x, y, box_w, box_h = cv2.boundingRect(mask)
     scale = min(1.0, SHAPES_SIDE / max(height, width))
-    shapes = mask if scale == 1.0 else (cv2.resize(mask * 255, (max(1, round(width * scale)), max(1, round(height * scale))),
-                                                   interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)  # fmt: skip
+    shapes = (
+        mask
+        if scale == 1.0
+        else (
+            cv2.resize(
+                mask * 255, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
+            )
+            > 0
+        ).astype(np.uint8)
+    )
     _, _, stats, _ = cv2.connectedComponentsWithStats(shapes, connectivity=8)
     areas = stats[1:, cv2.CC_STAT_AREA]
     figures = int(np.count_nonzero(areas >= SECOND_FIGURE_SHARE * areas.max()))
@@ -202,7 +210,9 @@ def figure_warnings(rgba: np.ndarray, name: str) -> list[str]:
     return notes
 
 
-def prepare_sheet(images: Sequence[np.ndarray], names: Sequence[str] | None = None, size: int = NETWORK_SIZE) -> PreparedSheet:
+def prepare_sheet(
+    images: Sequence[np.ndarray], names: Sequence[str] | None = None, size: int = NETWORK_SIZE
+) -> PreparedSheet:
     """Prepare every view of a sheet; raises InputError naming the first bad view."""
     if len(images) == 0:
         raise InputError("The character sheet is empty: give at least one drawing of the character.")

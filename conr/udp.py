@@ -145,7 +145,9 @@ def _npz_member(archive: zipfile.ZipFile, name: str) -> zipfile.ZipInfo:
         keys = [key[:-4] if key.endswith(".npy") else key for key in infos]
         raise InputError(f"UDP frame '{name}' has no array 'i' (it has {', '.join(keys) or 'none'}).")
     if info.flag_bits & 0x1:
-        raise InputError(f"UDP frame '{name}': its array 'i' is encrypted. Save it again with numpy.savez, without a password.")
+        raise InputError(
+            f"UDP frame '{name}': its array 'i' is encrypted. Save it again with numpy.savez, without a password."
+        )
     if info.compress_type not in _NPZ_METHODS:
         raise InputError(
             f"UDP frame '{name}': its array 'i' uses zip compression method {info.compress_type}, which cannot be read "
@@ -284,7 +286,9 @@ def _decode_png16(data: bytes, name: str) -> np.ndarray:
             f"{depth} bits lose too much precision."
         )
     if colour != 6:
-        raise InputError(f"UDP frame '{name}' is a PNG with {_PNG_CHANNELS.get(colour, '?')} channels; expected 4 (RGBA).")
+        raise InputError(
+            f"UDP frame '{name}' is a PNG with {_PNG_CHANNELS.get(colour, '?')} channels; expected 4 (RGBA)."
+        )
     check_udp_shape((height, width, 4), np.float32, name)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None or image.dtype != np.uint16 or image.shape != (height, width, 4):
@@ -410,7 +414,9 @@ class UdpSequence(Sequence[np.ndarray]):
     whole. ``names[i]`` is what error messages call frame i.
     """
 
-    def __init__(self, names: list[str], loader: Callable[[int], bytes] | None = None, frames: list[np.ndarray] | None = None):
+    def __init__(
+        self, names: list[str], loader: Callable[[int], bytes] | None = None, frames: list[np.ndarray] | None = None
+    ):
         self.names = names
         self._loader = loader
         self._frames = frames
@@ -477,7 +483,9 @@ def _is_frame_name(name: str) -> bool:
 
 
 def _folder_sequence(folder: Path) -> UdpSequence:
-    files = sorted((p for p in folder.iterdir() if p.is_file() and _is_frame_name(p.name)), key=lambda p: natural_key(p.name))
+    files = sorted(
+        (p for p in folder.iterdir() if p.is_file() and _is_frame_name(p.name)), key=lambda p: natural_key(p.name)
+    )
     if not files:
         raise InputError(f"The folder '{folder.name}' holds no UDP frames (.npz, .exr or 16-bit .png).")
     return UdpSequence([p.name for p in files], loader=lambda i: files[i].read_bytes())
@@ -490,7 +498,9 @@ def _zip_sequence(path: Path, max_entries: int, max_bytes: int) -> UdpSequence:
         for info in archive.infolist():
             name = info.filename
             if is_unsafe_name(name):
-                raise InputError(f"'{path.name}' contains an unsafe path '{name}' (absolute or with '..'); refusing it.")
+                raise InputError(
+                    f"'{path.name}' contains an unsafe path '{name}' (absolute or with '..'); refusing it."
+                )
             if info.is_dir() or not _is_frame_name(name):
                 continue
             total += info.file_size
@@ -523,7 +533,12 @@ def open_udp_sequence(
         for p in paths:
             if not p.is_file():
                 raise InputError(f"UDP frame '{p.name}' does not exist.")
-        if len(paths) == 1 and paths[0].is_file() and paths[0].read_bytes()[:4] == ZIP_MAGIC and paths[0].suffix.lower() == ".zip":
+        if (
+            len(paths) == 1
+            and paths[0].is_file()
+            and paths[0].read_bytes()[:4] == ZIP_MAGIC
+            and paths[0].suffix.lower() == ".zip"
+        ):
             return _zip_sequence(paths[0], max_entries, max_bytes)
         paths.sort(key=lambda p: natural_key(p.name))
         return UdpSequence([p.name for p in paths], loader=lambda i: paths[i].read_bytes())
@@ -578,7 +593,9 @@ def udp_preview(frame: np.ndarray, background: tuple[int, int, int] = (255, 255,
     return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
 
 
-def write_udp_preview_image(path: PathLike, frame: np.ndarray, background: tuple[int, int, int] = (255, 255, 255)) -> Path:
+def write_udp_preview_image(
+    path: PathLike, frame: np.ndarray, background: tuple[int, int, int] = (255, 255, 255)
+) -> Path:
     """Save the colour preview of one frame as an 8-bit PNG."""
     path = Path(path)
     ok, data = cv2.imencode(".png", cv2.cvtColor(udp_preview(frame, background), cv2.COLOR_RGB2BGR))

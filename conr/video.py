@@ -173,7 +173,20 @@ MP4 = VideoFormat(
     "mp4",
     "rgb24",
     # H.264 High, yuv420p, moov atom first: plays in every browser while downloading.
-    ("-c:v", "libx264", "-preset", "fast", "-crf", "18", "-tune", "animation", "-pix_fmt", "yuv420p", "-movflags", "+faststart"),
+    (
+        "-c:v",
+        "libx264",
+        "-preset",
+        "fast",
+        "-crf",
+        "18",
+        "-tune",
+        "animation",
+        "-pix_fmt",
+        "yuv420p",
+        "-movflags",
+        "+faststart",
+    ),
 )
 WEBM_ALPHA = VideoFormat(
     ".webm",
@@ -181,10 +194,26 @@ WEBM_ALPHA = VideoFormat(
     "rgba",
     # VP9 with an alpha plane; auto-alt-ref must be off for alpha.
     (
-        "-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p", "-b:v", "0", "-crf", "30", "-auto-alt-ref", "0",
-        "-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1", "-metadata:s:v:0", "alpha_mode=1",
+        "-c:v",
+        "libvpx-vp9",
+        "-pix_fmt",
+        "yuva420p",
+        "-b:v",
+        "0",
+        "-crf",
+        "30",
+        "-auto-alt-ref",
+        "0",
+        "-deadline",
+        "realtime",
+        "-cpu-used",
+        "8",
+        "-row-mt",
+        "1",
+        "-metadata:s:v:0",
+        "alpha_mode=1",
     ),
-)  # fmt: skip
+)
 
 
 #: Encoder threads: half the cores (one on a 2-core Space), so that encoding overlaps the network
@@ -245,10 +274,31 @@ class VideoWriter:
         except OSError as exc:
             raise output_error(self.path, f"its folder cannot be created ({exc.strerror or exc})") from None
         cmd = [
-            ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error",
-            "-f", "rawvideo", "-pix_fmt", fmt.input_pix_fmt, "-s", f"{self.size[0]}x{self.size[1]}",
-            "-r", f"{fps:g}", "-i", "-", "-an", "-threads", str(ENCODER_THREADS), *fmt.args, "-r", f"{fps:g}", "-f", fmt.muxer, str(self.path),
-        ]  # fmt: skip
+            ffmpeg_exe(),
+            "-y",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            fmt.input_pix_fmt,
+            "-s",
+            f"{self.size[0]}x{self.size[1]}",
+            "-r",
+            f"{fps:g}",
+            "-i",
+            "-",
+            "-an",
+            "-threads",
+            str(ENCODER_THREADS),
+            *fmt.args,
+            "-r",
+            f"{fps:g}",
+            "-f",
+            fmt.muxer,
+            str(self.path),
+        ]
         # ffmpeg's messages go to a file: a pipe nobody reads could fill and block it.
         self._log = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log)
@@ -361,7 +411,9 @@ class FrameSink:
                 self._zip_path = Path(frames_zip)
         except OSError as exc:
             self.abort()
-            raise output_error(Path(exc.filename or frames_dir or frames_zip or "output"), exc.strerror or str(exc)) from None
+            raise output_error(
+                Path(exc.filename or frames_dir or frames_zip or "output"), exc.strerror or str(exc)
+            ) from None
         except BaseException:
             self.abort()
             raise
@@ -494,7 +546,9 @@ def probe_video(path: str | Path) -> VideoInfo:
         raise RuntimeError(f"could not parse ffmpeg's report on {path.name}")
     codec, pix_fmt, width, height = stream.groups()
     alpha = bool(re.search(r"alpha_mode\s*:\s*1", log, re.IGNORECASE)) or "yuva" in pix_fmt
-    return VideoInfo(codec, pix_fmt, int(width), int(height), int(frames[-1]), float(fps.group(1)) if fps else 0.0, alpha)
+    return VideoInfo(
+        codec, pix_fmt, int(width), int(height), int(frames[-1]), float(fps.group(1)) if fps else 0.0, alpha
+    )
 
 
 def read_video_frames(path: str | Path, rgba: bool = False) -> np.ndarray:
@@ -528,8 +582,10 @@ def video_duration(path: str | Path) -> float:
     path = Path(path)
     proc = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "null", "-"],
-        capture_output=True, text=True, timeout=MUX_TIMEOUT,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=MUX_TIMEOUT,
+    )
     frames = re.findall(r"frame=\s*(\d+)", proc.stderr)
     fps = re.search(r"Video: .*?([\d.]+) fps", proc.stderr)
     if proc.returncode != 0 or not frames or not fps:
@@ -558,11 +614,29 @@ def mux_audio(video: str | Path, song, start: float = 0.0, duration: float | Non
     # apad then atrim: exactly ``duration`` of sound whether the song is longer or shorter.
     audio_filter = f"apad=whole_dur={duration:.6f},atrim=duration={duration:.6f},asetpts=N/SR/TB"
     cmd = [
-        ffmpeg_exe(), "-y", "-hide_banner", "-nostdin", "-loglevel", "error",
-        "-i", str(video), *song.input_args(start),
-        "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-af", audio_filter, *AUDIO_ARGS[muxer],
-        "-map_metadata", "0", "-map_chapters", "-1",
-    ]  # fmt: skip
+        ffmpeg_exe(),
+        "-y",
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-i",
+        str(video),
+        *song.input_args(start),
+        "-map",
+        "0:v:0",
+        "-map",
+        "1:a:0",
+        "-c:v",
+        "copy",
+        "-af",
+        audio_filter,
+        *AUDIO_ARGS[muxer],
+        "-map_metadata",
+        "0",
+        "-map_chapters",
+        "-1",
+    ]
     if muxer == "mp4":
         cmd += ["-movflags", "+faststart"]
     cmd += ["-f", muxer, str(temp)]
@@ -570,7 +644,9 @@ def mux_audio(video: str | Path, song, start: float = 0.0, duration: float | Non
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=MUX_TIMEOUT)
     except subprocess.TimeoutExpired:
         remove_output(temp)
-        raise OutputError(f"Adding the song '{song.name}' to {video.name} took longer than {MUX_TIMEOUT} s; it was stopped.") from None
+        raise OutputError(
+            f"Adding the song '{song.name}' to {video.name} took longer than {MUX_TIMEOUT} s; it was stopped."
+        ) from None
     except BaseException:
         remove_output(temp)
         raise
@@ -580,7 +656,9 @@ def mux_audio(video: str | Path, song, start: float = 0.0, duration: float | Non
         # ffmpeg names the file it failed on: in#0 the video, in#1 the song, out#0 the result.
         if "[in#1" in reason or (song.name in reason and video.name not in reason):
             last = re.sub(r"^(\[[^\]]*\]\s*)+", "", reason.splitlines()[-1])[:200]
-            raise InputError(f"The song '{song.name}' could not be added to {video.name} ({last}). Try saving it as MP3 or WAV.")
+            raise InputError(
+                f"The song '{song.name}' could not be added to {video.name} ({last}). Try saving it as MP3 or WAV."
+            )
         raise output_error(video, reason or f"ffmpeg exited with status {proc.returncode}")
     try:
         temp.replace(video)
@@ -619,10 +697,13 @@ def probe_audio(path: str | Path) -> AudioInfo | None:
     path = Path(path)
     proc = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:a:0?", "-f", "s16le", "-"],
-        capture_output=True, timeout=MUX_TIMEOUT,
-    )  # fmt: skip
+        capture_output=True,
+        timeout=MUX_TIMEOUT,
+    )
     log = proc.stderr.decode(errors="replace")
-    stream = re.search(r"Stream #0:\d+(?:\[\w+\])?(?:\(\w+\))?: Audio: (\w+).*?, (\d+) Hz, (mono|stereo|\d+ channels)", log)
+    stream = re.search(
+        r"Stream #0:\d+(?:\[\w+\])?(?:\(\w+\))?: Audio: (\w+).*?, (\d+) Hz, (mono|stereo|\d+ channels)", log
+    )
     if stream is None:
         return None
     codec, rate, layout = stream.groups()

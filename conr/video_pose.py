@@ -25,9 +25,9 @@ import numpy as np
 from .archive import check_entry, is_hidden_entry, is_unsafe_name, open_zip, read_entry
 from .errors import InputError
 from .limits import Limits, check_fps
-from .video import resize_longest
 from .progress import STAGE_CUTOUTS, Progress
 from .udp import UdpSequence, natural_key
+from .video import resize_longest
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".webm", ".gif", ".mov", ".mkv", ".avi", ".m4v")
@@ -76,7 +76,9 @@ def _read_video_file(path: Path, fps: float, max_seconds: float | None, limits: 
     try:
         info = ffmpeg_parse_infos(str(path))
     except (OSError, IOError, IndexError) as exc:
-        raise InputError(f"'{path.name}' is not a video file ffmpeg can read ({str(exc).splitlines()[0][:200]}).") from None
+        raise InputError(
+            f"'{path.name}' is not a video file ffmpeg can read ({str(exc).splitlines()[0][:200]})."
+        ) from None
     if not info.get("video_found"):
         raise InputError(f"'{path.name}' has no video stream (is it an audio file?). Upload an MP4, WebM or GIF.")
     duration = float(info.get("duration") or 0)
@@ -123,7 +125,9 @@ def _is_image_name(name: str) -> bool:
 def _image_entries(path: Path) -> tuple[list[str], Callable[[str], bytes]]:
     """The frame images of a folder or zip in natural order (hidden files and macOS forks skipped), and their reader."""
     if path.is_dir():
-        files = sorted((p for p in path.iterdir() if p.is_file() and _is_image_name(p.name)), key=lambda p: natural_key(p.name))
+        files = sorted(
+            (p for p in path.iterdir() if p.is_file() and _is_image_name(p.name)), key=lambda p: natural_key(p.name)
+        )
         return [p.name for p in files], lambda name: (path / name).read_bytes()
     infos = {}
     with open_zip(path) as archive:
@@ -142,7 +146,9 @@ def _image_entries(path: Path) -> tuple[list[str], Callable[[str], bytes]]:
     return names, load
 
 
-def _read_image_sequence(path: Path, source_fps: float, fps: float, max_seconds: float | None, limits: Limits) -> VideoFrames:
+def _read_image_sequence(
+    path: Path, source_fps: float, fps: float, max_seconds: float | None, limits: Limits
+) -> VideoFrames:
     from .sheet import load_image
 
     names, load = _image_entries(path)
@@ -293,7 +299,9 @@ def _cut_out_frame(rgba: np.ndarray, model: str) -> tuple[np.ndarray, str | None
         return np.zeros_like(rgba), None
 
 
-def write_comparison_preview(path: str | Path, raw: Sequence[np.ndarray], smoothed: Sequence[np.ndarray], fps: float) -> Path:
+def write_comparison_preview(
+    path: str | Path, raw: Sequence[np.ndarray], smoothed: Sequence[np.ndarray], fps: float
+) -> Path:
     """The detected poses as colours, raw on the left and smoothed on the right, as an MP4."""
     from .udp import udp_preview
     from .video import write_video

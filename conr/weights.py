@@ -184,7 +184,9 @@ def read_state_dict(path: Path, map_location: str | torch.device = "cpu") -> dic
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise WeightsError(f"{path.name} at {path} does not hold a state dict of tensors.", user_message=damaged(path.name))
+        raise WeightsError(
+            f"{path.name} at {path} does not hold a state dict of tensors.", user_message=damaged(path.name)
+        )
     if state and all(k.startswith("module.") for k in state):
         state = {k[len("module.") :]: v for k, v in state.items()}
     return state
@@ -211,7 +213,9 @@ def check_state_dict(module: nn.Module, state: dict[str, torch.Tensor], name: st
             problems.append(f"unexpected key '{key}' (shape {list(state[key].shape)})")
     if problems:
         shown = "; ".join(problems[:8]) + (f"; and {len(problems) - 8} more" if len(problems) > 8 else "")
-        raise WeightsError(f"{name} does not match the CoNR network: {shown}. Is it the right file?", user_message=damaged(name))
+        raise WeightsError(
+            f"{name} does not match the CoNR network: {shown}. Is it the right file?", user_message=damaged(name)
+        )
     for key, tensor in state.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             nan, inf = int(torch.isnan(tensor).sum()), int(torch.isinf(tensor).sum())
@@ -276,7 +280,9 @@ def _from_hub(source: HubSource, allow_download: bool, tried: list[str], progres
     paths: dict[str, Path] = {}
     sources: dict[str, str] = {}
     for part in PARTS:
-        kwargs = dict(repo_id=source.repo, filename=FILES[part].hub_path, repo_type=source.repo_type, revision=source.revision)
+        kwargs = dict(
+            repo_id=source.repo, filename=FILES[part].hub_path, repo_type=source.repo_type, revision=source.revision
+        )
         try:
             path = Path(hf_hub_download(**kwargs, local_files_only=True))
             sources[part] = f"{source.describe()} (local Hub cache)"
@@ -293,7 +299,9 @@ def _from_hub(source: HubSource, allow_download: bool, tried: list[str], progres
                 path = Path(hf_hub_download(**kwargs, etag_timeout=PROBE_TIMEOUT_S * 3))
                 sources[part] = f"{source.describe()} (downloaded)"
             except Exception as exc:
-                tried.append(f"{source.describe()}: downloading {file_name(part)} failed ({type(exc).__name__}: {str(exc)[:200]})")
+                tried.append(
+                    f"{source.describe()}: downloading {file_name(part)} failed ({type(exc).__name__}: {str(exc)[:200]})"
+                )
                 return None
         try:
             check_size(part, path, FILES[part].size if source.official else None)
@@ -330,7 +338,9 @@ def _drive_download(part: str, target: Path, progress: bool) -> None:
         check_size(part, partial, FILES[part].size)
     except WeightsError as exc:
         partial.unlink(missing_ok=True)
-        raise WeightsError(f"The download of {file_name(part)} from Google Drive was incomplete and has been deleted: {exc}") from None
+        raise WeightsError(
+            f"The download of {file_name(part)} from Google Drive was incomplete and has been deleted: {exc}"
+        ) from None
     partial.replace(target)
 
 
@@ -350,10 +360,14 @@ def _from_drive(allow_download: bool, tried: list[str], progress: bool) -> Resol
         need.append(part)
     if need:
         if not allow_download:
-            tried.append(f"Google Drive cache {directory}: missing {', '.join(map(file_name, need))}; downloads are disabled")
+            tried.append(
+                f"Google Drive cache {directory}: missing {', '.join(map(file_name, need))}; downloads are disabled"
+            )
             return None
         if not _reachable("https://drive.google.com"):
-            tried.append(f"Google Drive: drive.google.com is unreachable (cache {directory} lacks {', '.join(map(file_name, need))})")
+            tried.append(
+                f"Google Drive: drive.google.com is unreachable (cache {directory} lacks {', '.join(map(file_name, need))})"
+            )
             return None
         try:
             import gdown  # noqa: F401
@@ -368,7 +382,9 @@ def _from_drive(allow_download: bool, tried: list[str], progress: bool) -> Resol
                 tried.append(f"Google Drive: {exc}")
                 return None
             except Exception as exc:
-                tried.append(f"Google Drive: downloading {file_name(part)} failed ({type(exc).__name__}: {str(exc)[:200]})")
+                tried.append(
+                    f"Google Drive: downloading {file_name(part)} failed ({type(exc).__name__}: {str(exc)[:200]})"
+                )
                 return None
             sources[part] = "Google Drive (downloaded)"
     return ResolvedWeights(paths, sources)

@@ -14,6 +14,7 @@ import argparse
 import time
 
 import numpy as np
+from mmd_writers import BoneKey, BoneSpec, PmxSpec, RigidBodySpec, pmx_bytes, vmd_bytes
 
 from conr.mmd import pmx
 from conr.mmd.physics import SETTLE_SECONDS
@@ -21,7 +22,6 @@ from conr.mmd.pmx import read_pmx
 from conr.mmd.posing import Rig
 from conr.mmd.to_udp import MmdScene, mmd_udp_frames
 from conr.mmd.vmd import read_vmd
-from mmd_writers import BoneKey, BoneSpec, PmxSpec, RigidBodySpec, pmx_bytes, vmd_bytes
 
 
 def synthetic_spec(vertex_count: int, bone_count: int, seed: int = 0) -> PmxSpec:
@@ -42,14 +42,36 @@ def synthetic_spec(vertex_count: int, bone_count: int, seed: int = 0) -> PmxSpec
         bones.append(BoneSpec(f"{side}ひざ", (x, 5.0, 0.0), thigh, plain))
         bones.append(BoneSpec(f"{side}足首", (x, 1.0, 0.0), thigh + 1, plain))
         knee = pmx.IkLink(thigh + 1, (-np.pi, 0, 0), (np.radians(-0.5), 0, 0))
-        bones.append(BoneSpec(f"{side}足ＩＫ", (x, 1.0, 0.0), -1, plain | pmx.TRANSLATABLE | pmx.IK,
-                              ik=pmx.IkChain(thigh + 2, 40, 2.0, (knee, pmx.IkLink(thigh)))))  # fmt: skip
+        bones.append(
+            BoneSpec(
+                f"{side}足ＩＫ",
+                (x, 1.0, 0.0),
+                -1,
+                plain | pmx.TRANSLATABLE | pmx.IK,
+                ik=pmx.IkChain(thigh + 2, 40, 2.0, (knee, pmx.IkLink(thigh))),
+            )
+        )
     heads = np.array([b.position for b in bones])
     boxes = vertex_count // 8
     owners = rng.integers(0, len(bones), boxes)
     corners = np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)], np.float64) * 0.3
     vertices = (heads[owners][:, None, :] + corners[None] + rng.normal(0, 0.05, (boxes, 1, 3))).reshape(-1, 3)
-    faces = np.array([[0, 1, 3], [0, 3, 2], [4, 6, 7], [4, 7, 5], [0, 4, 5], [0, 5, 1], [2, 3, 7], [2, 7, 6], [0, 2, 6], [0, 6, 4], [1, 5, 7], [1, 7, 3]])
+    faces = np.array(
+        [
+            [0, 1, 3],
+            [0, 3, 2],
+            [4, 6, 7],
+            [4, 7, 5],
+            [0, 4, 5],
+            [0, 5, 1],
+            [2, 3, 7],
+            [2, 7, 6],
+            [0, 2, 6],
+            [0, 6, 4],
+            [1, 5, 7],
+            [1, 7, 3],
+        ]
+    )
     triangles = (np.arange(boxes)[:, None, None] * 8 + faces[None]).reshape(-1, 3)
     ids = np.full((len(vertices), 4), -1)
     weights = np.zeros((len(vertices), 4))
@@ -63,8 +85,11 @@ def synthetic_spec(vertex_count: int, bone_count: int, seed: int = 0) -> PmxSpec
     weights[four] = [0.4, 0.3, 0.2, 0.1]
     # Physics: every chain bone but the first of each chain; a body capsule on the centre.
     bodies = [RigidBodySpec("体", 0, 0, 2, (0.5, 6.0, 0.0), (0.0, 7.0, 0.0), group=1)]
-    bodies += [RigidBodySpec(b.name, i, 1, 0, (0.2, 0.0, 0.0), b.position, group=2, mask=4) for i, b in enumerate(bones)
-               if b.name.startswith("鎖") and not b.name.endswith("_0")]  # fmt: skip
+    bodies += [
+        RigidBodySpec(b.name, i, 1, 0, (0.2, 0.0, 0.0), b.position, group=2, mask=4)
+        for i, b in enumerate(bones)
+        if b.name.startswith("鎖") and not b.name.endswith("_0")
+    ]
     return PmxSpec(vertices, triangles, bones, ids, weights, kinds, name="bench", rigid_bodies=bodies)
 
 
@@ -79,14 +104,18 @@ def main() -> None:
     started = time.perf_counter()
     spec = synthetic_spec(args.vertices, args.bones)
     data = pmx_bytes(spec)
-    print(f"wrote a {len(data) / 1e6:.1f} MB PMX ({len(spec.vertices):,} vertices, {len(spec.triangles):,} triangles, "
-          f"{len(spec.bones)} bones) in {time.perf_counter() - started:.1f} s")  # fmt: skip
+    print(
+        f"wrote a {len(data) / 1e6:.1f} MB PMX ({len(spec.vertices):,} vertices, {len(spec.triangles):,} triangles, "
+        f"{len(spec.bones)} bones) in {time.perf_counter() - started:.1f} s"
+    )
     timings = []
     for _ in range(3):
         started = time.perf_counter()
         model = read_pmx(data, "bench.pmx")
         timings.append(time.perf_counter() - started)
-    print(f"read_pmx: {min(timings):.3f} s best of 3 ({len(data) / 1e6 / min(timings):.0f} MB/s, {len(model.vertices) / min(timings) / 1e6:.1f} M vertices/s)")
+    print(
+        f"read_pmx: {min(timings):.3f} s best of 3 ({len(data) / 1e6 / min(timings):.0f} MB/s, {len(model.vertices) / min(timings) / 1e6:.1f} M vertices/s)"
+    )
 
     rng = np.random.default_rng(1)
     keys = []
@@ -104,7 +133,9 @@ def main() -> None:
     started = time.perf_counter()
     rig = Rig(model)
     scene = MmdScene(model, motion)
-    print(f"rig and scene: {time.perf_counter() - started:.2f} s ({len(rig.chains)} IK chains, {scene.binding.matched} tracks matched)")
+    print(
+        f"rig and scene: {time.perf_counter() - started:.2f} s ({len(rig.chains)} IK chains, {scene.binding.matched} tracks matched)"
+    )
     frames = np.arange(args.frames, dtype=np.float64)
     started = time.perf_counter()
     worlds = list(scene.worlds(frames))
@@ -116,11 +147,15 @@ def main() -> None:
     started = time.perf_counter()
     list(MmdScene(model, motion, physics=False).worlds(frames))
     physics = posing - (time.perf_counter() - started) / len(frames)
-    print(f"per frame: sampling + FK + IK {(posing - physics) * 1e3:.1f} ms, physics ({scene.physics.bone_count} bones in "
-          f"{scene.physics.chain_count} chains, with the first frame's {SETTLE_SECONDS:g} s settle) {physics * 1e3:.1f} ms, skinning {skinning * 1e3:.1f} ms")  # fmt: skip
+    print(
+        f"per frame: sampling + FK + IK {(posing - physics) * 1e3:.1f} ms, physics ({scene.physics.bone_count} bones in "
+        f"{scene.physics.chain_count} chains, with the first frame's {SETTLE_SECONDS:g} s settle) {physics * 1e3:.1f} ms, skinning {skinning * 1e3:.1f} ms"
+    )
     started = time.perf_counter()
     count = sum(1 for _ in mmd_udp_frames(scene, frames[: min(30, args.frames)] / 30, args.size, framing="follow"))
-    print(f"UDP at {args.size} px (framing, posing, skinning, rasterizing): {(time.perf_counter() - started) / count * 1e3:.0f} ms/frame")
+    print(
+        f"UDP at {args.size} px (framing, posing, skinning, rasterizing): {(time.perf_counter() - started) / count * 1e3:.0f} ms/frame"
+    )
 
 
 if __name__ == "__main__":

@@ -48,9 +48,29 @@ def _zip_one(name: str, prefix: bytes, count: int, fill: bytes = b"\0") -> bytes
     crc = _checksum(zlib.crc32, prefix, count, 0, fill)
     raw = name.encode()
     local = struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, 8, 0, 0x21, crc, len(data), size, len(raw), 0) + raw
-    central = struct.pack(
-        "<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 20, 20, 0, 8, 0, 0x21, crc, len(data), size, len(raw), 0, 0, 0, 0, 0, 0
-    ) + raw  # fmt: skip
+    central = (
+        struct.pack(
+            "<4sHHHHHHIIIHHHHHII",
+            b"PK\x01\x02",
+            20,
+            20,
+            0,
+            8,
+            0,
+            0x21,
+            crc,
+            len(data),
+            size,
+            len(raw),
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        )
+        + raw
+    )
     end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, 1, 1, len(central), len(local) + len(data), 0)
     return local + data + central + end
 
@@ -95,16 +115,21 @@ def exr_bomb(path: Path, width: int = 12000, height: int = 12000) -> Path:
     """A scanline OpenEXR, half-float R, G, B, A, ZIP-compressed zeros (1.15 GB decoded, about 1 MB on disk)."""
     channels = b"".join(c.encode() + b"\0" + struct.pack("<iB3xii", 1, 0, 1, 1) for c in "ABGR") + b"\0"
     window = struct.pack("<iiii", 0, 0, width - 1, height - 1)
-    header = b"".join([
-        _attribute("channels", "chlist", channels),
-        _attribute("compression", "compression", b"\x03"),  # ZIP: 16 scanlines per chunk
-        _attribute("dataWindow", "box2i", window),
-        _attribute("displayWindow", "box2i", window),
-        _attribute("lineOrder", "lineOrder", b"\x00"),
-        _attribute("pixelAspectRatio", "float", struct.pack("<f", 1.0)),
-        _attribute("screenWindowCenter", "v2f", struct.pack("<ff", 0.0, 0.0)),
-        _attribute("screenWindowWidth", "float", struct.pack("<f", 1.0)),
-    ]) + b"\0"  # fmt: skip
+    header = (
+        b"".join(
+            [
+                _attribute("channels", "chlist", channels),
+                _attribute("compression", "compression", b"\x03"),  # ZIP: 16 scanlines per chunk
+                _attribute("dataWindow", "box2i", window),
+                _attribute("displayWindow", "box2i", window),
+                _attribute("lineOrder", "lineOrder", b"\x00"),
+                _attribute("pixelAspectRatio", "float", struct.pack("<f", 1.0)),
+                _attribute("screenWindowCenter", "v2f", struct.pack("<ff", 0.0, 0.0)),
+                _attribute("screenWindowWidth", "float", struct.pack("<f", 1.0)),
+            ]
+        )
+        + b"\0"
+    )
     start = b"\x76\x2f\x31\x01" + struct.pack("<I", 2) + header
     chunks = [(y, min(16, height - y)) for y in range(0, height, 16)]
     table_end = len(start) + 8 * len(chunks)

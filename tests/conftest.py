@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from recipe_weights import write_recipe_weights
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,10 +17,24 @@ OUTPUT = Path(__file__).parent / "output"
 #: Fixtures that make a test slow: the 720 MB network, a model, a launched app.
 SLOW_FIXTURES = {"recipe_weights_dir", "renderer", "rembg_dir", "app", "hosted"}
 #: Modules that are slow throughout (subprocesses, servers, browsers, fuzzing, rendering dances).
-SLOW_MODULES = {"test_app", "test_security", "test_cli", "test_mmd_fuzz", "test_bombs", "test_dances_api",
-                "test_dances_generator", "test_dances_calibrate", "test_video", "test_video_pose", "test_audio",
-                "test_inbetween", "test_mmd_udp", "test_mmd_physics", "test_mmd_camera",
-                "test_mmd_independent"}  # fmt: skip
+SLOW_MODULES = {
+    "test_app",
+    "test_security",
+    "test_cli",
+    "test_mmd_fuzz",
+    "test_bombs",
+    "test_dances_api",
+    "test_dances_generator",
+    "test_dances_calibrate",
+    "test_video",
+    "test_video_pose",
+    "test_audio",
+    "test_inbetween",
+    "test_mmd_udp",
+    "test_mmd_physics",
+    "test_mmd_camera",
+    "test_mmd_independent",
+}
 
 
 def pytest_collection_modifyitems(config, items):

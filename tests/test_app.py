@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
+from conftest import FIXTURES, ROOT
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from conftest import FIXTURES, ROOT
 from conr.udp import encode_udp, read_udp
 from conr.video import probe_video, read_video_frames
 
@@ -41,8 +41,11 @@ class RunningApp:
         self.log = tmp / f"app-{self.port}.log"
         self.proc = subprocess.Popen(
             [sys.executable, "app.py", "--port", str(self.port)],
-            cwd=ROOT, env={**os.environ, **env}, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.time() + 180
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -92,17 +95,45 @@ def gallery(*paths) -> list[dict]:
     return [{"image": handle_file(str(p)), "caption": None} for p in paths]
 
 
-def render(app: RunningApp, sheet, source="Bundled dance", dance="idle-sway", udp_zip=None, fps=2, seconds=1,
-           background="Colour", colour="#ffffff", size="Pose canvas", matting_model="u2netp", force=False, video=None,
-           smooth=3, mmd_model=None, mmd_motion=None):  # fmt: skip
+def render(
+    app: RunningApp,
+    sheet,
+    source="Bundled dance",
+    dance="idle-sway",
+    udp_zip=None,
+    fps=2,
+    seconds=1,
+    background="Colour",
+    colour="#ffffff",
+    size="Pose canvas",
+    matting_model="u2netp",
+    force=False,
+    video=None,
+    smooth=3,
+    mmd_model=None,
+    mmd_motion=None,
+):
     def upload(path):
         return handle_file(str(path)) if path else None
 
     return app.client.predict(
-        items=gallery(*sheet), source=source, dance=dance, udp_zip=upload(udp_zip), fps=fps, seconds=seconds,
-        background=background, colour=colour, size=size, matting_model=matting_model, force=force, video=upload(video),
-        smooth=smooth, mmd_model=upload(mmd_model), mmd_motion=upload(mmd_motion), api_name="/render",
-    )  # fmt: skip
+        items=gallery(*sheet),
+        source=source,
+        dance=dance,
+        udp_zip=upload(udp_zip),
+        fps=fps,
+        seconds=seconds,
+        background=background,
+        colour=colour,
+        size=size,
+        matting_model=matting_model,
+        force=force,
+        video=upload(video),
+        smooth=smooth,
+        mmd_model=upload(mmd_model),
+        mmd_motion=upload(mmd_motion),
+        api_name="/render",
+    )
 
 
 def check_outputs(result, frames: int, size: tuple[int, int]):
@@ -145,8 +176,16 @@ def test_uploaded_udp_zip(app, tmp_path):
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("frames/10.npz", encode_udp(np.zeros_like(pose), "npz"))
         z.writestr("frames/2.exr", encode_udp(pose, "exr"))
-    result = render(app, EXAMPLE_SHEET[:2], source="Upload UDP frames (.zip)", udp_zip=archive, fps=12, seconds=0,
-                    size="256", background="Checkerboard")  # fmt: skip
+    result = render(
+        app,
+        EXAMPLE_SHEET[:2],
+        source="Upload UDP frames (.zip)",
+        udp_zip=archive,
+        fps=12,
+        seconds=0,
+        size="256",
+        background="Checkerboard",
+    )
     mp4 = check_outputs(result, frames=2, size=(256, 256))
     frames = read_video_frames(mp4).astype(int)
     assert frames[0].std() > 1, "pose first (2 before 10)"
@@ -173,7 +212,7 @@ def test_dance_from_a_video(app, tmp_path):
     moving_character_video(clip, frames=10, fps=10)
     preview, archive, summary = app.client.predict(
         video=handle_file(str(clip)), fps=4, seconds=0, smooth=3, matting_model="u2netp", api_name="/detect_poses"
-    )  # fmt: skip
+    )
     assert "4 poses detected in dancer.mp4 at 4 fps" in summary
     preview_info = probe_video(preview["video"] if isinstance(preview, dict) else preview)
     assert preview_info.frames == 4 and preview_info.width > preview_info.height, "raw | smoothed side by side"
@@ -198,13 +237,30 @@ def test_your_own_mmd_dance(app, tmp_path):
     keys, switches = dance_keys(MOTIONS["wave"], character, "consistent")
     motion = tmp_path / "wave.vmd"
     motion.write_bytes(vmd_bytes(keys, switches))
-    result = render(app, EXAMPLE_SHEET[:1], source="Your own MMD dance (.pmx + .vmd)", mmd_model=model,
-                    mmd_motion=motion, fps=2, seconds=1, size="256")  # fmt: skip
+    result = render(
+        app,
+        EXAMPLE_SHEET[:1],
+        source="Your own MMD dance (.pmx + .vmd)",
+        mmd_model=model,
+        mmd_motion=motion,
+        fps=2,
+        seconds=1,
+        size="256",
+    )
     check_outputs(result, frames=2, size=(256, 256))
     assert "your MMD dance wave.vmd on our-character.zip" in result[3]
-    later = app.client.predict(items=gallery(EXAMPLE_SHEET[0]), source="Your own MMD dance (.pmx + .vmd)",
-                               mmd_model=handle_file(str(model)), mmd_motion=handle_file(str(motion)), fps=2, seconds=1,
-                               size="256", mmd_start=1.0, mmd_physics=False, api_name="/render")  # fmt: skip
+    later = app.client.predict(
+        items=gallery(EXAMPLE_SHEET[0]),
+        source="Your own MMD dance (.pmx + .vmd)",
+        mmd_model=handle_file(str(model)),
+        mmd_motion=handle_file(str(motion)),
+        fps=2,
+        seconds=1,
+        size="256",
+        mmd_start=1.0,
+        mmd_physics=False,
+        api_name="/render",
+    )
     check_outputs(later, frames=2, size=(256, 256))
     assert not np.array_equal(read_video_frames(result[0])[0], read_video_frames(later[0])[0]), "1 s later in the dance"
 
@@ -231,10 +287,24 @@ def test_full_queue_refuses_extra_jobs_and_finishes_the_rest(app):
     from gradio_client.utils import QueueError
 
     jobs = [
-        app.client.submit(items=gallery(EXAMPLE_SHEET[0]), source="Bundled dance", dance="idle-sway", udp_zip=None,
-                          fps=1, seconds=1, background="Colour", colour="#ffffff", size="256", matting_model="u2netp",
-                          force=False, video=None, smooth=3, mmd_model=None, mmd_motion=None,
-                          api_name="/render")  # fmt: skip
+        app.client.submit(
+            items=gallery(EXAMPLE_SHEET[0]),
+            source="Bundled dance",
+            dance="idle-sway",
+            udp_zip=None,
+            fps=1,
+            seconds=1,
+            background="Colour",
+            colour="#ffffff",
+            size="256",
+            matting_model="u2netp",
+            force=False,
+            video=None,
+            smooth=3,
+            mmd_model=None,
+            mmd_motion=None,
+            api_name="/render",
+        )
         for _ in range(4)
     ]
     done, refused = 0, 0
@@ -250,12 +320,18 @@ def test_full_queue_refuses_extra_jobs_and_finishes_the_rest(app):
 
 
 def test_missing_weights_page_opens_and_render_explains(rembg_dir, tmp_path):
-    env = {**base_env(tmp_path, rembg_dir), "CONR_WEIGHTS_DIR": "", "CONR_CACHE_DIR": str(tmp_path / "empty-cache"),
-           "HF_HUB_CACHE": str(tmp_path / "hub")}  # fmt: skip
+    env = {
+        **base_env(tmp_path, rembg_dir),
+        "CONR_WEIGHTS_DIR": "",
+        "CONR_CACHE_DIR": str(tmp_path / "empty-cache"),
+        "HF_HUB_CACHE": str(tmp_path / "hub"),
+    }
     running = RunningApp(env, tmp_path)
     try:
         assert requests.get(running.url, timeout=10).status_code == 200
-        with pytest.raises(AppError, match=r"The CoNR model weights are missing or damaged on this machine.*CONR_WEIGHTS_DIR") as error:
+        with pytest.raises(
+            AppError, match=r"The CoNR model weights are missing or damaged on this machine.*CONR_WEIGHTS_DIR"
+        ) as error:
             render(running, EXAMPLE_SHEET[:1])
         shown = str(error.value)
         assert str(tmp_path) not in shown and "empty-cache" not in shown and "weights_only" not in shown, shown
@@ -293,7 +369,9 @@ def test_browser_shows_upload_dropdown_button_and_video(app, output_dir):
         assert box["width"] > 100 and box["height"] > 30, (selector, box)
         assert 0 <= box["x"] and box["x"] + box["width"] <= image.size[0], (selector, box)
         assert 0 <= box["y"] and box["y"] + box["height"] <= image.size[1], (selector, box)
-    assert boxes["#render-button"]["y"] + boxes["#render-button"]["height"] <= 1000, "Render is visible without scrolling"
+    assert boxes["#render-button"]["y"] + boxes["#render-button"]["height"] <= 1000, (
+        "Render is visible without scrolling"
+    )
 
 
 def test_simple_dance_endpoint_as_the_readme_shows(app):
@@ -305,8 +383,11 @@ def test_simple_dance_endpoint_as_the_readme_shows(app):
     client = Client(app.url)
     mp4, webm, frames_zip = client.predict(
         drawings=[handle_file(str(EXAMPLE_SHEET[0])), handle_file(str(EXAMPLE_SHEET[1]))],
-        dance=list_dances()[0].name, fps=2, seconds=1, api_name="/dance",
-    )  # fmt: skip
+        dance=list_dances()[0].name,
+        fps=2,
+        seconds=1,
+        api_name="/dance",
+    )
     assert probe_video(mp4).frames == 2 and probe_video(webm).alpha
     with zipfile.ZipFile(frames_zip) as archive:
         assert len(archive.namelist()) == 2
@@ -330,17 +411,31 @@ def test_render_with_a_song_then_a_quick_preview(app, tmp_path):
     song = write_wav(tmp_path / "my song.wav", click_track(120, 6.0))
     dance = next(d for d in list_dances() if d.name == "idle-sway")
     result = app.client.predict(
-        items=gallery(EXAMPLE_SHEET[0]), dance="idle-sway", fps=2, seconds=1.5, size="256", matting_model="u2netp",
-        song=handle_file(str(song)), song_start=0.5, api_name="/render",
-    )  # fmt: skip
+        items=gallery(EXAMPLE_SHEET[0]),
+        dance="idle-sway",
+        fps=2,
+        seconds=1.5,
+        size="256",
+        matting_model="u2netp",
+        song=handle_file(str(song)),
+        song_start=0.5,
+        api_name="/render",
+    )
     mp4 = check_outputs(result, frames=3, size=(256, 256))
     audio = probe_audio(mp4)
     assert audio is not None and audio.codec == "aac" and abs(audio.seconds - 1.5) < 0.5 / 2, audio
     assert probe_audio(result[1]).codec == "opus"
     assert "song at 120 BPM" in result[3] and (f"from {dance.bpm:g}" in result[3] or "keeps" in result[3])
 
-    preview = app.client.predict(items=gallery(*EXAMPLE_SHEET), dance="idle-sway", fps=3, seconds=1, size="256",
-                                 matting_model="u2netp", api_name="/quick_preview")  # fmt: skip
+    preview = app.client.predict(
+        items=gallery(*EXAMPLE_SHEET),
+        dance="idle-sway",
+        fps=3,
+        seconds=1,
+        size="256",
+        matting_model="u2netp",
+        api_name="/quick_preview",
+    )
     first = read_video_frames(preview[0]["video"] if isinstance(preview[0], dict) else preview[0])[0]
     assert "draft: 2 drawings" in preview[3] and "3 frames" in preview[3]
     assert first[:24, :80].std() > 10, "the DRAFT mark in the top-left corner"

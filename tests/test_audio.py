@@ -3,7 +3,6 @@ and the sound muxed into real MP4/WebM files (probed with ffmpeg) without touchi
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import wave
 from pathlib import Path
@@ -14,7 +13,15 @@ import pytest
 from conr.audio import RATE, Tempo, check_start, estimate_tempo, match_tempo, open_song, read_samples, song_tempo
 from conr.errors import InputError, OutputError
 from conr.udp import UdpSequence
-from conr.video import MP4, WEBM_ALPHA, FrameSink, add_audio, ffmpeg_exe, mux_audio, probe_audio, probe_video, read_video_frames
+from conr.video import (
+    FrameSink,
+    add_audio,
+    ffmpeg_exe,
+    mux_audio,
+    probe_audio,
+    probe_video,
+    read_video_frames,
+)
 
 
 def click_track(bpm: float, seconds: float, rate: int = 44100, offset: float = 0.0, accent=(1.0,)) -> np.ndarray:
@@ -51,7 +58,9 @@ def encode(source: Path, target: Path, *codec: str) -> Path:
 
 @pytest.mark.parametrize("bpm", [90, 120, 128, 150])
 def test_click_track_tempo_within_2_bpm(tmp_path, bpm):
-    song = open_song(write_wav(tmp_path / f"click{bpm}.wav", click_track(bpm, 20, offset=0.25, accent=(1, 0.6, 0.6, 0.6))))
+    song = open_song(
+        write_wav(tmp_path / f"click{bpm}.wav", click_track(bpm, 20, offset=0.25, accent=(1, 0.6, 0.6, 0.6)))
+    )
     assert (song.kind, song.codec) == ("WAV", "pcm_s16le") and abs(song.seconds - 20) < 0.01
     tempo = song_tempo(song)
     assert tempo.bpm is not None and abs(tempo.bpm - bpm) <= 2, tempo
@@ -60,11 +69,14 @@ def test_click_track_tempo_within_2_bpm(tmp_path, bpm):
     assert min(abs((tempo.first_beat - 0.25) / beat - k) for k in range(4)) * beat < 0.03, "the phase lands on a click"
 
 
-@pytest.mark.parametrize("suffix, codec, kind", [
-    (".mp3", ("-c:a", "libmp3lame", "-b:a", "128k"), "MP3"),
-    (".ogg", ("-c:a", "libvorbis", "-q:a", "4"), "OGG"),
-    (".m4a", ("-c:a", "aac", "-b:a", "128k"), "M4A"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "suffix, codec, kind",
+    [
+        (".mp3", ("-c:a", "libmp3lame", "-b:a", "128k"), "MP3"),
+        (".ogg", ("-c:a", "libvorbis", "-q:a", "4"), "OGG"),
+        (".m4a", ("-c:a", "aac", "-b:a", "128k"), "M4A"),
+    ],
+)
 def test_tempo_through_lossy_codecs(tmp_path, suffix, codec, kind):
     wav = write_wav(tmp_path / "click.wav", click_track(128, 16, offset=0.1), channels=2)
     song = open_song(encode(wav, tmp_path / f"song{suffix}", *codec))
@@ -168,8 +180,12 @@ def test_songs_are_refused_by_content_size_and_length(tmp_path):
 
 def video_stream_md5(path: Path) -> str:
     """A hash of the video stream's packets: equal when the stream was copied bit for bit."""
-    out = subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "md5", "-"],
-                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        [ffmpeg_exe(), "-loglevel", "error", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "md5", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return out.strip()
 
 
@@ -185,7 +201,9 @@ def rendered_videos(folder: Path, frames: int = 37, fps: float = 15) -> tuple[Pa
     return mp4, webm
 
 
-@pytest.mark.parametrize("seconds, start", [(10.0, 1.5), (1.0, 0.0), (4.0, 3.5)], ids=["trimmed", "padded", "offset-past-half"])
+@pytest.mark.parametrize(
+    "seconds, start", [(10.0, 1.5), (1.0, 0.0), (4.0, 3.5)], ids=["trimmed", "padded", "offset-past-half"]
+)
 def test_mux_into_mp4_and_webm(tmp_path, seconds, start):
     frames, fps = 37, 15
     mp4, webm = rendered_videos(tmp_path, frames, fps)
@@ -203,8 +221,26 @@ def test_mux_into_mp4_and_webm(tmp_path, seconds, start):
     assert 0 < data.find(b"moov") < data.find(b"mdat"), "still faststart"
     assert probe_video(webm).alpha and read_video_frames(webm, rgba=True)[:, :, :32, 3].max() < 20, "alpha kept"
     # the sound is the song from the offset, and silence after its end
-    heard = subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-i", str(mp4), "-map", "0:a:0", "-ac", "1", "-ar", "16000",
-                            "-f", "f32le", "-"], capture_output=True, check=True).stdout  # fmt: skip
+    heard = subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-loglevel",
+            "error",
+            "-i",
+            str(mp4),
+            "-map",
+            "0:a:0",
+            "-ac",
+            "1",
+            "-ar",
+            "16000",
+            "-f",
+            "f32le",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
     heard = np.frombuffer(heard, np.float32)
     expected = read_samples(song, start, frames / fps, 16000)
     assert np.abs(heard[: len(expected)]).max() > 0.1
@@ -248,10 +284,32 @@ def test_cli_render_with_a_song(recipe_weights_dir, fixture_sheet, fixture_poses
     song = write_wav(tmp_path / "song.wav", click_track(132, 20))
     out, webm = tmp_path / "dance.mp4", tmp_path / "dance.webm"
     result = run_cli(
-        "render", "--sheet", str(fixture_sheet[0]), "--poses", str(poses), "--out", str(out), "--webm", str(webm),
-        "--fps", "8", "--size", "64", "--weights", str(recipe_weights_dir), "--device", "cpu", "--dtype", "float32",
-        "--audio", str(song), "--audio-start", "2", "--dance-bpm", "120",
-    )  # fmt: skip
+        "render",
+        "--sheet",
+        str(fixture_sheet[0]),
+        "--poses",
+        str(poses),
+        "--out",
+        str(out),
+        "--webm",
+        str(webm),
+        "--fps",
+        "8",
+        "--size",
+        "64",
+        "--weights",
+        str(recipe_weights_dir),
+        "--device",
+        "cpu",
+        "--dtype",
+        "float32",
+        "--audio",
+        str(song),
+        "--audio-start",
+        "2",
+        "--dance-bpm",
+        "120",
+    )
     assert result.returncode == 0, result.stderr
     assert "note: song at 132 BPM; dance retimed from 120" in result.stderr
     for path, codec in ((out, "aac"), (webm, "opus")):
@@ -267,7 +325,15 @@ def test_cli_refuses_a_bad_song_before_loading_weights(fixture_sheet, fixture_po
     not_a_song.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
     empty_weights = tmp_path / "no-weights"
     empty_weights.mkdir()
-    common = ["render", "--sheet", str(fixture_sheet[0]), "--poses", str(fixture_poses[0]), "--weights", str(empty_weights)]
+    common = [
+        "render",
+        "--sheet",
+        str(fixture_sheet[0]),
+        "--poses",
+        str(fixture_poses[0]),
+        "--weights",
+        str(empty_weights),
+    ]
     err = bad_cli(*common, "--out", str(tmp_path / "x.mp4"), "--audio", str(not_a_song))
     assert "The song 'song.mp3' is not an audio file" in err and not (tmp_path / "x.mp4").exists()
     err = bad_cli(*common, "--out", str(tmp_path / "x.mp4"), "--dance-bpm", "120")

@@ -16,9 +16,9 @@ import zipfile
 
 import numpy as np
 import pytest
-
 from bombs import exr_bomb, npz_bomb, npz_header_bomb, png16_bomb
 from conftest import ROOT
+
 from conr.errors import InputError
 from conr.udp import decode_udp, open_udp_sequence, read_udp
 
@@ -45,7 +45,9 @@ print(json.dumps({"message": message, "grown_mb": (peak - baseline) / 1024}))
 
 def probe(path) -> dict:
     """Open ``path`` as a pose source in a fresh process; its error message and peak memory growth."""
-    result = subprocess.run([sys.executable, "-c", PROBE, str(path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, str(path)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -107,7 +109,9 @@ print(json.dumps({"messages": sorted({str(e) for e in kept}), "count": len(kept)
 def test_refused_frames_are_not_kept_alive_by_their_exceptions(tmp_path):
     # 4096x4096x4 float32 NaNs: a frame within the size limits, decoded (256 MB), then refused for its values.
     path = npz_bomb(tmp_path / "nan.npz", (4096, 4096, 4), fill=b"\xff")
-    result = subprocess.run([sys.executable, "-c", RETENTION, str(path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", RETENTION, str(path)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["count"] == 5
@@ -131,13 +135,17 @@ def test_encrypted_and_unsupported_npz_members_are_refused():
     with pytest.raises(InputError, match=r"'e.npz': its array 'i' is encrypted. Save it again"):
         decode_udp(encrypted, "e.npz")
     ppmd = _patched_npz({(8, 10): b"\x62\x00"})  # compression method 98 (PPMd)
-    with pytest.raises(InputError, match=r"'p.npz': its array 'i' uses zip compression method 98, which cannot be read"):
+    with pytest.raises(
+        InputError, match=r"'p.npz': its array 'i' uses zip compression method 98, which cannot be read"
+    ):
         decode_udp(ppmd, "p.npz")
 
 
 def test_npz_whose_data_does_not_match_its_shape(tmp_path):
     short = npz_bomb(tmp_path / "short.npz", (16, 16, 4), missing=96)
-    with pytest.raises(InputError, match=r"'short.npz': its array 'i' declares 16x16x4 float32 \(4,096 bytes\) but holds 4,000"):
+    with pytest.raises(
+        InputError, match=r"'short.npz': its array 'i' declares 16x16x4 float32 \(4,096 bytes\) but holds 4,000"
+    ):
         read_udp(short)
     assert read_udp(npz_bomb(tmp_path / "fine.npz", (16, 16, 4))).shape == (16, 16, 4)
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, ROOT
 from PIL import Image
 
-from conftest import FIXTURES, ROOT
 from conr.udp import read_udp, write_udp
 from conr.video import probe_video
 
@@ -40,10 +40,24 @@ def test_render_mp4_and_frames(recipe_weights_dir, fixture_sheet, pose_dir, tmp_
     out = tmp_path / "new" / "folder" / "dance.mp4"  # missing folders are made, as every writer does
     frames_dir = tmp_path / "frames"
     result = run_cli(
-        "render", "--sheet", *map(str, fixture_sheet), "--poses", str(pose_dir), "--out", str(out),
-        "--frames-dir", str(frames_dir), "--weights", str(recipe_weights_dir), "--device", "cpu",
-        "--background", "#102030", "--dtype", "float32",  # parity with the original: the default (auto) may pick bfloat16
-    )  # fmt: skip
+        "render",
+        "--sheet",
+        *map(str, fixture_sheet),
+        "--poses",
+        str(pose_dir),
+        "--out",
+        str(out),
+        "--frames-dir",
+        str(frames_dir),
+        "--weights",
+        str(recipe_weights_dir),
+        "--device",
+        "cpu",
+        "--background",
+        "#102030",
+        "--dtype",
+        "float32",  # parity with the original: the default (auto) may pick bfloat16
+    )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert "rendered 3 frames" in result.stderr
@@ -52,10 +66,23 @@ def test_render_mp4_and_frames(recipe_weights_dir, fixture_sheet, pose_dir, tmp_
     assert (info.codec, info.pix_fmt, info.width, info.height, info.frames) == ("h264", "yuv420p", 512, 512, 3)
     if shutil.which("ffprobe"):  # an independent reader agrees
         probe = subprocess.run(
-            ["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries",
-             "stream=codec_name,pix_fmt,width,height,nb_read_frames", "-of", "csv=p=0", str(out)],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
+            [
+                "ffprobe",
+                "-v",
+                "error",
+                "-select_streams",
+                "v:0",
+                "-count_frames",
+                "-show_entries",
+                "stream=codec_name,pix_fmt,width,height,nb_read_frames",
+                "-of",
+                "csv=p=0",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         assert probe == "h264,512,512,yuv420p,3"
     data = out.read_bytes()
     assert 0 < data.find(b"moov") < data.find(b"mdat"), "faststart: the index (moov) precedes the media (mdat)"
@@ -75,26 +102,58 @@ def test_render_mp4_and_frames(recipe_weights_dir, fixture_sheet, pose_dir, tmp_
     assert np.abs(np.rint(pngs[0][:, :, :3] * alpha[:, :, None] / 255.0) - original[:, :, :3]).max() <= 1
 
 
-def test_render_chooses_the_precision_by_default_and_says_which(tiny_renderer, recipe_weights_dir, fixture_sheet, fixture_poses, tmp_path):
+def test_render_chooses_the_precision_by_default_and_says_which(
+    tiny_renderer, recipe_weights_dir, fixture_sheet, fixture_poses, tmp_path
+):
     """--dtype auto is the default: the choice (here read from a cache this test writes, so nothing is measured) is printed."""
     import copy
 
-    from conr.precision import (MAX_P999_LEVELS, MIN_PSNR_DB, Measurement, PrecisionChoice, Quality, _write_cache,
-                                cache_key, native_precisions)  # fmt: skip
+    from conr.precision import (
+        MAX_P999_LEVELS,
+        MIN_PSNR_DB,
+        Measurement,
+        PrecisionChoice,
+        Quality,
+        _write_cache,
+        cache_key,
+        native_precisions,
+    )
     from conr.weights import resolve_weights
 
     renderer = copy.copy(tiny_renderer)  # keyed as the CLI's renderer is: its device and the recipe files
     renderer.weights = resolve_weights(recipe_weights_dir)
     candidates = native_precisions(renderer.device)
     if candidates:  # a measurement in which the reduced precision was slower: float32 stays
-        measured = [Measurement("float32", 1.0, Quality(float("inf"), 0.0, 0.0)), Measurement(candidates[0], 2.0, Quality(45.0, 0.5, 4.0))]
-        _write_cache(tmp_path / "precision.json", cache_key(renderer, candidates, MIN_PSNR_DB, MAX_P999_LEVELS),
-                     PrecisionChoice("float32", measured))  # fmt: skip
-    result = run_cli("render", "--sheet", str(fixture_sheet[0]), "--poses", str(fixture_poses[0]), "--out", str(tmp_path / "x.mp4"),
-                     "--weights", str(recipe_weights_dir), "--device", "cpu", env={"CONR_CACHE_DIR": str(tmp_path)})  # fmt: skip
+        measured = [
+            Measurement("float32", 1.0, Quality(float("inf"), 0.0, 0.0)),
+            Measurement(candidates[0], 2.0, Quality(45.0, 0.5, 4.0)),
+        ]
+        _write_cache(
+            tmp_path / "precision.json",
+            cache_key(renderer, candidates, MIN_PSNR_DB, MAX_P999_LEVELS),
+            PrecisionChoice("float32", measured),
+        )
+    result = run_cli(
+        "render",
+        "--sheet",
+        str(fixture_sheet[0]),
+        "--poses",
+        str(fixture_poses[0]),
+        "--out",
+        str(tmp_path / "x.mp4"),
+        "--weights",
+        str(recipe_weights_dir),
+        "--device",
+        "cpu",
+        env={"CONR_CACHE_DIR": str(tmp_path)},
+    )
     assert result.returncode == 0, result.stderr
     assert "precision: float32" in result.stderr
-    assert ("cached on the reference input" in result.stderr) if candidates else ("computes no reduced precision" in result.stderr)
+    assert (
+        ("cached on the reference input" in result.stderr)
+        if candidates
+        else ("computes no reduced precision" in result.stderr)
+    )
     assert "rendered 1 frames" in result.stderr
 
 
@@ -114,8 +173,17 @@ def bad_cli(*args: str, **kwargs) -> str:
 def test_cli_refuses_opaque_sheet_image(fixture_poses, tmp_path):
     opaque = tmp_path / "photo.jpg"
     Image.new("RGB", (300, 400), (200, 50, 50)).save(opaque)
-    err = bad_cli("render", "--sheet", str(opaque), "--poses", str(fixture_poses[0]), "--out", str(tmp_path / "x.mp4"),
-                  "--weights", str(NO_WEIGHTS))  # fmt: skip
+    err = bad_cli(
+        "render",
+        "--sheet",
+        str(opaque),
+        "--poses",
+        str(fixture_poses[0]),
+        "--out",
+        str(tmp_path / "x.mp4"),
+        "--weights",
+        str(NO_WEIGHTS),
+    )
     assert "photo.jpg" in err and "no transparent pixels" in err and "Remove the background" in err
     assert not (tmp_path / "x.mp4").exists()
 
@@ -124,8 +192,17 @@ def test_cli_refuses_bad_pose_frame(fixture_sheet, tmp_path):
     folder = tmp_path / "poses"
     folder.mkdir()
     np.savez(folder / "0.npz", i=np.full((64, 64, 3), 0.5, np.float32))
-    err = bad_cli("render", "--sheet", str(fixture_sheet[0]), "--poses", str(folder), "--out", str(tmp_path / "x.mp4"),
-                  "--weights", str(NO_WEIGHTS))  # fmt: skip
+    err = bad_cli(
+        "render",
+        "--sheet",
+        str(fixture_sheet[0]),
+        "--poses",
+        str(folder),
+        "--out",
+        str(tmp_path / "x.mp4"),
+        "--weights",
+        str(NO_WEIGHTS),
+    )
     assert "UDP frame '0.npz' has 3 channels" in err
 
 
@@ -134,15 +211,33 @@ def test_cli_refuses_missing_weights_file(fixture_sheet, fixture_poses, tmp_path
     weights.mkdir()
     for name in ("udpparsernet.pth", "target_pose_encoder.pth", "rgbadecodernet.pth"):
         (weights / name).write_bytes(b"x")
-    err = bad_cli("render", "--sheet", str(fixture_sheet[0]), "--poses", str(fixture_poses[0]), "--out",
-                  str(tmp_path / "x.mp4"), "--weights", str(weights))  # fmt: skip
+    err = bad_cli(
+        "render",
+        "--sheet",
+        str(fixture_sheet[0]),
+        "--poses",
+        str(fixture_poses[0]),
+        "--out",
+        str(tmp_path / "x.mp4"),
+        "--weights",
+        str(weights),
+    )
     assert "is missing shader.pth" in err
 
 
 def test_cli_refuses_empty_pose_folder(fixture_sheet, tmp_path):
     (tmp_path / "none").mkdir()
-    err = bad_cli("render", "--sheet", str(fixture_sheet[0]), "--poses", str(tmp_path / "none"), "--out",
-                  str(tmp_path / "x.mp4"), "--weights", str(NO_WEIGHTS))  # fmt: skip
+    err = bad_cli(
+        "render",
+        "--sheet",
+        str(fixture_sheet[0]),
+        "--poses",
+        str(tmp_path / "none"),
+        "--out",
+        str(tmp_path / "x.mp4"),
+        "--weights",
+        str(NO_WEIGHTS),
+    )
     assert "holds no UDP frames" in err
 
 
@@ -197,8 +292,18 @@ RENDER_FLAGS = [
 
 @pytest.mark.parametrize("flags,message", RENDER_FLAGS, ids=[" ".join(f) for f, _ in RENDER_FLAGS])
 def test_render_refuses_bad_flags(flags, message, fixture_sheet, fixture_poses, no_weights, tmp_path):
-    err = bad_cli("render", "--sheet", str(fixture_sheet[0]), "--poses", str(fixture_poses[0]), "--out", str(tmp_path / "x.mp4"),
-                  "--weights", str(no_weights), *flags)  # fmt: skip
+    err = bad_cli(
+        "render",
+        "--sheet",
+        str(fixture_sheet[0]),
+        "--poses",
+        str(fixture_poses[0]),
+        "--out",
+        str(tmp_path / "x.mp4"),
+        "--weights",
+        str(no_weights),
+        *flags,
+    )
     assert message in err and "--help" in err
     assert not (tmp_path / "x.mp4").exists()
 
@@ -214,10 +319,15 @@ def test_render_refuses_bad_paths(fixture_sheet, fixture_poses, no_weights, read
     err = render("--sheet", sheet, "--poses", str(tmp_path / "nope.zip"), "--out", str(tmp_path / "x.mp4"))
     assert f"argument --poses: {tmp_path / 'nope.zip'} does not exist: check the path" in err
     err = render("--sheet", sheet, "--poses", pose, "--out", str(read_only_dir / "x.mp4"))
-    assert f"--out {read_only_dir / 'x.mp4'}: the folder {read_only_dir} is not writable" in err and "choose another folder" in err
+    assert (
+        f"--out {read_only_dir / 'x.mp4'}: the folder {read_only_dir} is not writable" in err
+        and "choose another folder" in err
+    )
     err = render("--sheet", sheet, "--poses", pose, "--out", str(read_only_dir / "new" / "x.mp4"))
     assert f"the folder {read_only_dir / 'new'} cannot be created" in err
-    err = render("--sheet", sheet, "--poses", pose, "--out", str(tmp_path / "x.mp4"), "--webm", str(read_only_dir / "x.webm"))
+    err = render(
+        "--sheet", sheet, "--poses", pose, "--out", str(tmp_path / "x.mp4"), "--webm", str(read_only_dir / "x.webm")
+    )
     assert f"--webm {read_only_dir / 'x.webm'}: the folder {read_only_dir} is not writable" in err
     (tmp_path / "file").write_text("a file")
     err = render("--sheet", sheet, "--poses", pose, "--frames-dir", str(tmp_path / "file"))
@@ -232,8 +342,19 @@ def test_render_refuses_cuda_without_gpu(fixture_sheet, fixture_poses, no_weight
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    err = bad_cli("render", "--sheet", str(fixture_sheet[0]), "--poses", str(fixture_poses[0]), "--out", str(tmp_path / "x.mp4"),
-                  "--weights", str(no_weights), "--device", "cuda")  # fmt: skip
+    err = bad_cli(
+        "render",
+        "--sheet",
+        str(fixture_sheet[0]),
+        "--poses",
+        str(fixture_poses[0]),
+        "--out",
+        str(tmp_path / "x.mp4"),
+        "--weights",
+        str(no_weights),
+        "--device",
+        "cuda",
+    )
     assert "PyTorch sees no CUDA GPU here; use --device cpu" in err
 
 
@@ -282,8 +403,26 @@ def test_render_from_every_source_the_app_has(source, recipe_weights_dir, rembg_
         moving_character_video(tmp_path / "dancer.mp4", frames=6, fps=10)
         args = ["--video", str(tmp_path / "dancer.mp4"), "--smooth", "1"]
     out = tmp_path / "out.mp4"
-    proc = run_cli("render", "--sheet", str(ROOT / "examples" / "sheet" / "front.png"), *args, "--fps", "10",
-                   "--max-frames", "2", "--size", "128", "--out", str(out), "--weights", str(recipe_weights_dir),
-                   "--device", "cpu", "--dtype", "float32", env={"CONR_REMBG_DIR": str(rembg_dir), "CONR_OFFLINE": "1"})  # fmt: skip
+    proc = run_cli(
+        "render",
+        "--sheet",
+        str(ROOT / "examples" / "sheet" / "front.png"),
+        *args,
+        "--fps",
+        "10",
+        "--max-frames",
+        "2",
+        "--size",
+        "128",
+        "--out",
+        str(out),
+        "--weights",
+        str(recipe_weights_dir),
+        "--device",
+        "cpu",
+        "--dtype",
+        "float32",
+        env={"CONR_REMBG_DIR": str(rembg_dir), "CONR_OFFLINE": "1"},
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert probe_video(out).frames == 2

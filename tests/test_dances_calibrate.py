@@ -9,13 +9,13 @@ import pytest
 
 from conr.cli import main
 from conr.dances import dance_udp
+from conr.dances.character import build_character
+from conr.dances.generator import dance_camera, udp_frame
+from conr.dances.motions import MOTIONS
+from conr.errors import InputError
 from conr.render3d.calibrate import active_convention, fit_affine, load_calibration, paired_samples
 from conr.render3d.convention import DEFAULT_CONVENTION
-from conr.dances.generator import dance_camera, udp_frame
-from conr.dances.character import build_character
-from conr.dances.motions import MOTIONS
 from conr.render3d.raster import NumpyRasterizer
-from conr.errors import InputError
 
 KNOWN = np.array([[0.8, 0.05, -0.02, 0.1], [0.03, 0.7, 0.1, 0.12], [-0.04, 0.02, 0.9, 0.03]])
 
@@ -24,7 +24,9 @@ KNOWN = np.array([[0.8, 0.05, -0.02, 0.1], [0.03, 0.7, 0.1, 0.12], [-0.04, 0.02,
 def our_frames():
     motion = MOTIONS["step-and-clap"]
     c = build_character()
-    return [udp_frame(c, motion.sample(t), dance_camera(motion), 128, rasterizer=NumpyRasterizer()) for t in (0.0, 1.3, 3.1)]
+    return [
+        udp_frame(c, motion.sample(t), dance_camera(motion), 128, rasterizer=NumpyRasterizer()) for t in (0.0, 1.3, 3.1)
+    ]
 
 
 def test_fit_recovers_a_known_affine_map(our_frames):

@@ -6,15 +6,15 @@ import cv2
 import numpy as np
 import pytest
 
-from conr.render3d import convention as conv
-from conr.render3d import quaternions as quat
 from conr.dances.character import PART_ID, build_character
-from conr.render3d.convention import DEFAULT_CONVENTION
 from conr.dances.generator import dance_camera, udp_frame
 from conr.dances.motions import MOTIONS
 from conr.dances.posing import Pose, posed_mesh
-from conr.render3d.raster import NumpyRasterizer, get_rasterizer
 from conr.dances.views import SHEET_VIEWS, toon_and_udp, view_camera, view_pose
+from conr.render3d import convention as conv
+from conr.render3d import quaternions as quat
+from conr.render3d.convention import DEFAULT_CONVENTION
+from conr.render3d.raster import NumpyRasterizer, get_rasterizer
 
 NUMPY = NumpyRasterizer()
 
@@ -139,7 +139,9 @@ def enclosed_background(background: np.ndarray, wall: np.ndarray) -> np.ndarray:
     return (free[1:-1, 1:-1] == 1) & background
 
 
-SHOWN_POSES = [("view", v, None) for v in SHEET_VIEWS] + [("dance", n, t) for n in MOTIONS for t in (0.0, MOTIONS[n].seconds / 2)]
+SHOWN_POSES = [("view", v, None) for v in SHEET_VIEWS] + [
+    ("dance", n, t) for n in MOTIONS for t in (0.0, MOTIONS[n].seconds / 2)
+]
 
 
 @pytest.mark.parametrize("kind, name, t", SHOWN_POSES)
@@ -180,9 +182,13 @@ def test_dances_loop(name):
     velocity = np.diff(looped, axis=0)
     step = np.abs(velocity).max(axis=(1, 2))
     seam = 3  # velocity[3] is the step from frame F-1 to frame 0
-    assert step[seam] <= 1.5 * step[3:-3].max() + 1e-9, "the jump from the last frame to the first is larger than any step"
+    assert step[seam] <= 1.5 * step[3:-3].max() + 1e-9, (
+        "the jump from the last frame to the first is larger than any step"
+    )
     acceleration = np.abs(np.diff(velocity, axis=0)).max(axis=(1, 2))
-    assert acceleration[seam - 1 : seam + 1].max() <= 1.5 * acceleration[3:-3].max() + 1e-9, "the velocity jumps at the seam"
+    assert acceleration[seam - 1 : seam + 1].max() <= 1.5 * acceleration[3:-3].max() + 1e-9, (
+        "the velocity jumps at the seam"
+    )
     moving = np.abs(positions[len(times) // 3] - positions[0]).max()
     assert moving > 0.03, "the dance should move"
 
@@ -209,7 +215,11 @@ def test_hair_and_skirt_swing_behind_the_body():
         assert angle.max() > 5.0  # but they move
         assert angle.max() < 120.0  # without flailing
     # Everything else is exactly as keyed.
-    others = [i for i in range(len(SKELETON)) if i not in tails + skirt and not SKELETON.names[i].startswith(("tail", "skirt"))]
+    others = [
+        i
+        for i in range(len(SKELETON))
+        if i not in tails + skirt and not SKELETON.names[i].startswith(("tail", "skirt"))
+    ]
     assert np.allclose(keyed[:, others], sampled[:, others])
 
 
@@ -224,8 +234,11 @@ def test_dances_meet_the_pose_variety_targets():
 
 def test_last_frame_close_to_first_in_udp():
     motion = MOTIONS["wave"]
-    frames = list(__import__("conr.dances.generator", fromlist=["dance_frames"]).dance_frames(
-        motion, 128, rasterizer=NUMPY, times=motion.frame_times()[[-2, -1, 0, 1]]))  # fmt: skip
+    frames = list(
+        __import__("conr.dances.generator", fromlist=["dance_frames"]).dance_frames(
+            motion, 128, rasterizer=NUMPY, times=motion.frame_times()[[-2, -1, 0, 1]]
+        )
+    )
     differences = [np.abs(a - b).mean() for a, b in zip(frames[:-1], frames[1:])]
     assert differences[1] <= 1.5 * max(differences[0], differences[2]) + 1e-6
 

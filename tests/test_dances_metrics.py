@@ -20,7 +20,9 @@ def _square(size=128, top=30, left=50, side=40, fill_left_half=False):
 
 
 def test_identical_frames_have_no_variety_wherever_they_are():
-    frames = [_frame(_square(top=10 + i, left=5 + 2 * i, side=30 + i)) for i in range(30)]  # moved and scaled: framing does not count
+    frames = [
+        _frame(_square(top=10 + i, left=5 + 2 * i, side=30 + i)) for i in range(30)
+    ]  # moved and scaled: framing does not count
     assert pose_variety(frames) == pytest.approx(0.0, abs=1e-9)
 
 

@@ -33,9 +33,17 @@ def test_chain_lags_then_settles_after_its_anchor_stops():
     assert tip[15, 0] < -0.03  # while the head moves right, the tip trails behind
     assert np.abs(tip[30:60, 0]).max() > 0.03  # after the stop it swings on
     still = simulate([SpringChain(HAIR, 0)], _translations(np.zeros(frames)), fps=30).positions[-1, 0, -1] - HAIR[-1]
-    assert np.abs(tip[-30:] - still).max() < 0.003  # and comes back to hanging as if it never moved (gravity sags it a little)
+    assert (
+        np.abs(tip[-30:] - still).max() < 0.003
+    )  # and comes back to hanging as if it never moved (gravity sags it a little)
     # The bones keep their lengths.
-    joints = np.concatenate([np.broadcast_to(HAIR[0] + [[0, 0, 0]], (frames, 1, 3)) + np.c_[x, np.zeros((frames, 2))][:, None], result.positions[:, 0]], axis=1)
+    joints = np.concatenate(
+        [
+            np.broadcast_to(HAIR[0] + [[0, 0, 0]], (frames, 1, 3)) + np.c_[x, np.zeros((frames, 2))][:, None],
+            result.positions[:, 0],
+        ],
+        axis=1,
+    )
     lengths = np.linalg.norm(np.diff(joints, axis=1), axis=-1)
     assert np.allclose(lengths, np.linalg.norm(np.diff(HAIR, axis=0), axis=1), atol=1e-6)
 
@@ -49,7 +57,10 @@ def test_stable_for_a_thousand_frames_of_violent_motion():
     result = simulate(chains, anchors, fps=30)
     assert np.isfinite(result.positions).all() and np.isfinite(result.rotations).all()
     heads = np.einsum("fij,j->fi", anchors[:, 0, :3, :3], HAIR[0]) + anchors[:, 0, :3, 3]
-    assert np.linalg.norm(result.positions[:, 0, -1] - heads, axis=-1).max() <= np.linalg.norm(np.diff(HAIR, axis=0), axis=1).sum() + 1e-6
+    assert (
+        np.linalg.norm(result.positions[:, 0, -1] - heads, axis=-1).max()
+        <= np.linalg.norm(np.diff(HAIR, axis=0), axis=1).sum() + 1e-6
+    )
     r = result.rotations
     assert np.allclose(r @ np.swapaxes(r, -1, -2), np.eye(3), atol=1e-6)
 
@@ -76,7 +87,9 @@ def test_capsules_keep_the_chain_outside_the_body():
     frames = 90
     body = np.array([[[0.0, 0.9, 0.2], [0.0, 1.4, 0.2]]])  # a torso right behind the hanging hair
     capsules = np.broadcast_to(body, (frames, 1, 2, 3))
-    result = simulate([SpringChain(HAIR, 0)], _translations(np.zeros(frames)), fps=30, capsules=capsules, radii=np.array([0.12]))
+    result = simulate(
+        [SpringChain(HAIR, 0)], _translations(np.zeros(frames)), fps=30, capsules=capsules, radii=np.array([0.12])
+    )
     distance = np.linalg.norm(result.positions[:, 0][..., [0, 2]] - body[0, 0][[0, 2]], axis=-1)
     assert distance.min() >= 0.12
 

@@ -10,15 +10,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import FIXTURES, ROOT
 from PIL import Image
 
-from conftest import FIXTURES, ROOT
 from conr.inbetween import HOLE_FRACTION, Key, Plan, SurfaceIndex, mark_frame, render_inbetween, warp_frame
 from conr.udp import UdpSequence, read_udp, write_udp
 from conr.video import probe_video
 
 
-def synthetic_udp(size: int = 96, shift: tuple[int, int] = (0, 0), hidden: tuple[slice, slice] | None = None) -> np.ndarray:
+def synthetic_udp(
+    size: int = 96, shift: tuple[int, int] = (0, 0), hidden: tuple[slice, slice] | None = None
+) -> np.ndarray:
     """An ellipse-shaped body whose surface coordinates move with it (shifted by (dy, dx) pixels).
 
     XYZ is a smooth one-to-one function of the position on the body; where
@@ -45,7 +47,9 @@ def synthetic_udp(size: int = 96, shift: tuple[int, int] = (0, 0), hidden: tuple
 def udp_colours(udp: np.ndarray) -> np.ndarray:
     """A stand-in for the network: each pixel coloured by its surface point (straight RGBA uint8), so warps can be checked."""
     xyz = udp[..., :3]
-    rgb = np.stack([xyz[..., 0] * 255, 128 + 100 * np.sin(xyz[..., 0] * 40) * np.cos(xyz[..., 2] * 30), xyz[..., 2] * 255], -1)
+    rgb = np.stack(
+        [xyz[..., 0] * 255, 128 + 100 * np.sin(xyz[..., 0] * 40) * np.cos(xyz[..., 2] * 30), xyz[..., 2] * 255], -1
+    )
     rgba = np.concatenate([rgb, udp[..., 3:4] * 255], -1)
     rgba[udp[..., 3] <= 0.5] = 0
     return np.clip(np.rint(rgba), 0, 255).astype(np.uint8)
@@ -116,8 +120,16 @@ def test_disoccluded_region_is_a_hole_and_falls_back():
     # k = 3: keys 0 and 3; frame 1 falls back and becomes the earlier key of frame 2
     frames = [key_a, between, synthetic_udp(shift=(0, 3)), key_b]
     renderer, seen, plan = ColourRenderer(), [], Plan(0, 3)
-    out = list(render_inbetween(renderer, UdpSequence.from_arrays(frames), sheet=object(), k=3, plan=plan,
-                                progress=lambda stage, done, total: seen.append((stage, done, total))))  # fmt: skip
+    out = list(
+        render_inbetween(
+            renderer,
+            UdpSequence.from_arrays(frames),
+            sheet=object(),
+            k=3,
+            plan=plan,
+            progress=lambda stage, done, total: seen.append((stage, done, total)),
+        )
+    )
     assert len(out) == 4 and seen == [("Rendering", i, 4) for i in range(1, 5)]
     assert plan.keys == [0, 1, 3] and plan.fallbacks == [1] and plan.fallback_rate == 0.5
     assert len(renderer.rendered) == 3 and np.array_equal(renderer.rendered[-1], between)
@@ -136,7 +148,9 @@ def test_every_frame_in_order_and_cancel():
         assert np.abs(frame.astype(int) - udp_colours(udp).astype(int)).max() <= 1
     calls = []
     with pytest.raises(Cancelled):
-        for _ in render_inbetween(ColourRenderer(), frames, sheet=object(), k=3, cancel=lambda: calls.append(1) or len(calls) > 3):
+        for _ in render_inbetween(
+            ColourRenderer(), frames, sheet=object(), k=3, cancel=lambda: calls.append(1) or len(calls) > 3
+        ):
             pass
 
 
@@ -157,7 +171,9 @@ def test_draft_mark_is_visible():
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "conr", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "conr", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 @pytest.fixture(scope="module")
@@ -171,12 +187,28 @@ def small_poses(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("flags, network_frames, marked", [(["--inbetween", "3"], 3, False), (["--draft"], 3, True)])
-def test_cli_inbetween_and_draft(flags, network_frames, marked, recipe_weights_dir, fixture_sheet, small_poses, tmp_path):
+def test_cli_inbetween_and_draft(
+    flags, network_frames, marked, recipe_weights_dir, fixture_sheet, small_poses, tmp_path
+):
     out, frames_dir = tmp_path / "dance.mp4", tmp_path / "frames"
     result = run_cli(
-        "render", "--sheet", *map(str, fixture_sheet), "--poses", str(small_poses), "--out", str(out),
-        "--frames-dir", str(frames_dir), "--weights", str(recipe_weights_dir), "--device", "cpu", "--dtype", "float32", *flags,
-    )  # fmt: skip
+        "render",
+        "--sheet",
+        *map(str, fixture_sheet),
+        "--poses",
+        str(small_poses),
+        "--out",
+        str(out),
+        "--frames-dir",
+        str(frames_dir),
+        "--weights",
+        str(recipe_weights_dir),
+        "--device",
+        "cpu",
+        "--dtype",
+        "float32",
+        *flags,
+    )
     assert result.returncode == 0, result.stderr
     assert "rendered 7 frames" in result.stderr
     assert f"the network rendered {network_frames} of 7 frames" in result.stderr
@@ -203,11 +235,17 @@ def test_draft_keeps_the_most_different_views():
         udp[view, 0], udp[view, 1], udp[view, 2], udp[view, 3] = xx, depth, yy, 1.0
     udp[3, 0] = 0.5  # the side view sees one x column, at every depth along it
     udp[3, 1] = xx
-    features = SheetFeatures(torch.arange(4.0).view(4, 1, 1, 1).expand(4, 4, 2, 2), [torch.arange(4.0).view(4, 1, 1, 1)], torch.from_numpy(udp))
+    features = SheetFeatures(
+        torch.arange(4.0).view(4, 1, 1, 1).expand(4, 4, 2, 2),
+        [torch.arange(4.0).view(4, 1, 1, 1)],
+        torch.from_numpy(udp),
+    )
     sheet = CharacterSheet("key", ["front", "front-2", "back", "side"], features)
     draft = select_views(sheet, 2)
     assert draft.names == ["front", "back"] and draft.views == 2
-    assert draft.features.reference[:, 0, 0, 0].tolist() == [0.0, 2.0] and draft.features.features[0].flatten().tolist() == [0.0, 2.0]
+    assert draft.features.reference[:, 0, 0, 0].tolist() == [0.0, 2.0] and draft.features.features[
+        0
+    ].flatten().tolist() == [0.0, 2.0]
     assert select_views(sheet, 3).names == ["front", "back", "side"]
     assert select_views(sheet, 4) is sheet
 

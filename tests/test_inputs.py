@@ -205,14 +205,17 @@ def blobs(*boxes, size=(400, 400)) -> np.ndarray:
     [
         ([(140, 30, 120, 340)], (400, 400), []),  # one standing figure
         ([(30, 30, 120, 340), (250, 30, 120, 340)], (400, 400), [r"'x.png' seems to hold 2 figures"]),
-        ([(20, 20, 120, 300), (220, 20, 120, 300), (20, 420, 120, 300), (220, 420, 120, 300)], (760, 400),
-         [r"'x.png' seems to hold 4 figures"]),  # a 2x2 sheet grid
+        (
+            [(20, 20, 120, 300), (220, 20, 120, 300), (20, 420, 120, 300), (220, 420, 120, 300)],
+            (760, 400),
+            [r"'x.png' seems to hold 4 figures"],
+        ),  # a 2x2 sheet grid
         ([(20, 130, 360, 200)], (400, 400), [r"'x.png': the figure is wider than tall \(36\dx20\d px\)"]),
         ([(180, 170, 40, 50)], (400, 400), [r"'x.png': the figure is tiny \(4\dx5\d px in a 400x400 picture\)"]),
         ([(300, 300, 80, 130)], (1000, 1000), [r"'x.png': the figure is tiny"]),  # under 15% of the picture
         ([(140, 30, 120, 340), (150, 10, 30, 30)], (400, 400), []),  # a small separate part is no second figure
     ],
-)  # fmt: skip
+)
 def test_drawings_that_look_wrong_are_warned_about(boxes, size, expected):
     from conr.sheet import figure_warnings
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from PIL import Image
 
-from conftest import ROOT
 from conr.errors import InputError
 from conr.job import BundledDance, MmdDance, Outputs, RenderJob, UdpArchive, VideoPoses
 from conr.limits import Limits

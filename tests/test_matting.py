@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
 from PIL import Image
 
-from conftest import FIXTURES
 from conr import matting
 from conr.errors import InputError
 
@@ -239,8 +239,11 @@ def test_cli_cutout(with_u2netp, tmp_path):
     Image.fromarray(opaque[:, :, :3]).save(source, quality=95)
     result = subprocess.run(
         [sys.executable, "-m", "conr", "cutout", str(source), "--out-dir", str(tmp_path / "out"), "--model", "u2netp"],
-        cwd=ROOT, capture_output=True, text=True, env={**__import__("os").environ, "CONR_REMBG_DIR": str(with_u2netp)},
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "CONR_REMBG_DIR": str(with_u2netp)},
+    )
     assert result.returncode == 0, result.stderr
     out = np.asarray(Image.open(tmp_path / "out" / "scan.png"))
     assert out.shape == (*truth.shape, 4)

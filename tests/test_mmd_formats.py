@@ -7,6 +7,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from mmd_writers import BoneKey, feature_motion_bytes, feature_spec, pmx_bytes, vmd_bytes
 
 from conr.errors import InputError
 from conr.mmd import files, pmx
@@ -14,14 +15,17 @@ from conr.mmd.files import load_model, load_motion
 from conr.mmd.pmx import read_pmx
 from conr.mmd.posing import MotionBinding, Rig
 from conr.mmd.vmd import read_vmd
-from mmd_writers import BoneKey, feature_motion_bytes, feature_spec, pmx_bytes, vmd_bytes
 
 
 @pytest.mark.parametrize("encoding", ["utf-16-le", "utf-8"])
 @pytest.mark.parametrize("version", [2.0, 2.1])
 @pytest.mark.parametrize("index_size", [None, 2, 4])
 def test_pmx_reads_back_what_was_written(encoding, version, index_size):
-    sizes = None if index_size is None else dict.fromkeys(["vertex", "texture", "material", "bone", "morph", "rigid"], index_size)
+    sizes = (
+        None
+        if index_size is None
+        else dict.fromkeys(["vertex", "texture", "material", "bone", "morph", "rigid"], index_size)
+    )
     spec = feature_spec(encoding, version, sizes)
     model = read_pmx(pmx_bytes(spec), "feature.pmx")
     assert model.name == "機能テスト" and model.encoding == encoding and model.version == pytest.approx(version)
@@ -38,28 +42,40 @@ def test_pmx_reads_back_what_was_written(encoding, version, index_size):
     assert [b.flags for b in model.bones] == [b.flags for b in spec.bones]
     assert model.bones[2].position == (1.0, 10.0, 0.0)
     d_bone, twist = model.bones[6], model.bones[7]
-    assert d_bone.inherits_rotation and not d_bone.inherits_translation and (d_bone.inherit_parent, d_bone.inherit_weight) == (2, 1.0)
+    assert (
+        d_bone.inherits_rotation
+        and not d_bone.inherits_translation
+        and (d_bone.inherit_parent, d_bone.inherit_weight) == (2, 1.0)
+    )
     assert twist.inherits_rotation and twist.inherits_translation and twist.inherit_weight == pytest.approx(0.5)
     ik = model.bones[5].ik
     assert ik is not None and (ik.target, ik.loops, round(ik.unit_angle, 6)) == (4, 40, 2.0)
     assert [link.bone for link in ik.links] == [3, 2] and ik.links[1].lower is None
-    assert ik.links[0].lower == pytest.approx((-np.pi, 0, 0)) and ik.links[0].upper == pytest.approx((np.radians(-0.5), 0, 0))
+    assert ik.links[0].lower == pytest.approx((-np.pi, 0, 0)) and ik.links[0].upper == pytest.approx(
+        (np.radians(-0.5), 0, 0)
+    )
     assert [(m.name, m.index_count, m.double_sided, m.diffuse_alpha) for m in model.materials] == [
-        ("肌", 6, True, 1.0), ("服", 3, False, 1.0), ("隠し", 3, False, 0.0)]  # fmt: skip
+        ("肌", 6, True, 1.0),
+        ("服", 3, False, 1.0),
+        ("隠し", 3, False, 0.0),
+    ]
     assert model.triangle_materials().tolist() == [0, 0, 1, 2]
     assert model.unread_bytes > 0  # display frames etc. are left unread
 
 
 def test_pmx_character_export_is_our_character():
-    from conr.dances.character import build_character
     from mmd_writers import character_spec
+
+    from conr.dances.character import build_character
 
     character = build_character()
     model = read_pmx(pmx_bytes(character_spec(character, version=2.1)), "character.pmx")
     assert np.abs(model.vertices * 0.08 - character.vertices).max() < 1e-6
     assert set(np.unique(model.weight_types)) == {0, 1, 2, 3, 4}  # BDEF1, BDEF2, BDEF4, SDEF, QDEF all occur
     rig = Rig(model)
-    assert len(rig.chains) == 2 and np.allclose(rig.heads[: len(character.skeleton)], character.skeleton.heads, atol=1e-6)
+    assert len(rig.chains) == 2 and np.allclose(
+        rig.heads[: len(character.skeleton)], character.skeleton.heads, atol=1e-6
+    )
 
 
 def _refused(data: bytes, *fragments: str, reader=read_pmx, name: str = "bad.pmx") -> str:
@@ -117,7 +133,9 @@ def test_pmx_counts_past_the_end_fail_fast():
 
 
 def test_pmx_every_truncation_is_refused_cleanly():
-    good = pmx_bytes(feature_spec(index_sizes={"vertex": 2, "texture": 1, "material": 1, "bone": 2, "morph": 1, "rigid": 1}))
+    good = pmx_bytes(
+        feature_spec(index_sizes={"vertex": 2, "texture": 1, "material": 1, "bone": 2, "morph": 1, "rigid": 1})
+    )
     end_of_bones = len(good) - read_pmx(good, "x.pmx").unread_bytes
     for cut in range(0, end_of_bones):
         with pytest.raises(InputError):
@@ -143,14 +161,27 @@ def test_vmd_reads_keys_curves_and_ik_switches():
 
 
 def test_vmd_sorting_duplicates_zero_rotation_and_junk_after_names():
-    keys = [BoneKey("頭", 20, (1, 0, 0)), BoneKey("頭", 5, (2, 0, 0)), BoneKey("頭", 20, (3, 0, 0)), BoneKey("首", 0, rotation=(0, 0, 0, 0))]
+    keys = [
+        BoneKey("頭", 20, (1, 0, 0)),
+        BoneKey("頭", 5, (2, 0, 0)),
+        BoneKey("頭", 20, (3, 0, 0)),
+        BoneKey("首", 0, rotation=(0, 0, 0, 0)),
+    ]
     data = bytearray(vmd_bytes(keys))
     first = 54  # the first key's name field: "頭\0" then junk some writers leave
     data[first + 3 : first + 15] = b"\xfd" * 12
     motion = read_vmd(bytes(data), "junk.vmd")
     head = motion.tracks["頭".encode("cp932")]
-    assert head.frames.tolist() == [5, 20] and head.positions[:, 0].tolist() == [2.0, 3.0]  # sorted; the later duplicate wins
-    assert motion.tracks["首".encode("cp932")].rotations[0].tolist() == [1.0, 0.0, 0.0, 0.0]  # "no rotation" written as zeros
+    assert head.frames.tolist() == [5, 20] and head.positions[:, 0].tolist() == [
+        2.0,
+        3.0,
+    ]  # sorted; the later duplicate wins
+    assert motion.tracks["首".encode("cp932")].rotations[0].tolist() == [
+        1.0,
+        0.0,
+        0.0,
+        0.0,
+    ]  # "no rotation" written as zeros
 
 
 def test_vmd_old_format_and_early_end_are_accepted():
@@ -215,21 +246,32 @@ def _zip(path, entries: dict, utf8_names: bool = True):
 
 def test_model_zip_with_textures_and_shift_jis_names(tmp_path):
     model_bytes = pmx_bytes(feature_spec())
-    path = _zip(tmp_path / "model.zip", {"モデル/機能.pmx": model_bytes, "モデル/tex/肌.png": b"\x89PNG", "readme.txt": b"hi"}, utf8_names=False)
+    path = _zip(
+        tmp_path / "model.zip",
+        {"モデル/機能.pmx": model_bytes, "モデル/tex/肌.png": b"\x89PNG", "readme.txt": b"hi"},
+        utf8_names=False,
+    )
     with zipfile.ZipFile(path) as archive:
-        assert not archive.infolist()[0].flag_bits & 0x800 and archive.namelist()[0] != "モデル/機能.pmx"  # really legacy-named
+        assert (
+            not archive.infolist()[0].flag_bits & 0x800 and archive.namelist()[0] != "モデル/機能.pmx"
+        )  # really legacy-named
     model = load_model(path)
     assert model.source == "モデル/機能.pmx" and len(model.bones) == 9
     (tmp_path / "plain.pmx").write_bytes(model_bytes)
     assert load_model(tmp_path / "plain.pmx").source == "plain.pmx"
     (tmp_path / "dance.vmd").write_bytes(feature_motion_bytes())
     assert load_motion(tmp_path / "dance.vmd").counts["bone"] == 7
-    assert load_motion(_zip(tmp_path / "motion.zip", {"dance/踊り.vmd": feature_motion_bytes()})).source == "dance/踊り.vmd"
+    assert (
+        load_motion(_zip(tmp_path / "motion.zip", {"dance/踊り.vmd": feature_motion_bytes()})).source
+        == "dance/踊り.vmd"
+    )
 
 
 def test_model_zip_refusals(tmp_path):
     model_bytes = pmx_bytes(feature_spec())
-    two = _zip(tmp_path / "two.zip", {"a/first.pmx": model_bytes, "b/second.pmx": model_bytes, "__MACOSX/a/._first.pmx": b"x"})
+    two = _zip(
+        tmp_path / "two.zip", {"a/first.pmx": model_bytes, "b/second.pmx": model_bytes, "__MACOSX/a/._first.pmx": b"x"}
+    )
     with pytest.raises(InputError, match="holds 2 .pmx or .pmd files: 'a/first.pmx', 'b/second.pmx'.*--pmx"):
         load_model(two)
     assert load_model(two, member="second.pmx").source == "b/second.pmx"
@@ -244,7 +286,9 @@ def test_model_zip_refusals(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         load_model(tmp_path / "missing.pmx")
     (tmp_path / "noise.pmx").write_bytes(b"\x00garbage" * 10)
-    with pytest.raises(InputError, match="'noise.pmx' is not a usable PMX model: it does not start with the PMX signature"):
+    with pytest.raises(
+        InputError, match="'noise.pmx' is not a usable PMX model: it does not start with the PMX signature"
+    ):
         load_model(tmp_path / "noise.pmx")
     (tmp_path / "broken.zip").write_bytes(b"PK\x03\x04 not really")
     with pytest.raises(InputError, match="not a readable .zip"):

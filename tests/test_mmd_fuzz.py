@@ -16,6 +16,19 @@ from datetime import timedelta
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mmd_writers import (
+    BoneKey,
+    BoneSpec,
+    PmxSpec,
+    feature_motion_bytes,
+    feature_pmd_spec,
+    feature_spec,
+    hair_spec,
+    pmd_bytes,
+    pmd_pair,
+    pmx_bytes,
+    vmd_bytes,
+)
 
 from conr.errors import InputError
 from conr.mmd import pmx
@@ -25,8 +38,6 @@ from conr.mmd.pmx import read_pmx
 from conr.mmd.posing import MotionBinding, Rig
 from conr.mmd.to_udp import MmdScene, check_binding, mmd_udp_frames
 from conr.mmd.vmd import read_vmd
-from mmd_writers import (BoneKey, BoneSpec, PmxSpec, feature_motion_bytes, feature_pmd_spec, feature_spec, hair_spec, pmd_bytes, pmd_pair,
-                         pmx_bytes, vmd_bytes)  # fmt: skip
 
 #: Examples per byte-mutation test; the rig and full-conversion tests run a half and a tenth of it.
 EXAMPLES = int(os.environ.get("CONR_FUZZ_EXAMPLES") or 0) or 400
@@ -41,7 +52,9 @@ FUZZ = settings(
 PMX_SEEDS = [
     pmx_bytes(feature_spec("utf-16-le", 2.1)),
     pmx_bytes(feature_spec("utf-8", 2.0, additional_uvs=0)),
-    pmx_bytes(feature_spec("utf-16-le", 2.0, dict.fromkeys(["vertex", "texture", "material", "bone", "morph", "rigid"], 4))),
+    pmx_bytes(
+        feature_spec("utf-16-le", 2.0, dict.fromkeys(["vertex", "texture", "material", "bone", "morph", "rigid"], 4))
+    ),
     pmx_bytes(hair_spec()),  # morphs of every kind, display frames, rigid bodies: physics
 ]
 VMD_SEED = feature_motion_bytes()
@@ -51,7 +64,25 @@ _bare.extensions = False
 PMD_SEEDS.append(pmd_bytes(_bare))
 PMD_SEEDS.append(pmd_bytes(pmd_pair(hair_spec())[1]))  # rigid bodies: physics
 #: Values that make counts, lengths and indices interesting.
-BOUNDARIES = [0, 1, 2, 3, 4, 8, 127, 128, 255, 256, 0x7FFF, 0x8000, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0xFFFFFFFE]
+BOUNDARIES = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    8,
+    127,
+    128,
+    255,
+    256,
+    0x7FFF,
+    0x8000,
+    0xFFFF,
+    0x7FFFFFFF,
+    0x80000000,
+    0xFFFFFFFF,
+    0xFFFFFFFE,
+]
 
 _position = st.integers(0, 1 << 20)
 operation = st.one_of(
@@ -59,7 +90,9 @@ operation = st.one_of(
     st.tuples(st.just("flip"), _position, st.integers(0, 255)),
     st.tuples(st.just("int32"), _position, st.one_of(st.sampled_from(BOUNDARIES), st.integers(0, 0xFFFFFFFF))),
     st.tuples(st.just("int32"), _position, st.sampled_from(BOUNDARIES)),
-    st.tuples(st.just("float"), _position, st.sampled_from([math.nan, math.inf, -math.inf, 1e30, -0.0, 1e-30, 2.0, -1.0])),
+    st.tuples(
+        st.just("float"), _position, st.sampled_from([math.nan, math.inf, -math.inf, 1e30, -0.0, 1e-30, 2.0, -1.0])
+    ),
     st.tuples(st.just("insert"), _position, st.binary(min_size=1, max_size=16)),
     st.tuples(st.just("delete"), _position, st.integers(1, 32)),
     st.tuples(st.just("truncate"), _position, st.just(0)),
@@ -163,7 +196,11 @@ def random_rigs(draw):
         position = tuple(draw(st.lists(st.floats(-20, 20), min_size=3, max_size=3)))
         spec = BoneSpec(f"骨{i}", position, parent, flags, layer=draw(st.integers(-1, 2)))
         if draw(st.booleans()):
-            spec.flags |= draw(st.sampled_from([pmx.INHERIT_ROTATION, pmx.INHERIT_TRANSLATION, pmx.INHERIT_ROTATION | pmx.INHERIT_TRANSLATION]))
+            spec.flags |= draw(
+                st.sampled_from(
+                    [pmx.INHERIT_ROTATION, pmx.INHERIT_TRANSLATION, pmx.INHERIT_ROTATION | pmx.INHERIT_TRANSLATION]
+                )
+            )
             spec.inherit = (draw(st.integers(0, count - 1)), draw(st.floats(-2, 2)))  # cycles of inheritance allowed
         if draw(st.integers(0, 3)) == 0:
             links = []
@@ -176,14 +213,22 @@ def random_rigs(draw):
                 else:
                     links.append(pmx.IkLink(bone))
             spec.flags |= pmx.IK
-            spec.ik = pmx.IkChain(draw(st.integers(0, count - 1)), draw(st.integers(0, 300)), draw(st.floats(-1, 5)), tuple(links))
+            spec.ik = pmx.IkChain(
+                draw(st.integers(0, count - 1)), draw(st.integers(0, 300)), draw(st.floats(-1, 5)), tuple(links)
+            )
         bones.append(spec)
     keys = []
     for _ in range(draw(st.integers(0, 12))):
         q = np.array(draw(st.lists(st.floats(-1, 1), min_size=4, max_size=4)))
-        keys.append(BoneKey(f"骨{draw(st.integers(0, count - 1))}", draw(st.integers(0, 40)),
-                            tuple(draw(st.lists(st.floats(-30, 30), min_size=3, max_size=3))), tuple(q.tolist()),
-                            tuple(tuple(draw(st.lists(st.integers(0, 127), min_size=4, max_size=4))) for _ in range(4))))  # fmt: skip
+        keys.append(
+            BoneKey(
+                f"骨{draw(st.integers(0, count - 1))}",
+                draw(st.integers(0, 40)),
+                tuple(draw(st.lists(st.floats(-30, 30), min_size=3, max_size=3))),
+                tuple(q.tolist()),
+                tuple(tuple(draw(st.lists(st.integers(0, 127), min_size=4, max_size=4))) for _ in range(4)),
+            )
+        )
     return bones, keys
 
 

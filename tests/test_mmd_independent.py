@@ -33,12 +33,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mmd_writers import (
+    BoneSpec,
+    CameraKey,
+    PmxSpec,
+    character_spec,
+    dance_keys,
+    feature_motion_bytes,
+    feature_pmd_spec,
+    feature_spec,
+    hair_spec,
+    pmd_bytes,
+    pmd_pair,
+    pmx_bytes,
+    vmd_bytes,
+)
 
 from conr.mmd import pmx
 from conr.mmd.files import load_model, load_motion
 from conr.mmd.pmd import KNEE_LOWER, KNEE_NAME, KNEE_UPPER
-from mmd_writers import (BoneSpec, CameraKey, PmxSpec, character_spec, dance_keys, feature_motion_bytes, feature_pmd_spec,
-                         feature_spec, hair_spec, pmd_bytes, pmd_pair, pmx_bytes, vmd_bytes)  # fmt: skip
 
 NODE_DIR = Path(__file__).parent / "node"
 INSTALL = "npm ci --prefix tests/node"
@@ -269,6 +282,7 @@ def compare(tmp_path: Path, name: str, data: bytes) -> tuple:
     path.write_bytes(data)
     return {".pmx": compare_pmx, ".pmd": compare_pmd, ".vmd": compare_vmd}[path.suffix](path)
 
+
 # ---------------------------------------------------------------- files from our writers
 
 
@@ -291,7 +305,13 @@ def _one_byte_vertex_indices():
     triangles = np.array([[i, i + 1, n - 1 - i] for i in range(n // 2)])
     ids, weights = np.full((n, 4), -1), np.zeros((n, 4))
     ids[:, :2], weights[:, :2] = [0, 1], [0.75, 0.25]
-    return PmxSpec(vertices, triangles, [BoneSpec("センター", (0.0, 0.0, 0.0)), BoneSpec("上半身", (0.0, 5.0, 0.0), 0)], ids, weights)
+    return PmxSpec(
+        vertices,
+        triangles,
+        [BoneSpec("センター", (0.0, 0.0, 0.0)), BoneSpec("上半身", (0.0, 5.0, 0.0), 0)],
+        ids,
+        weights,
+    )
 
 
 WIDE = {"vertex": 4, "texture": 2, "material": 4, "bone": 2, "morph": 2, "rigid": 4}
@@ -338,8 +358,11 @@ def test_vmd_from_our_writer(tmp_path):
     compare(tmp_path, "feature.vmd", feature_motion_bytes())
 
     keys, switches = dance_keys(MOTIONS["wave"], _character(), "consistent", seconds=1.0)
-    cameras = [CameraKey(0), CameraKey(20, -30.5, (1.0, 12.0, -2.0), (0.1, -0.4, 0.02), 45, ((5, 10, 100, 120),) * 6),
-               CameraKey(40, 0.0, (0.0, 9.0, 0.0), (0.0, 3.0, 0.0), 20, orthographic=True)]  # fmt: skip
+    cameras = [
+        CameraKey(0),
+        CameraKey(20, -30.5, (1.0, 12.0, -2.0), (0.1, -0.4, 0.02), 45, ((5, 10, 100, 120),) * 6),
+        CameraKey(40, 0.0, (0.0, 9.0, 0.0), (0.0, 3.0, 0.0), 20, orthographic=True),
+    ]
     _, theirs = compare(tmp_path, "wave.vmd", vmd_bytes(keys, switches, morph_keys=4, cameras=cameras))
     assert len(theirs["motions"]) == len(keys) and len(theirs["cameras"]) == len(cameras)
 
@@ -382,8 +405,14 @@ def handmade_pmx() -> tuple[bytes, dict]:
     normals = rng.normal(size=(n, 3))
     x["normals"] = normals / np.linalg.norm(normals, axis=1, keepdims=True)
     x["auvs"], x["edges"], x["sdef"] = rng.uniform(-1, 1, (n, 4, 4)), rng.uniform(0, 2, n), rng.uniform(-5, 5, 9)
-    skins = [(0, [3], []), (1, [1, 2], [0.25]), (1, [0, -1], [1.0]), (2, [0, 1, 2, 3], [0.1, 0.2, 0.3, 0.4]),
-             (3, [2, 3], [0.6]), (2, [4, 2, -1, -1], [0.5, 0.3, 0.7, 0.0])]  # fmt: skip
+    skins = [
+        (0, [3], []),
+        (1, [1, 2], [0.25]),
+        (1, [0, -1], [1.0]),
+        (2, [0, 1, 2, 3], [0.1, 0.2, 0.3, 0.4]),
+        (3, [2, 3], [0.6]),
+        (2, [4, 2, -1, -1], [0.5, 0.3, 0.7, 0.0]),
+    ]
     out += struct.pack("<i", n)
     for v, (kind, bones, weights) in enumerate(skins):
         out += floats(*x["positions"][v], *x["normals"][v], *x["uvs"][v], *x["auvs"][v].ravel()) + bytes([kind])
@@ -395,9 +424,11 @@ def handmade_pmx() -> tuple[bytes, dict]:
     x["textures"] = ["tex/肌.png", "toon/トゥーン.bmp"]
     out += struct.pack("<i", 2) + b"".join(text(t) for t in x["textures"])
     # name, English name, diffuse, flags, texture, sphere, sphere mode, toon (kind, index), memo, face index count
-    x["materials"] = [("肌", "skin", (1, 0.9, 0.8, 1), 0x11, 0, -1, 0, (0, 1), "メモ", 6),
-                      ("透明", "", (1, 1, 1, 0), 0x00, -1, 1, 2, (1, 3), "", 3),
-                      ("影", "shadow", (0.2, 0.2, 0.2, 0.5), 0x06, -1, -1, 0, (1, 0), "", 3)]  # fmt: skip
+    x["materials"] = [
+        ("肌", "skin", (1, 0.9, 0.8, 1), 0x11, 0, -1, 0, (0, 1), "メモ", 6),
+        ("透明", "", (1, 1, 1, 0), 0x00, -1, 1, 2, (1, 3), "", 3),
+        ("影", "shadow", (0.2, 0.2, 0.2, 0.5), 0x06, -1, -1, 0, (1, 0), "", 3),
+    ]
     out += struct.pack("<i", len(x["materials"]))
     for name, name_en, diffuse, flags, texture, sphere, mode, (toon_kind, toon), memo, count in x["materials"]:
         out += text(name) + text(name_en) + floats(*diffuse, 0.1, 0.2, 0.3, 12.0, 0.4, 0.5, 0.6) + bytes([flags])
@@ -413,10 +444,19 @@ def handmade_pmx() -> tuple[bytes, dict]:
         ("上半身", "upper body", (0, 10, 0), 0, 0, R | V | E | pmx.TAIL_IS_BONE, -1, None, None),
         ("左足", "leg_L", (1, 9, 0), 0, 1, R | V | E | fixed, (0, -4, 0), None, None),
         ("左ひざ", "knee_L", (1, 5, 0), 2, 1, R | V | E | inherit_local, (0, -4, 0), (1, -0.5), None),
-        ("左足ＩＫ", "leg IK_L", (1, 1, 0), 0, 2, R | T | V | E | ik_bone | pmx.EXTERNAL_PARENT, (0, 0, 1), None,
-         (3, 50, 1.0, [(2, knee_limits), (1, None)])),
+        (
+            "左足ＩＫ",
+            "leg IK_L",
+            (1, 1, 0),
+            0,
+            2,
+            R | T | V | E | ik_bone | pmx.EXTERNAL_PARENT,
+            (0, 0, 1),
+            None,
+            (3, 50, 1.0, [(2, knee_limits), (1, None)]),
+        ),
         ("ねじり", "twist", (-2, 12, 0), 1, -1, R | V | E | pmx.INHERIT_TRANSLATION, (1, 0, 0), (0, 2.0), None),
-    ]  # fmt: skip
+    ]
     out += struct.pack("<i", len(x["bones"]))
     for name, name_en, position, parent, layer, flags, tail, inherit, ik in x["bones"]:
         out += text(name) + text(name_en) + floats(*position) + index("bone", parent) + struct.pack("<iH", layer, flags)
@@ -430,25 +470,39 @@ def handmade_pmx() -> tuple[bytes, dict]:
             out += index("bone", target) + struct.pack("<if", loops, angle) + struct.pack("<i", len(links))
             for bone, limits in links:
                 out += index("bone", bone) + (bytes([1]) + floats(*limits[0], *limits[1]) if limits else bytes([0]))
-    element = {0: lambda i: index("morph", i) + floats(0.5), 1: lambda i: index("vertex", i) + floats(0, 0.1, 0),
-               2: lambda i: index("bone", i) + floats(1, 0, 0, 0, 0, 0, 1),
-               3: lambda i: index("vertex", i) + floats(0.1, 0, 0, 0),
-               8: lambda i: index("material", i) + bytes([1]) + floats(*range(28))}  # fmt: skip
-    x["morphs"] = [("あ", "a", 3, 1, [0, 5]), ("グループ", "group", 4, 0, [0, 2]), ("ボーン", "bone", 4, 2, [4]),
-                   ("UV", "", 4, 3, [2, 3]), ("材質", "material", 4, 8, [0])]  # fmt: skip
+    element = {
+        0: lambda i: index("morph", i) + floats(0.5),
+        1: lambda i: index("vertex", i) + floats(0, 0.1, 0),
+        2: lambda i: index("bone", i) + floats(1, 0, 0, 0, 0, 0, 1),
+        3: lambda i: index("vertex", i) + floats(0.1, 0, 0, 0),
+        8: lambda i: index("material", i) + bytes([1]) + floats(*range(28)),
+    }
+    x["morphs"] = [
+        ("あ", "a", 3, 1, [0, 5]),
+        ("グループ", "group", 4, 0, [0, 2]),
+        ("ボーン", "bone", 4, 2, [4]),
+        ("UV", "", 4, 3, [2, 3]),
+        ("材質", "material", 4, 8, [0]),
+    ]
     out += struct.pack("<i", len(x["morphs"]))
     for name, name_en, panel, kind, targets in x["morphs"]:
         out += text(name) + text(name_en) + bytes([panel, kind]) + struct.pack("<i", len(targets))
         out += b"".join(map(element[kind], targets))
-    x["frames"] = [("Root", "Root", 1, [(0, 0)]), ("表情", "Exp", 1, [(1, 0), (1, 1)]),
-                   ("足", "legs", 0, [(0, 2), (0, 3), (1, 2)])]  # fmt: skip
+    x["frames"] = [
+        ("Root", "Root", 1, [(0, 0)]),
+        ("表情", "Exp", 1, [(1, 0), (1, 1)]),
+        ("足", "legs", 0, [(0, 2), (0, 3), (1, 2)]),
+    ]
     out += struct.pack("<i", len(x["frames"]))
     for name, name_en, special, items in x["frames"]:
         out += text(name) + text(name_en) + bytes([special]) + struct.pack("<i", len(items))
         out += b"".join(bytes([is_morph]) + index("morph" if is_morph else "bone", i) for is_morph, i in items)
     # name, bone, group, mask, shape, size, mode
-    x["bodies"] = [("頭", 1, 3, 0xFFF7, 0, (1.5, 0, 0), 0), ("箱", -1, 0, 0, 1, (1, 2, 3), 1),
-                   ("カプセル", 3, 15, 0x8001, 2, (0.5, 3, 0), 2)]  # fmt: skip
+    x["bodies"] = [
+        ("頭", 1, 3, 0xFFF7, 0, (1.5, 0, 0), 0),
+        ("箱", -1, 0, 0, 1, (1, 2, 3), 1),
+        ("カプセル", 3, 15, 0x8001, 2, (0.5, 3, 0), 2),
+    ]
     x["placements"] = rng.uniform(-3, 3, (3, 6))
     out += struct.pack("<i", len(x["bodies"]))
     for (name, bone, group, mask, shape, extent, mode), placement in zip(x["bodies"], x["placements"]):
@@ -478,11 +532,15 @@ def test_handmade_pmx(tmp_path):
         assert (b["englishName"], b["textureIndex"], b["envTextureIndex"]) == (name_en, texture, sphere), name
         assert b["envFlag"] == mode, name
         assert (b["toonFlag"], b["toonIndex"], b["comment"]) == (*toon, memo), name
-    morphs = [(m["name"], m["englishName"], m["panel"], m["type"], [e["index"] for e in m["elements"]])
-              for m in theirs["morphs"]]  # fmt: skip
+    morphs = [
+        (m["name"], m["englishName"], m["panel"], m["type"], [e["index"] for e in m["elements"]])
+        for m in theirs["morphs"]
+    ]
     assert morphs == [tuple(m) for m in x["morphs"]]
-    frames = [(f["name"], f["englishName"], f["type"], [(e["target"], e["index"]) for e in f["elements"]])
-              for f in theirs["frames"]]  # fmt: skip
+    frames = [
+        (f["name"], f["englishName"], f["type"], [(e["target"], e["index"]) for e in f["elements"]])
+        for f in theirs["frames"]
+    ]
     assert frames == [tuple(f) for f in x["frames"]]
     assert [(c["name"], c["rigidBodyIndex1"], c["rigidBodyIndex2"]) for c in theirs["constraints"]] == [("関節", 0, 2)]
     close([b["position"] + b["rotation"] for b in theirs["rigidBodies"]], x["placements"], "rigid body placements")
@@ -511,11 +569,20 @@ def handmade_pmd() -> tuple[bytes, dict]:
         out += struct.pack("<BBI", k - 1 & 0xFF, k % 2, count)  # toon (255: none), edge, face index count
         out += _sjis(texture, 20)
     # name, parent, tail, kind, IK-parent field, position
-    bones = [("センター", -1, 1, 1, 0, (0, 8, 0)), ("左足", 0, 2, 4, 4, (1, 10, 0)), ("左ひざ", 1, 3, 4, 4, (1, 5, 0)),
-             ("左足首", 2, 0, 6, 0, (1, 1, 0)), ("左足ＩＫ", -1, 3, 2, 0, (1, 1, 0)), ("右目", 0, 0, 5, 6, (-0.5, 15, -1)),
-             ("両目", 0, 0, 0, 0, (0, 15, -1)),
-             ("腕捩", 0, 6, 9, -40, (-2, 12, 0)), ("非表示", 0, 0, 7, 0, (0, 16, 0)), ("右足ＩＫ", -1, 0, 2, 0, (-1, 1, 0)),
-             ("右足", 0, 11, 0, 0, (-1, 10, 0)), ("右ひざ", 10, -1, 8, 0, (-1, 5, 0))]  # fmt: skip
+    bones = [
+        ("センター", -1, 1, 1, 0, (0, 8, 0)),
+        ("左足", 0, 2, 4, 4, (1, 10, 0)),
+        ("左ひざ", 1, 3, 4, 4, (1, 5, 0)),
+        ("左足首", 2, 0, 6, 0, (1, 1, 0)),
+        ("左足ＩＫ", -1, 3, 2, 0, (1, 1, 0)),
+        ("右目", 0, 0, 5, 6, (-0.5, 15, -1)),
+        ("両目", 0, 0, 0, 0, (0, 15, -1)),
+        ("腕捩", 0, 6, 9, -40, (-2, 12, 0)),
+        ("非表示", 0, 0, 7, 0, (0, 16, 0)),
+        ("右足ＩＫ", -1, 0, 2, 0, (-1, 1, 0)),
+        ("右足", 0, 11, 0, 0, (-1, 10, 0)),
+        ("右ひざ", 10, -1, 8, 0, (-1, 5, 0)),
+    ]
     out += struct.pack("<H", len(bones))
     for name, parent, tail, kind, field, position in bones:
         out += _sjis(name, 20) + struct.pack("<HHBH3f", parent & 0xFFFF, tail & 0xFFFF, kind, field & 0xFFFF, *position)
@@ -534,8 +601,11 @@ def handmade_pmd() -> tuple[bytes, dict]:
     out += bytes([0])  # no English names
     out += b"".join(_sjis(f"toon{i + 1:02d}.bmp", 100) for i in range(10))
     # name, bone, group, mask, shape, size, mode
-    bodies = [("頭", 6, 1, 0xFFFE, 0, (1.5, 0, 0), 0), ("なし", -1, 2, 0, 1, (1, 2, 3), 1),
-              ("脚", 1, 15, 0x8000, 2, (0.5, 3, 0), 2)]  # fmt: skip
+    bodies = [
+        ("頭", 6, 1, 0xFFFE, 0, (1.5, 0, 0), 0),
+        ("なし", -1, 2, 0, 1, (1, 2, 3), 1),
+        ("脚", 1, 15, 0x8000, 2, (0.5, 3, 0), 2),
+    ]
     out += struct.pack("<I", len(bodies))
     for name, bone, group, mask, shape, extent, mode in bodies:
         out += _sjis(name, 20) + struct.pack("<HBHB", bone & 0xFFFF, group, mask, shape)
@@ -563,10 +633,15 @@ def handmade_vmd() -> tuple[bytes, dict]:
     rng = np.random.default_rng(16)
     out = bytearray(b"Vocaloid Motion Data 0002\0JKL\0" + _sjis("初音ミク", 20, b"\x83\x7e\xfd"))
     # name (junk after its NUL), frame, position, rotation (x, y, z, w)
-    keys = [("センター", 10, (1, 2, 3), (0, 0.2588190, 0, 0.9659258)), ("センター", 0, (0, 0, 0), (0, 0, 0, 1)),
-            ("左足ＩＫ", 5, (0.5, 1.5, -2), (0, 0, 0, 1)), ("センター", 10, (4, 5, 6), (0.1, 0, 0, 0.995)),
-            ("右腕", 3, (0, 0, 0), (0, 0, 0, 0)), ("右腕", 7, (0, 0, 0), (0, 0, 2, 2)),
-            ("上半身", 1, (0, 0, 0), (0.3, 0.1, 0.2, 0.9))]  # fmt: skip
+    keys = [
+        ("センター", 10, (1, 2, 3), (0, 0.2588190, 0, 0.9659258)),
+        ("センター", 0, (0, 0, 0), (0, 0, 0, 1)),
+        ("左足ＩＫ", 5, (0.5, 1.5, -2), (0, 0, 0, 1)),
+        ("センター", 10, (4, 5, 6), (0.1, 0, 0, 0.995)),
+        ("右腕", 3, (0, 0, 0), (0, 0, 0, 0)),
+        ("右腕", 7, (0, 0, 0), (0, 0, 2, 2)),
+        ("上半身", 1, (0, 0, 0), (0.3, 0.1, 0.2, 0.9)),
+    ]
     out += struct.pack("<I", len(keys))
     for k, (name, frame, position, rotation) in enumerate(keys):
         curve = rng.integers(0, 128, 16).tolist()
@@ -584,7 +659,9 @@ def handmade_vmd() -> tuple[bytes, dict]:
         out += struct.pack("<IB", fov, orthographic)
     out += struct.pack("<I", 1) + struct.pack("<I6f", 0, 0.6, 0.6, 0.6, -0.5, -1.0, 0.5)  # light
     out += struct.pack("<I", 1) + struct.pack("<IBf", 0, 1, 0.01)  # self-shadow
-    out += struct.pack("<I", 2) + struct.pack("<IBI", 0, 1, 1) + _sjis("左足ＩＫ", 20) + bytes([0])  # IK off at frame 0 ...
+    out += (
+        struct.pack("<I", 2) + struct.pack("<IBI", 0, 1, 1) + _sjis("左足ＩＫ", 20) + bytes([0])
+    )  # IK off at frame 0 ...
     out += struct.pack("<IBI", 9, 1, 1) + _sjis("左足ＩＫ", 20) + bytes([1])  # ... on at 9
     return bytes(out), {"morphs": morphs, "keys": len(keys)}
 

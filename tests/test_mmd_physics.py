@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from mmd_writers import BoneKey, hair_spec, pmx_bytes, vmd_bytes
 
 from conr.errors import InputError
 from conr.mmd import udp_from_mmd
@@ -11,8 +12,6 @@ from conr.mmd.physics import PhysicsRig
 from conr.mmd.pmx import read_pmx
 from conr.mmd.to_udp import MmdScene
 from conr.mmd.vmd import read_vmd
-from mmd_writers import BoneKey, hair_spec, pmx_bytes, vmd_bytes
-
 
 
 @pytest.fixture(autouse=True)
@@ -24,8 +23,11 @@ def test_rigid_bodies_read_back():
     spec = hair_spec()
     model = read_pmx(pmx_bytes(spec), "hair.pmx")
     assert [(b.name, b.bone, b.mode, b.shape, b.group, b.mask) for b in model.rigid_bodies] == [
-        (s.name, s.bone, s.mode, s.shape, s.group, s.mask) for s in spec.rigid_bodies]  # fmt: skip
-    assert model.rigid_bodies[2].size == pytest.approx((6.0, 0.5, 0.6)) and model.rigid_bodies[2].rotation == pytest.approx((0, 0, 0.3))
+        (s.name, s.bone, s.mode, s.shape, s.group, s.mask) for s in spec.rigid_bodies
+    ]
+    assert model.rigid_bodies[2].size == pytest.approx((6.0, 0.5, 0.6)) and model.rigid_bodies[
+        2
+    ].rotation == pytest.approx((0, 0, 0.3))
     assert model.bones[5].tail == (0.0, -3.0, 0.5) and model.bones[0].tail == (0.0, 1.0, 0.0)
     # Damaged after the bones: the model still poses, without physics.
     data = pmx_bytes(spec)
@@ -38,13 +40,23 @@ def test_physics_rig_chains_capsules_and_followers():
     scene = MmdScene(model, read_vmd(vmd_bytes([BoneKey("センター", 0)]), "still.vmd"))
     physics = scene.physics
     assert physics is not None and physics.bone_count == 6 and physics.chain_count == 2
-    (hair, _), = physics.levels[0]
-    (ribbon, _), = physics.levels[1]  # hangs from a simulated bone: solved after it
-    assert (hair.bones, hair.copy, hair.anchor) == ([2, 3, 4, 5], None, 1) and (ribbon.bones, ribbon.anchor) == ([6, 7], 3)
+    ((hair, _),) = physics.levels[0]
+    ((ribbon, _),) = physics.levels[1]  # hangs from a simulated bone: solved after it
+    assert (hair.bones, hair.copy, hair.anchor) == ([2, 3, 4, 5], None, 1) and (ribbon.bones, ribbon.anchor) == (
+        [6, 7],
+        3,
+    )
     assert physics.followers == [8]  # the bow keeps its place on the tip
-    assert sorted(physics.capsule_bones.tolist()) == [0, 0, 1] and sorted(np.round(physics.radii / 0.08, 3).tolist()) == [0.6, 1.2, 2.0]
+    assert sorted(physics.capsule_bones.tolist()) == [0, 0, 1] and sorted(
+        np.round(physics.radii / 0.08, 3).tolist()
+    ) == [0.6, 1.2, 2.0]
     assert MmdScene(model, scene.motion, physics=False).physics is None
-    assert PhysicsRig(read_pmx(pmx_bytes(hair_spec(bodies=False)), "bare.pmx"), scene.rig.heads, scene.rig.parents).chain_count == 0
+    assert (
+        PhysicsRig(
+            read_pmx(pmx_bytes(hair_spec(bodies=False)), "bare.pmx"), scene.rig.heads, scene.rig.parents
+        ).chain_count
+        == 0
+    )
 
 
 def _track(scene: MmdScene, frames: np.ndarray, bone: int, relative_to: int) -> np.ndarray:
@@ -54,7 +66,11 @@ def _track(scene: MmdScene, frames: np.ndarray, bone: int, relative_to: int) -> 
 def test_hair_lags_and_settles_after_the_head_stops(tmp_path):
     """The head moves 0.8 m to the side in half a second and stops; the hair tip trails, swings past and comes to rest."""
     model = read_pmx(pmx_bytes(hair_spec()), "hair.pmx")
-    keys = [BoneKey("センター", 0), BoneKey("センター", 15, (10.0, 0.0, 0.0)), BoneKey("センター", 180, (10.0, 0.0, 0.0))]
+    keys = [
+        BoneKey("センター", 0),
+        BoneKey("センター", 15, (10.0, 0.0, 0.0)),
+        BoneKey("センター", 180, (10.0, 0.0, 0.0)),
+    ]
     motion = read_vmd(vmd_bytes(keys), "sway.vmd")
     frames = np.arange(0, 181, dtype=np.float64)
     rigid = _track(MmdScene(model, motion, physics=False), frames, 5, 1)
@@ -66,7 +82,9 @@ def test_hair_lags_and_settles_after_the_head_stops(tmp_path):
     assert lag < -0.05  # trails the head by more than 5 cm while it moves
     swing = tip[16:60, 0].max()
     assert swing > 0.01  # and swings past it once the head has stopped
-    assert np.abs(tip[150:] - rest).max() < 0.002 and np.abs(np.diff(tip[150:], axis=0)).max() < 2e-4  # at rest again within 4.5 s
+    assert (
+        np.abs(tip[150:] - rest).max() < 0.002 and np.abs(np.diff(tip[150:], axis=0)).max() < 2e-4
+    )  # at rest again within 4.5 s
     again = _track(MmdScene(model, motion), frames[::5], 5, 1)  # coarser frames, same physics (walked in 1/30 s steps)
     assert np.abs(again - tip[::5]).max() < 0.01
     ribbon = _track(MmdScene(model, motion), frames, 7, 3)
@@ -80,24 +98,46 @@ def test_physics_in_the_conversion_and_cli(tmp_path, capsys):
     from conr.cli import main
 
     (tmp_path / "hair.pmx").write_bytes(pmx_bytes(hair_spec()))
-    keys = [BoneKey("センター", 0), BoneKey("センター", 15, (10.0, 0.0, 0.0)), BoneKey("センター", 30, (10.0, 0.0, 0.0))]
+    keys = [
+        BoneKey("センター", 0),
+        BoneKey("センター", 15, (10.0, 0.0, 0.0)),
+        BoneKey("センター", 30, (10.0, 0.0, 0.0)),
+    ]
     (tmp_path / "sway.vmd").write_bytes(vmd_bytes(keys))
     args = [str(tmp_path / "hair.pmx"), str(tmp_path / "sway.vmd")]
     with_physics = udp_from_mmd(*args, out=tmp_path / "on.zip", size=64, framing="fixed")
     without = udp_from_mmd(*args, out=tmp_path / "off.zip", size=64, framing="fixed", physics=False)
     assert len(with_physics) == len(without) == 31 and (without[15][..., 3] > 0.5).sum() > 20
     assert (with_physics[15][..., 3] > 0.5).sum() > 20 and not np.array_equal(with_physics[15], without[15])
-    assert main(["udp-from-mmd", *args, "--out", str(tmp_path / "cli.zip"), "--size", "64", "--max-seconds", "0.2"]) == 0
+    assert (
+        main(["udp-from-mmd", *args, "--out", str(tmp_path / "cli.zip"), "--size", "64", "--max-seconds", "0.2"]) == 0
+    )
     assert "physics: 6 bones in 2 spring chains, 3 body capsules" in capsys.readouterr().err
-    assert main(["udp-from-mmd", *args, "--out", str(tmp_path / "cli.zip"), "--size", "64", "--max-seconds", "0.2", "--no-physics"]) == 0
+    assert (
+        main(
+            [
+                "udp-from-mmd",
+                *args,
+                "--out",
+                str(tmp_path / "cli.zip"),
+                "--size",
+                "64",
+                "--max-seconds",
+                "0.2",
+                "--no-physics",
+            ]
+        )
+        == 0
+    )
     assert "physics: none (--no-physics)" in capsys.readouterr().err
 
 
 def test_crafted_physics_stays_bounded(monkeypatch):
     """Thousands of physics bones in one line under the head: chains are cut to a bounded length and count."""
+    from mmd_writers import BoneSpec, PmxSpec, RigidBodySpec
+
     from conr.mmd import physics
     from conr.mmd.to_udp import check_binding
-    from mmd_writers import BoneSpec, PmxSpec, RigidBodySpec
 
     monkeypatch.setattr(physics, "MAX_SIMULATED_BONES", 200)
     count = 3000
@@ -105,10 +145,19 @@ def test_crafted_physics_stays_bounded(monkeypatch):
     vertices = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]], np.float64)
     ids = np.array([[count - 1, -1, -1, -1]] * 3)
     weights = np.array([[1.0, 0, 0, 0]] * 3)
-    spec = PmxSpec(vertices, np.array([[0, 1, 2]]), bones, ids, weights, rigid_bodies=[RigidBodySpec("b", i, 1) for i in range(1, count)])
+    spec = PmxSpec(
+        vertices,
+        np.array([[0, 1, 2]]),
+        bones,
+        ids,
+        weights,
+        rigid_bodies=[RigidBodySpec("b", i, 1) for i in range(1, count)],
+    )
     model = read_pmx(pmx_bytes(spec), "deep.pmx")
     scene = MmdScene(model, read_vmd(vmd_bytes([BoneKey("頭", 0), BoneKey("頭", 3, (1.0, 0.0, 0.0))]), "m.vmd"))
-    assert scene.physics.chain_count == 3 and scene.physics.bone_count <= 200  # runs of 64 bones, each hanging from the last
+    assert (
+        scene.physics.chain_count == 3 and scene.physics.bone_count <= 200
+    )  # runs of 64 bones, each hanging from the last
     assert len(scene.physics.followers) >= count - 1 - 200
     worlds = list(scene.worlds(np.array([0.0, 1.0, 2.0, 3.0])))
     assert np.isfinite(worlds[-1]).all() and abs(worlds[-1][-1, 0, 3] - worlds[-1][0, 0, 3]) < 1.0
@@ -120,15 +169,20 @@ def test_crafted_physics_stays_bounded(monkeypatch):
 
 def test_body_capsules_push_the_hair_out():
     """A capsule on a bone of its own sweeps sideways into where the hair hangs: the hair is pushed aside, not passed through."""
-    from conr.mmd import pmx
     from mmd_writers import BoneSpec, RigidBodySpec
+
+    from conr.mmd import pmx
 
     spec = hair_spec()
     wall = len(spec.bones)
-    spec.bones.append(BoneSpec("壁", (5.0, 11.0, 2.5), -1, pmx.ROTATABLE | pmx.VISIBLE | pmx.ENABLED | pmx.TRANSLATABLE))
+    spec.bones.append(
+        BoneSpec("壁", (5.0, 11.0, 2.5), -1, pmx.ROTATABLE | pmx.VISIBLE | pmx.ENABLED | pmx.TRANSLATABLE)
+    )
     spec.bone_ids[-3:, 0] = wall  # the last triangle moves with it
     # A capsule along z (turned a quarter about x), 0.5 units thick, from z = 0.5 to 4.5.
-    spec.rigid_bodies.append(RigidBodySpec("壁", wall, 0, 2, (0.5, 4.0, 0.0), (5.0, 11.0, 2.5), (np.pi / 2, 0.0, 0.0), group=1))
+    spec.rigid_bodies.append(
+        RigidBodySpec("壁", wall, 0, 2, (0.5, 4.0, 0.0), (5.0, 11.0, 2.5), (np.pi / 2, 0.0, 0.0), group=1)
+    )
     model = read_pmx(pmx_bytes(spec), "wall.pmx")
     keys = [BoneKey("壁", 0), BoneKey("壁", 20, (-5.0, 0.0, 0.0)), BoneKey("壁", 40, (-5.0, 0.0, 0.0))]
     motion = read_vmd(vmd_bytes(keys), "wall.vmd")

@@ -6,6 +6,18 @@ import zipfile
 
 import numpy as np
 import pytest
+from mmd_writers import (
+    BoneKey,
+    BoneSpec,
+    MaterialSpec,
+    PmxSpec,
+    character_spec,
+    dance_keys,
+    feature_motion_bytes,
+    feature_spec,
+    pmx_bytes,
+    vmd_bytes,
+)
 
 from conr.dances.character import build_character
 from conr.dances.generator import dance_camera, dance_frames
@@ -17,8 +29,6 @@ from conr.mmd.pmx import read_pmx
 from conr.mmd.to_udp import MmdScene, frame_cameras, mmd_convention, mmd_udp_frames
 from conr.mmd.vmd import read_vmd
 from conr.udp import open_udp_sequence
-from mmd_writers import (BoneKey, BoneSpec, MaterialSpec, PmxSpec, character_spec, dance_keys, feature_motion_bytes,
-                         feature_spec, pmx_bytes, vmd_bytes)  # fmt: skip
 
 SIZE = 160
 
@@ -46,8 +56,13 @@ def _compare(native: list[np.ndarray], imported: list[np.ndarray]) -> dict:
         ious.append((ca & cb).sum() / (ca | cb).sum())
         diffs.append(np.abs(a[..., :3] - b[..., :3])[ca & cb].max(axis=1))
     diffs = np.concatenate(diffs)
-    return {"iou": min(ious), "within_1e-4": float(np.mean(diffs < 1e-4)), "within_1/255": float(np.mean(diffs < 1 / 255)),
-            "mean": float(diffs.mean()), "max": float(diffs.max())}  # fmt: skip
+    return {
+        "iou": min(ious),
+        "within_1e-4": float(np.mean(diffs < 1e-4)),
+        "within_1/255": float(np.mean(diffs < 1 / 255)),
+        "mean": float(diffs.mean()),
+        "max": float(diffs.max()),
+    }
 
 
 @pytest.mark.parametrize("dance,ik", [("step-and-clap", "consistent"), ("wave", "off")])
@@ -55,7 +70,9 @@ def test_exported_dance_gives_the_native_udp(character_model, dance, ik):
     """Every bone keyed: with IK targets where the dance puts the ankles, or IK switched off, the frames are the same."""
     motion = MOTIONS[dance]
     scene = MmdScene(character_model, _motion(dance, ik))
-    assert scene.binding.matched == len(build_character().skeleton.names) + 2 and len(scene.rig.chains) == 2  # and the leg IK bones
+    assert (
+        scene.binding.matched == len(build_character().skeleton.names) + 2 and len(scene.rig.chains) == 2
+    )  # and the leg IK bones
     everything = motion.frame_times(30)
     camera = frame_cameras(scene, everything, "fixed")[0]
     native_camera = dance_camera(motion)
@@ -63,7 +80,9 @@ def test_exported_dance_gives_the_native_udp(character_model, dance, ik):
         assert getattr(camera, field) == pytest.approx(getattr(native_camera, field), abs=1e-5)
     convention = mmd_convention(scene.rest)  # the box of the bind-pose mesh, as the canonical box is ours
     vertices = build_character().vertices
-    assert np.allclose(convention.box_min, vertices.min(axis=0), atol=2e-6) and np.allclose(convention.box_max, vertices.max(axis=0), atol=2e-6)
+    assert np.allclose(convention.box_min, vertices.min(axis=0), atol=2e-6) and np.allclose(
+        convention.box_max, vertices.max(axis=0), atol=2e-6
+    )
     times = everything[::24]
     native = list(dance_frames(motion, SIZE, 30, convention, times=times))
     imported = list(mmd_udp_frames(scene, times, SIZE, convention, framing=camera))
@@ -107,12 +126,18 @@ def test_the_characters_left_is_on_the_viewers_right(character_model):
     right_side = covered & (frame[..., 0] < 0.4)
     assert np.nonzero(left_side)[1].mean() > middle + 5 and np.nonzero(right_side)[1].mean() < middle - 5
     rows = np.nonzero(covered)[0]
-    assert frame[rows.min(), :, 2].max() > 0.95 and frame[rows.max(), covered[rows.max()], 2].max() < 0.1  # head 1, feet 0
+    assert (
+        frame[rows.min(), :, 2].max() > 0.95 and frame[rows.max(), covered[rows.max()], 2].max() < 0.1
+    )  # head 1, feet 0
 
 
 def test_follow_framing_keeps_a_travelling_character_centred_and_sized(character_model):
     # The hips and both feet travel 4.8 m to the side and 3.2 m towards the camera (IK keeps planted feet otherwise).
-    keys = [BoneKey(bone, frame, (60.0 * frame / 60, 0.0, -40.0 * frame / 60)) for bone in ("下半身", "左足ＩＫ", "右足ＩＫ") for frame in (0, 60)]
+    keys = [
+        BoneKey(bone, frame, (60.0 * frame / 60, 0.0, -40.0 * frame / 60))
+        for bone in ("下半身", "左足ＩＫ", "右足ＩＫ")
+        for frame in (0, 60)
+    ]
     scene = MmdScene(character_model, read_vmd(vmd_bytes(keys), "travel.vmd"))
     times = np.arange(0, 61, 6) / 30
     followed = list(mmd_udp_frames(scene, times, 128, framing="follow"))
@@ -124,7 +149,9 @@ def test_follow_framing_keeps_a_travelling_character_centred_and_sized(character
     assert max(heights) - min(heights) <= 3 and min(heights) > 0.75 * 128  # same size, filling the frame
     assert np.abs(np.array(centres) - 64).max() < 8
     fixed = list(mmd_udp_frames(scene, times[[0, -1]], 128, framing="fixed"))
-    assert all((f[..., 3] > 0.5).sum() < 0.6 * (followed[0][..., 3] > 0.5).sum() for f in fixed)  # one camera for all: smaller
+    assert all(
+        (f[..., 3] > 0.5).sum() < 0.6 * (followed[0][..., 3] > 0.5).sum() for f in fixed
+    )  # one camera for all: smaller
 
 
 def test_hidden_and_double_sided_materials(tmp_path):
@@ -140,7 +167,11 @@ def test_hidden_and_double_sided_materials(tmp_path):
     ids[:, 0] = 0
     weights = np.zeros((len(vertices), 4))
     weights[:, 0] = 1
-    materials = [MaterialSpec("single", 12), MaterialSpec("double", 12, double_sided=True), MaterialSpec("hidden", 12, alpha=0.0, double_sided=True)]
+    materials = [
+        MaterialSpec("single", 12),
+        MaterialSpec("double", 12, double_sided=True),
+        MaterialSpec("hidden", 12, alpha=0.0, double_sided=True),
+    ]
     spec = PmxSpec(vertices, np.array(quads), [BoneSpec("センター", (0, 0, 0))], ids, weights, materials=materials)
     scene = MmdScene(read_pmx(pmx_bytes(spec), "quads.pmx"), read_vmd(vmd_bytes([BoneKey("センター", 0)]), "still.vmd"))
     assert scene.rest[:, 0].max() == pytest.approx(5 * 0.08)  # the hidden pyramid is not part of the canonical box
@@ -163,15 +194,26 @@ def test_udp_from_mmd_writes_frames_with_limits(tmp_path):
     motion = tmp_path / "dance.vmd"
     motion.write_bytes(feature_motion_bytes())  # 21 frames = 0.7 s
     calls = []
-    frames = udp_from_mmd(model_zip, motion, out=tmp_path / "udp.zip", size=64, fps=30, progress=lambda s, d, t: calls.append((d, t)),
-                          exr_dir=tmp_path / "exr")  # fmt: skip
+    frames = udp_from_mmd(
+        model_zip,
+        motion,
+        out=tmp_path / "udp.zip",
+        size=64,
+        fps=30,
+        progress=lambda s, d, t: calls.append((d, t)),
+        exr_dir=tmp_path / "exr",
+    )
     assert len(frames) == 21 and calls[-1] == (21, 21) and frames[0].shape == (64, 64, 4)
     assert sorted(p.name for p in (tmp_path / "exr").iterdir())[:2] == ["00000.exr", "00001.exr"]
     assert np.allclose(open_udp_sequence(tmp_path / "exr")[5], frames[5], atol=1e-7)  # float EXR, lossless
-    assert len(udp_from_mmd(model_zip, motion, out=tmp_path / "half.zip", size=64, fps=15, fmt="png")) == 11  # 0.7 s at 15 fps
+    assert (
+        len(udp_from_mmd(model_zip, motion, out=tmp_path / "half.zip", size=64, fps=15, fmt="png")) == 11
+    )  # 0.7 s at 15 fps
     with pytest.raises(InputError, match=r"'dance.vmd' lasts 0.7 s, over the limit of 0.5 s"):
         udp_from_mmd(model_zip, motion, out=tmp_path / "no.zip", size=64, limits=Limits(max_frames=15))
-    trimmed = udp_from_mmd(model_zip, motion, out=tmp_path / "trim.zip", size=64, max_seconds=0.2, limits=Limits(max_frames=15))
+    trimmed = udp_from_mmd(
+        model_zip, motion, out=tmp_path / "trim.zip", size=64, max_seconds=0.2, limits=Limits(max_frames=15)
+    )
     assert len(trimmed) == 6
     with pytest.raises(InputError, match="size 10"):
         udp_from_mmd(model_zip, motion, size=10)
@@ -179,8 +221,8 @@ def test_udp_from_mmd_writes_frames_with_limits(tmp_path):
 
 def test_start_offset_skips_the_intro(tmp_path):
     """Frame k from ``start`` is frame k + start * fps of the whole motion; the length counts from the start."""
-    from conr.render3d.camera import Camera
     from conr.mmd.to_udp import frame_times
+    from conr.render3d.camera import Camera
 
     (tmp_path / "m.pmx").write_bytes(pmx_bytes(feature_spec()))
     (tmp_path / "dance.vmd").write_bytes(feature_motion_bytes())  # keys at frames 0 to 20
@@ -191,8 +233,15 @@ def test_start_offset_skips_the_intro(tmp_path):
     assert np.allclose(frame_times(motion, 30, None, Limits(), 2 / 3), [2 / 3])  # the last key itself
     camera = Camera(0.0, 0.6, -4.0, 0.5, 8.0)
     whole = udp_from_mmd(tmp_path / "m.pmx", tmp_path / "dance.vmd", out=tmp_path / "all.zip", size=64, framing=camera)
-    late = udp_from_mmd(tmp_path / "m.pmx", tmp_path / "dance.vmd", out=tmp_path / "late.zip", size=64, framing=camera, start=0.2,
-                        max_seconds=0.2)  # fmt: skip
+    late = udp_from_mmd(
+        tmp_path / "m.pmx",
+        tmp_path / "dance.vmd",
+        out=tmp_path / "late.zip",
+        size=64,
+        framing=camera,
+        start=0.2,
+        max_seconds=0.2,
+    )
     assert len(whole) == 21 and len(late) == 6
     for k in range(6):
         assert np.array_equal(late[k], whole[k + 6])
@@ -203,7 +252,9 @@ def test_start_offset_skips_the_intro(tmp_path):
         udp_from_mmd(tmp_path / "m.pmx", tmp_path / "dance.vmd", size=64, start=-1)
     with pytest.raises(InputError, match=r"'dance.vmd' lasts 0.4 s from 0.3 s on, over the limit of 0.3 s"):
         udp_from_mmd(tmp_path / "m.pmx", tmp_path / "dance.vmd", size=64, start=0.3, limits=Limits(max_frames=9))
-    fixed = udp_from_mmd(tmp_path / "m.pmx", tmp_path / "dance.vmd", out=tmp_path / "fixed.zip", size=64, framing="fixed", start=0.5)
+    fixed = udp_from_mmd(
+        tmp_path / "m.pmx", tmp_path / "dance.vmd", out=tmp_path / "fixed.zip", size=64, framing="fixed", start=0.5
+    )
     assert len(fixed) == 6 and all((f[..., 3] > 0.5).any() for f in fixed)
 
 
@@ -220,9 +271,17 @@ def test_motions_that_cannot_move_the_model_are_refused(tmp_path):
 
 def _face_model() -> bytes:
     """Centre, head, both eyes (below the head) and a hair bone; one triangle on each."""
-    names = [("センター", (0, 8, 0), -1), ("頭", (0, 16, 0), 0), ("両目", (0, 17, -1), 1), ("左目", (0.5, 17, -1), 2), ("髪", (0, 18, 1), 1)]
+    names = [
+        ("センター", (0, 8, 0), -1),
+        ("頭", (0, 16, 0), 0),
+        ("両目", (0, 17, -1), 1),
+        ("左目", (0.5, 17, -1), 2),
+        ("髪", (0, 18, 1), 1),
+    ]
     bones = [BoneSpec(name, position, parent) for name, position, parent in names]
-    vertices = np.array([[x + dx, y + dy, z] for _, (x, y, z), _ in names for dx, dy in ((0, 0), (1, 0), (0, 1))], np.float64)
+    vertices = np.array(
+        [[x + dx, y + dy, z] for _, (x, y, z), _ in names for dx, dy in ((0, 0), (1, 0), (0, 1))], np.float64
+    )
     ids = np.full((len(vertices), 4), -1)
     ids[:, 0] = np.repeat(np.arange(len(names)), 3)
     weights = np.zeros((len(vertices), 4))
@@ -237,21 +296,31 @@ def test_facial_motions_are_refused(tmp_path):
     look = (np.cos(0.2), 0.0, np.sin(0.2), 0.0)
     motions = {
         "blink.vmd": vmd_bytes([], morph_keys=7),
-        "eyes.vmd": vmd_bytes([BoneKey("両目", 0), BoneKey("両目", 10, rotation=look), BoneKey("センター", 0)], morph_keys=3),
+        "eyes.vmd": vmd_bytes(
+            [BoneKey("両目", 0), BoneKey("両目", 10, rotation=look), BoneKey("センター", 0)], morph_keys=3
+        ),
         "hair.vmd": vmd_bytes([BoneKey("左目", 5, rotation=look), BoneKey("髪", 5, rotation=look)]),
     }
     for name, data in motions.items():
         (tmp_path / name).write_bytes(data)
-    with pytest.raises(InputError, match=r"^'blink.vmd' has expression keys only \(7 morph keys, no bone keys\); pick a dance motion"):
+    with pytest.raises(
+        InputError, match=r"^'blink.vmd' has expression keys only \(7 morph keys, no bone keys\); pick a dance motion"
+    ):
         udp_from_mmd(tmp_path / "face.pmx", tmp_path / "blink.vmd", size=64)
-    with pytest.raises(InputError, match=r"'eyes.vmd' has expression keys only \(3 morph keys, bone keys only for the face: 両目\)"):
+    with pytest.raises(
+        InputError, match=r"'eyes.vmd' has expression keys only \(3 morph keys, bone keys only for the face: 両目\)"
+    ):
         udp_from_mmd(tmp_path / "face.pmx", tmp_path / "eyes.vmd", size=64)
-    with pytest.raises(InputError, match=r"'hair.vmd' has expression keys only \(0 morph keys, bone keys only for the face: 左目, 髪\)"):
+    with pytest.raises(
+        InputError, match=r"'hair.vmd' has expression keys only \(0 morph keys, bone keys only for the face: 左目, 髪\)"
+    ):
         udp_from_mmd(tmp_path / "face.pmx", tmp_path / "hair.vmd", size=64)
     with pytest.raises(InputError, match=r"'eyes.vmd' has expression keys only .*両目"):  # the model has no eye bones
         udp_from_mmd(tmp_path / "m.pmx", tmp_path / "eyes.vmd", size=64)
     # The same keys with a turn of the centre make a (tiny) dance.
-    (tmp_path / "nod.vmd").write_bytes(vmd_bytes([BoneKey("両目", 10, rotation=look), BoneKey("センター", 10, rotation=look)], morph_keys=3))
+    (tmp_path / "nod.vmd").write_bytes(
+        vmd_bytes([BoneKey("両目", 10, rotation=look), BoneKey("センター", 10, rotation=look)], morph_keys=3)
+    )
     assert len(udp_from_mmd(tmp_path / "face.pmx", tmp_path / "nod.vmd", out=tmp_path / "nod.zip", size=64)) == 11
 
 
@@ -261,17 +330,40 @@ def test_cli_udp_from_mmd(tmp_path, capsys):
     (tmp_path / "model.pmx").write_bytes(pmx_bytes(feature_spec()))
     (tmp_path / "dance.vmd").write_bytes(feature_motion_bytes())
     out = tmp_path / "udp.zip"
-    code = main(["udp-from-mmd", str(tmp_path / "model.pmx"), str(tmp_path / "dance.vmd"), "--out", str(out), "--size", "64",
-                 "--start", "0.1", "--max-seconds", "0.3", "--format", "exr", "--preview", str(tmp_path / "preview.mp4")])  # fmt: skip
+    code = main(
+        [
+            "udp-from-mmd",
+            str(tmp_path / "model.pmx"),
+            str(tmp_path / "dance.vmd"),
+            "--out",
+            str(out),
+            "--size",
+            "64",
+            "--start",
+            "0.1",
+            "--max-seconds",
+            "0.3",
+            "--format",
+            "exr",
+            "--preview",
+            str(tmp_path / "preview.mp4"),
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "9 bones, 1 IK chains" in captured.err and "4 bone tracks, 4 match the model" in captured.err
     assert len(open_udp_sequence(out)) == 9 and zipfile.ZipFile(out).namelist()[0] == "00000.exr"
     assert (tmp_path / "preview.mp4").stat().st_size > 0
     (tmp_path / "broken.pmx").write_bytes(pmx_bytes(feature_spec())[:300])
-    code = main(["udp-from-mmd", str(tmp_path / "broken.pmx"), str(tmp_path / "dance.vmd"), "--out", str(tmp_path / "x.zip")])
+    code = main(
+        ["udp-from-mmd", str(tmp_path / "broken.pmx"), str(tmp_path / "dance.vmd"), "--out", str(tmp_path / "x.zip")]
+    )
     captured = capsys.readouterr()
-    assert code == 2 and captured.err.startswith("error: 'broken.pmx' is not a usable PMX model") and "Traceback" not in captured.err
+    assert (
+        code == 2
+        and captured.err.startswith("error: 'broken.pmx' is not a usable PMX model")
+        and "Traceback" not in captured.err
+    )
 
 
 @pytest.mark.parametrize("interrupt", [RuntimeError, KeyboardInterrupt])
@@ -290,7 +382,14 @@ def test_failed_conversion_leaves_no_partial_zip(tmp_path, monkeypatch, interrup
             raise interrupt("stop")
 
     with pytest.raises(interrupt):
-        udp_from_mmd(tmp_path / "m.pmx", tmp_path / "dance.vmd", out=out, size=64, progress=stop_at_frame_5, exr_dir=tmp_path / "exr")
+        udp_from_mmd(
+            tmp_path / "m.pmx",
+            tmp_path / "dance.vmd",
+            out=out,
+            size=64,
+            progress=stop_at_frame_5,
+            exr_dir=tmp_path / "exr",
+        )
     assert sorted(p.name for p in out.parent.iterdir()) == ["udp.zip"] and out.read_bytes() == b"an older conversion"
     assert list((tmp_path / "exr").iterdir()) == []
     # without out: the temporary file it made is deleted too

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import FIXTURES
 from PIL import Image
 
-from conftest import FIXTURES
 from conr.network import CoNRNetwork
 from conr.sheet import load_image, prepare_sheet
 from conr.udp import prepare_pose, read_udp
@@ -36,7 +36,12 @@ def test_state_dict_layout_matches_released_files():
         ours = {k: list(v.shape) for k, v in getattr(network, part).state_dict().items()}
         assert ours == keys, part
     counts = {part: sum(v.numel() for v in getattr(network, part).parameters()) for part in manifest}
-    assert counts == {"udpparsernet": 57_220_420, "target_pose_encoder": 26_963_745, "shader": 96_135_096, "rgbadecodernet": 84_484}
+    assert counts == {
+        "udpparsernet": 57_220_420,
+        "target_pose_encoder": 26_963_745,
+        "shader": 96_135_096,
+        "rgbadecodernet": 84_484,
+    }
 
 
 def test_preparation_is_identical(fixture_sheet, fixture_poses, expected):

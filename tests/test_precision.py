@@ -72,8 +72,12 @@ def test_frame_quality_in_levels():
 
 def test_pick_takes_the_fastest_that_passes():
     ok, bad = Quality(45.0, 0.3, 3.0), Quality(35.0, 2.0, 20.0)
-    measured = [Measurement("float32", 2.0, Quality(float("inf"), 0, 0)), Measurement("fast-bad", 0.5, bad),
-                Measurement("fast-good", 1.2, ok), Measurement("slow-good", 3.0, ok)]  # fmt: skip
+    measured = [
+        Measurement("float32", 2.0, Quality(float("inf"), 0, 0)),
+        Measurement("fast-bad", 0.5, bad),
+        Measurement("fast-good", 1.2, ok),
+        Measurement("slow-good", 3.0, ok),
+    ]
     assert pick(measured) == "fast-good"
     assert pick(measured[:2]) == "float32"
     assert pick(measured, min_psnr=50) == "float32"
@@ -92,8 +96,12 @@ class FakeMeasure:
 
     def __call__(self, name: str):
         self.calls.append(name)
-        frames = {"float32": self.base, "fast-bad": _shifted(self.base, 40, every=3), "fast-good": _shifted(self.base, 1, every=2),
-                  "slow-good": self.base}[name]  # fmt: skip
+        frames = {
+            "float32": self.base,
+            "fast-bad": _shifted(self.base, 40, every=3),
+            "fast-good": _shifted(self.base, 1, every=2),
+            "slow-good": self.base,
+        }[name]
         return frames, self.SPEEDS[name]
 
 
@@ -150,7 +158,11 @@ def test_no_native_candidate_means_float32_without_measuring(weighed, tmp_path):
         raise AssertionError("nothing should be measured")
 
     choice = choose_precision(weighed, [], measure=refuse, cache_path=tmp_path / "p.json")
-    assert choice.precision == "float32" and not choice.measurements and "computes no reduced precision" in choice.describe()
+    assert (
+        choice.precision == "float32"
+        and not choice.measurements
+        and "computes no reduced precision" in choice.describe()
+    )
     assert not (tmp_path / "p.json").exists()
 
 
@@ -165,7 +177,9 @@ def test_precision_names():
         parse_precision("int8")
 
 
-@pytest.mark.skipif("bfloat16" not in native_dtypes(torch.device("cpu")), reason="this CPU has no native bfloat16 (avx512_bf16/AMX)")
+@pytest.mark.skipif(
+    "bfloat16" not in native_dtypes(torch.device("cpu")), reason="this CPU has no native bfloat16 (avx512_bf16/AMX)"
+)
 def test_real_measurement_on_copies(renderer, fixture_sheet, fixture_poses, tmp_path):
     """bfloat16 really rendered against float32 (one view, the two fixture poses): finite, plausible numbers; the renderer
     stays float32. The full network: how far bfloat16 drifts is a property of its numbers (the tiny one barely moves)."""

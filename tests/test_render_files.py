@@ -26,17 +26,24 @@ def test_letterbox_fits_and_centres():
     assert letterbox(tall, 50, 100) is tall
 
 
-def test_frames_of_other_sizes_keep_their_size_in_pngs_and_are_letterboxed_in_videos(tiny_renderer, fixture_sheet,
-                                                                                      fixture_poses, tmp_path):  # fmt: skip
+def test_frames_of_other_sizes_keep_their_size_in_pngs_and_are_letterboxed_in_videos(
+    tiny_renderer, fixture_sheet, fixture_poses, tmp_path
+):
     renderer = tiny_renderer
     sheet = renderer.parse_sheet(fixture_sheet[:1])
     pose = read_udp(fixture_poses[1])
     h, w = pose.shape[:2]
     wide = cv2.resize(pose, (w * 2, h), interpolation=cv2.INTER_NEAREST)  # the same figure, stretched wide
     result = render_to_files(
-        renderer, [pose, wide], sheet=sheet, fps=2, background=(0, 0, 255),
-        mp4=tmp_path / "a.mp4", webm=tmp_path / "a.webm", frames_zip=tmp_path / "f.zip",
-    )  # fmt: skip
+        renderer,
+        [pose, wide],
+        sheet=sheet,
+        fps=2,
+        background=(0, 0, 255),
+        mp4=tmp_path / "a.mp4",
+        webm=tmp_path / "a.webm",
+        frames_zip=tmp_path / "f.zip",
+    )
     assert (result.frames, result.width, result.height) == (2, w, h)
     with zipfile.ZipFile(tmp_path / "f.zip") as archive:
         sizes = [Image.open(io.BytesIO(archive.read(n))).size for n in sorted(archive.namelist())]
@@ -49,7 +56,9 @@ def test_frames_of_other_sizes_keep_their_size_in_pngs_and_are_letterboxed_in_vi
     assert read_video_frames(tmp_path / "a.webm", rgba=True)[1][:bar, :, 3].max() < 8
 
 
-def test_cancel_after_the_first_frame_stops_and_deletes_partial_files(tiny_renderer, fixture_sheet, fixture_poses, tmp_path):
+def test_cancel_after_the_first_frame_stops_and_deletes_partial_files(
+    tiny_renderer, fixture_sheet, fixture_poses, tmp_path
+):
     renderer = tiny_renderer
     sheet = renderer.parse_sheet(fixture_sheet[:1])
     poses = [read_udp(fixture_poses[1])] * 4
@@ -60,8 +69,9 @@ def test_cancel_after_the_first_frame_stops_and_deletes_partial_files(tiny_rende
         rendered.append((stage, done))
         cancel.set()  # the user pressed Cancel while frame 1 was shown
 
-    outputs = dict(mp4=tmp_path / "a.mp4", webm=tmp_path / "a.webm", frames_zip=tmp_path / "f.zip",
-                   frames_dir=tmp_path / "frames")  # fmt: skip
+    outputs = dict(
+        mp4=tmp_path / "a.mp4", webm=tmp_path / "a.webm", frames_zip=tmp_path / "f.zip", frames_dir=tmp_path / "frames"
+    )
     with pytest.raises(Cancelled, match="cancelled"):
         render_to_files(renderer, poses, sheet=sheet, fps=2, progress=progress, cancel=cancel, **outputs)
     assert rendered == [("Rendering", 1)], "stopped before the second batch"

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import requests
 from gradio_client import Client, handle_file
-
 from test_app import EXAMPLE_SHEET, RunningApp, base_env, gallery
+
 from conr.video import probe_video
 
 MAX_FRAMES = 8
@@ -37,10 +37,22 @@ def tree(folder: Path, skip: Path) -> dict[str, tuple[int, float]]:
 
 def render_kwargs(dance="idle-sway", fps=2, seconds=1, sheet=None, **extra) -> dict:
     kwargs = dict(
-        items=gallery(*(sheet or EXAMPLE_SHEET[:1])), source="Bundled dance", dance=dance, udp_zip=None, fps=fps,
-        seconds=seconds, background="Colour", colour="#ffffff", size="256", matting_model="u2netp", force=False, video=None,
-        smooth=3, mmd_model=None, mmd_motion=None,
-    )  # fmt: skip
+        items=gallery(*(sheet or EXAMPLE_SHEET[:1])),
+        source="Bundled dance",
+        dance=dance,
+        udp_zip=None,
+        fps=fps,
+        seconds=seconds,
+        background="Colour",
+        colour="#ffffff",
+        size="256",
+        matting_model="u2netp",
+        force=False,
+        video=None,
+        smooth=3,
+        mmd_model=None,
+        mmd_motion=None,
+    )
     kwargs.update(extra)
     return kwargs
 
@@ -109,10 +121,14 @@ def hosted(recipe_weights_dir, rembg_dir, tmp_path_factory):
         canary.parent.mkdir(parents=True, exist_ok=True)
         canary.write_text("still here")
     env = {
-        **base_env(tmp, rembg_dir), "CONR_WEIGHTS_DIR": str(recipe_weights_dir), "CONR_OUTPUT_DIR": str(root),
-        "CONR_MAX_FRAMES": str(MAX_FRAMES), "CONR_QUEUE_SIZE": "4", "GRADIO_HEARTBEAT_INTERVAL": "0.5",
+        **base_env(tmp, rembg_dir),
+        "CONR_WEIGHTS_DIR": str(recipe_weights_dir),
+        "CONR_OUTPUT_DIR": str(root),
+        "CONR_MAX_FRAMES": str(MAX_FRAMES),
+        "CONR_QUEUE_SIZE": "4",
+        "GRADIO_HEARTBEAT_INTERVAL": "0.5",
         "CONR_OUTPUT_TTL_MINUTES": "1",
-    }  # fmt: skip
+    }
     running = RunningApp(env, tmp_path_factory.mktemp("hosted-logs"))
     running.root, running.tmp, running.canaries = root, tmp, canaries
     yield running
@@ -178,14 +194,18 @@ def test_cancel_stops_the_render_and_the_next_job_runs(hosted):
     wait_for_rendering(job)
     job.cancel()
     log = wait_for_log(hosted, "render cancelled after")
-    line = [l for l in log.splitlines() if "render cancelled after" in l][-1]
+    line = [text for text in log.splitlines() if "render cancelled after" in text][-1]
     done = int(line.split("render cancelled after ")[1].split(" of ")[0])
     assert 1 <= done < MAX_FRAMES, line
     # the worker is free: the next job runs and completes
     video, *_, status = client.predict(**render_kwargs(fps=2, seconds=1), api_name="/render")
     assert probe_video(video["video"] if isinstance(video, dict) else video).frames == 2
     for folder in job_folders(hosted.root):  # the cancelled job's partial files are gone
-        assert {p.name for p in folder.iterdir()} == {"conr-dance.mp4", "conr-dance-transparent.webm", "conr-frames.zip"}
+        assert {p.name for p in folder.iterdir()} == {
+            "conr-dance.mp4",
+            "conr-dance-transparent.webm",
+            "conr-frames.zip",
+        }
     assert "ffmpeg" not in app_children(hosted.proc.pid)
     client.close()
 
@@ -196,10 +216,35 @@ def raw_render_until_first_frame(url: str, session: str) -> requests.Response:
     fn_index = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "render")
     upload = requests.post(f"{url}gradio_api/upload", files={"files": open(EXAMPLE_SHEET[0], "rb")}, timeout=30).json()
     image = {"path": upload[0], "meta": {"_type": "gradio.FileData"}}
-    data = [[{"image": image, "caption": None}], "Bundled dance", "idle-sway", None, MAX_FRAMES, 1, "Colour", "#ffffff",
-            "256", "u2netp", False, None, 3, None, None, 0, True, None, 0, True, {}, None]  # fmt: skip
-    joined = requests.post(f"{url}gradio_api/queue/join", json={"data": data, "fn_index": fn_index, "session_hash": session,
-                                                                "event_data": None, "trigger_id": None}, timeout=10)  # fmt: skip
+    data = [
+        [{"image": image, "caption": None}],
+        "Bundled dance",
+        "idle-sway",
+        None,
+        MAX_FRAMES,
+        1,
+        "Colour",
+        "#ffffff",
+        "256",
+        "u2netp",
+        False,
+        None,
+        3,
+        None,
+        None,
+        0,
+        True,
+        None,
+        0,
+        True,
+        {},
+        None,
+    ]
+    joined = requests.post(
+        f"{url}gradio_api/queue/join",
+        json={"data": data, "fn_index": fn_index, "session_hash": session, "event_data": None, "trigger_id": None},
+        timeout=10,
+    )
     assert joined.status_code == 200, joined.text
     stream = requests.get(f"{url}gradio_api/queue/data", params={"session_hash": session}, stream=True, timeout=300)
     for line in stream.iter_lines():
@@ -259,9 +304,13 @@ def test_light_events_pass_a_full_queue(hosted):
     config = requests.get(f"{hosted.url}config", timeout=10).json()
     upload = next(d for d in config["dependencies"] if d.get("api_name") == "prepare_sheet")
     assert upload["queue"] is False
-    uploaded = requests.post(f"{hosted.url}gradio_api/upload", files={"files": open(EXAMPLE_SHEET[1], "rb")}, timeout=30).json()
+    uploaded = requests.post(
+        f"{hosted.url}gradio_api/upload", files={"files": open(EXAMPLE_SHEET[1], "rb")}, timeout=30
+    ).json()
     item = {"image": {"path": uploaded[0], "meta": {"_type": "gradio.FileData"}}, "caption": None}
-    answer = requests.post(f"{hosted.url}gradio_api/run/prepare_sheet", json={"data": [[item], "u2netp", False]}, timeout=60)
+    answer = requests.post(
+        f"{hosted.url}gradio_api/run/prepare_sheet", json={"data": [[item], "u2netp", False]}, timeout=60
+    )
     assert answer.status_code == 200, answer.text
     assert "1 drawing(s) ready" in answer.json()["data"][1]
     for job in jobs:
@@ -361,8 +410,11 @@ def test_soak_mixed_requests(hosted, tmp_path):
             waiting.cancel()
             running.result(timeout=300)
         else:
-            archive = {"bomb": lambda: bomb_zip(tmp_path, ["npz", "png", "exr"][step % 3], step),
-                       "bad zip": lambda: not_a_zip, "traversal": lambda: traversal}.get(kind)  # fmt: skip
+            archive = {
+                "bomb": lambda: bomb_zip(tmp_path, ["npz", "png", "exr"][step % 3], step),
+                "bad zip": lambda: not_a_zip,
+                "traversal": lambda: traversal,
+            }.get(kind)
             kwargs = upload_kwargs(archive()) if archive else render_kwargs(fps=0.5)
             with pytest.raises(AppError):
                 client.predict(**kwargs, api_name="/render")
@@ -377,7 +429,11 @@ def test_soak_mixed_requests(hosted, tmp_path):
     assert after - idle < 300, (idle, after)
     assert app_children(hosted.proc.pid) == [], "no encoder or other process left behind"
     for folder in job_folders(hosted.root):  # only finished jobs, each complete; no partial or temporary files
-        assert {p.name for p in folder.iterdir()} == {"conr-dance.mp4", "conr-dance-transparent.webm", "conr-frames.zip"}
+        assert {p.name for p in folder.iterdir()} == {
+            "conr-dance.mp4",
+            "conr-dance-transparent.webm",
+            "conr-frames.zip",
+        }
     assert len(job_folders(hosted.root)) <= 3 + 3, "one result per visitor (and the earlier tests' visitors)"
     assert not [p for p in hosted.root.rglob("*") if p.name.startswith(".") or p.suffix in (".tmp", ".part")]
     for client in clients:

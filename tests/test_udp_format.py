@@ -148,7 +148,9 @@ def test_nan_is_refused_with_the_file_named(tmp_path):
     with pytest.raises(InputError, match="broken_frame.npz.*NaN"):
         read_udp(path)
     # ... also inside an archive, named by its entry.
-    archive = _zip_with(tmp_path / "seq.zip", [("00000.npz", encode_udp(random_frame(), "npz")), ("00001.npz", path.read_bytes())])
+    archive = _zip_with(
+        tmp_path / "seq.zip", [("00000.npz", encode_udp(random_frame(), "npz")), ("00001.npz", path.read_bytes())]
+    )
     sequence = open_udp_sequence(archive)
     sequence[0]
     with pytest.raises(InputError, match="00001.npz"):
@@ -196,10 +198,15 @@ def test_exr_from_other_tools(tmp_path):
 def test_hidden_entries_are_skipped(tmp_path):
     """macOS resource forks and dot-files that archivers add are not frames, wherever they sit."""
     good = encode_udp(random_frame(), "npz")
-    path = _zip_with(tmp_path / "mac.zip", [
-        ("frames/0.npz", good), ("__MACOSX/frames/._0.npz", b"\x00\x05\x16\x07junk"),
-        ("__MACOSX/frames/1.npz", b"junk"), ("frames/.DS_Store", b"junk"),
-    ])  # fmt: skip
+    path = _zip_with(
+        tmp_path / "mac.zip",
+        [
+            ("frames/0.npz", good),
+            ("__MACOSX/frames/._0.npz", b"\x00\x05\x16\x07junk"),
+            ("__MACOSX/frames/1.npz", b"junk"),
+            ("frames/.DS_Store", b"junk"),
+        ],
+    )
     assert open_udp_sequence(path).names == ["frames/0.npz"]
     (tmp_path / "folder").mkdir()
     (tmp_path / "folder" / "0.npz").write_bytes(good)

@@ -52,7 +52,9 @@ def test_disk_full_reports_ffmpegs_reason_once():
 def test_failing_writer_kills_the_other_and_removes_every_partial_output(tmp_path):
     """The MP4 fails at its header (disk full) while the WebM encoder still runs: it is killed, all files go."""
     frames_dir = tmp_path / "frames"
-    sink = FrameSink(64, 64, 30, mp4=FULL, webm=tmp_path / "a.webm", frames_dir=frames_dir, frames_zip=tmp_path / "f.zip")
+    sink = FrameSink(
+        64, 64, 30, mp4=FULL, webm=tmp_path / "a.webm", frames_dir=frames_dir, frames_zip=tmp_path / "f.zip"
+    )
     written = 0
     with pytest.raises(OutputError, match="No space left on device"):
         with sink:
@@ -71,7 +73,9 @@ def test_failure_at_close_removes_the_finished_outputs_too(tmp_path):
     frames_dir = tmp_path / "frames"
     frames_dir.mkdir()
     (frames_dir / "mine.txt").write_text("not the sink's")
-    sink = FrameSink(64, 64, 30, mp4=tmp_path / "a.mp4", webm=FULL, frames_dir=frames_dir, frames_zip=tmp_path / "f.zip")
+    sink = FrameSink(
+        64, 64, 30, mp4=tmp_path / "a.mp4", webm=FULL, frames_dir=frames_dir, frames_zip=tmp_path / "f.zip"
+    )
     with pytest.raises(OutputError, match=r"Could not write full \(.*No space left on device"):
         with sink:
             for rgba in frames(3):

@@ -9,13 +9,13 @@ import subprocess
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
 from PIL import Image
 
-from conftest import FIXTURES
 from conr.errors import InputError
+from conr.limits import Limits
 from conr.udp import open_udp_sequence, write_udp_zip
 from conr.video import ffmpeg_exe, write_video
-from conr.limits import Limits
 from conr.video_pose import flicker, pose_from_video, read_video, smooth_udp
 
 CANVAS = (520, 640)
@@ -49,8 +49,14 @@ def test_video_to_udp_end_to_end(tiny_renderer, matting_env, tmp_path):
     video = tmp_path / "dance.mp4"
     masks = moving_character_video(video)
     stages = []
-    result = pose_from_video(tiny_renderer, video, fps=5, smooth=3, matting_model="u2netp",
-                             progress=lambda stage, done, total: stages.append((stage, done, total)))  # fmt: skip
+    result = pose_from_video(
+        tiny_renderer,
+        video,
+        fps=5,
+        smooth=3,
+        matting_model="u2netp",
+        progress=lambda stage, done, total: stages.append((stage, done, total)),
+    )
     assert len(result.udp) == 6 and result.fps == 5  # 1.2 s at 5 fps
     assert {s for s, _, _ in stages} == {"Removing backgrounds", "Detecting poses"}
     scale = 512 / max(CANVAS)
@@ -88,7 +94,9 @@ def test_smoothing_removes_a_one_frame_glitch():
 
 def test_bad_videos_are_refused(tmp_path, matting_env, tiny_renderer):
     audio = tmp_path / "song.m4a"
-    subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i", "sine=duration=1", str(audio)], check=True)
+    subprocess.run(
+        [ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i", "sine=duration=1", str(audio)], check=True
+    )
     with pytest.raises(InputError, match=r"'song.m4a' has no video stream"):
         read_video(audio)
     text = tmp_path / "clip.mp4"
@@ -160,7 +168,9 @@ def test_gif_with_a_huge_screen_is_refused_by_its_header(tmp_path):
     from bombs import gif_bomb
 
     big = gif_bomb(tmp_path / "huge.gif")  # 30000x30000 logical screen, ffmpeg reports no size at all
-    with pytest.raises(InputError, match=r"'huge.gif' is a GIF of 30000x30000 pixels; the limit is 4096 pixels per side"):
+    with pytest.raises(
+        InputError, match=r"'huge.gif' is a GIF of 30000x30000 pixels; the limit is 4096 pixels per side"
+    ):
         read_video(big)
     wide = gif_bomb(tmp_path / "wide.gif", 5000, 20)
     with pytest.raises(InputError, match=r"'wide.gif' is a GIF of 5000x20 pixels; the limit is 4096"):

@@ -97,7 +97,9 @@ def test_wrong_shape_names_file_key_and_both_shapes(tmp_path):
     with pytest.raises(WeightsError) as info:
         weights.load_part(RGBADecoder(), "rgbadecodernet", path)
     assert "rgbadecodernet.pth" in str(info.value)
-    assert "'conv_rgba.0.weight' has shape [3, 64, 3, 3] in the file but the network expects [4, 64, 3, 3]" in str(info.value)
+    assert "'conv_rgba.0.weight' has shape [3, 64, 3, 3] in the file but the network expects [4, 64, 3, 3]" in str(
+        info.value
+    )
 
 
 def test_missing_and_unexpected_keys(tmp_path):
@@ -187,8 +189,13 @@ def test_weights_status_reports_nan_file(tmp_path, recipe_weights_dir):
     from conftest import ROOT
 
     folder = poisoned_copy(recipe_weights_dir, tmp_path / "w", key="bottleneck.r0.norm1.bias")
-    result = subprocess.run([sys.executable, "-m", "conr", "weights", "status", "--weights", str(folder)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "conr", "weights", "status", "--weights", str(folder)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stdout.splitlines()

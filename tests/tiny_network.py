@@ -21,11 +21,13 @@ from conr.network.unet import ResUNet
 
 def tiny_body(in_channels: int, width: int) -> nn.Sequential:
     """Eight layers at the released strides (/2 at index 2, /4, /4, /8, /16, /32) for ``ResUNet``'s skips."""
+
     def conv(stride: int) -> nn.Conv2d:
         return nn.Conv2d(width, width, 3, stride, 1)
 
-    return nn.Sequential(nn.Conv2d(in_channels, width, 3, 2, 1), Norm(width), nn.ReLU(), conv(2), conv(1), conv(2),
-                         conv(2), conv(2))  # fmt: skip
+    return nn.Sequential(
+        nn.Conv2d(in_channels, width, 3, 2, 1), Norm(width), nn.ReLU(), conv(2), conv(1), conv(2), conv(2), conv(2)
+    )
 
 
 class TinyNetwork(CoNRNetwork):
@@ -37,8 +39,13 @@ class TinyNetwork(CoNRNetwork):
         widths = (width,) * 5
         self.udpparsernet = ResUNet(tiny_body(3, width), widths[:4], width, classes=4, decoder_widths=widths)
         self.target_pose_encoder = ResUNet(tiny_body(4, width), widths[:4], width, classes=1, decoder_widths=widths)
-        self.shader = Shader(target_channels=widths, feature_channels=widths, message_channels=(width,) * 6,
-                             local_channels=(*widths, 0), width=width)  # fmt: skip
+        self.shader = Shader(
+            target_channels=widths,
+            feature_channels=widths,
+            message_channels=(width,) * 6,
+            local_channels=(*widths, 0),
+            width=width,
+        )
         self.rgbadecodernet = RGBADecoder(channels=width)
 
 

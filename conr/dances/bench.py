@@ -45,8 +45,16 @@ def quality_rows(size: int = 192) -> list[dict]:
     rows = []
     for info in list_dances():
         motion = get_motion(info.name)
-        rows.append({"name": info.name, "title": info.title, "seconds": info.seconds, "bpm": getattr(motion, "bpm", None),
-                     "variety": motion_pose_variety(motion, size), "skate": motion_foot_skate(motion)})  # fmt: skip
+        rows.append(
+            {
+                "name": info.name,
+                "title": info.title,
+                "seconds": info.seconds,
+                "bpm": getattr(motion, "bpm", None),
+                "variety": motion_pose_variety(motion, size),
+                "skate": motion_foot_skate(motion),
+            }
+        )
     return rows
 
 
@@ -57,11 +65,17 @@ def print_quality(rows: list[dict]) -> bool:
         bpm = f"{r['bpm']:.0f}" if r["bpm"] else "-"
         print(f"{r['name']:22s} {r['seconds']:5.1f} {bpm:>5s} {r['variety']:8.3f} {r['skate']:10.3f}")
     varieties = np.array([r["variety"] for r in rows])
-    ok = bool(len(rows) >= 8 and varieties.min() >= VARIETY_TARGET and np.median(varieties) >= MEDIAN_VARIETY_TARGET
-              and max(r["skate"] for r in rows) < SKATE_TARGET)  # fmt: skip
-    print(f"{len(rows)} dances; pose variety min {varieties.min():.3f}, median {np.median(varieties):.3f} "
-          f"(targets: >= 8 dances, each >= {VARIETY_TARGET}, median >= {MEDIAN_VARIETY_TARGET}, foot-skate < {SKATE_TARGET}): "
-          f"{'met' if ok else 'NOT met'}")  # fmt: skip
+    ok = bool(
+        len(rows) >= 8
+        and varieties.min() >= VARIETY_TARGET
+        and np.median(varieties) >= MEDIAN_VARIETY_TARGET
+        and max(r["skate"] for r in rows) < SKATE_TARGET
+    )
+    print(
+        f"{len(rows)} dances; pose variety min {varieties.min():.3f}, median {np.median(varieties):.3f} "
+        f"(targets: >= 8 dances, each >= {VARIETY_TARGET}, median >= {MEDIAN_VARIETY_TARGET}, foot-skate < {SKATE_TARGET}): "
+        f"{'met' if ok else 'NOT met'}"
+    )
     return ok
 
 
@@ -80,8 +94,10 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     character = build_character()
-    print(f"character: {len(character.triangles)} triangles, {len(character.vertices)} vertices, "
-          f"{len(character.skeleton)} bones, built in {time.perf_counter() - started:.2f} s")  # fmt: skip
+    print(
+        f"character: {len(character.triangles)} triangles, {len(character.vertices)} vertices, "
+        f"{len(character.skeleton)} bones, built in {time.perf_counter() - started:.2f} s"
+    )
     motion = get_motion(args.dance)
     started = time.perf_counter()
     dance_camera(motion)
@@ -95,8 +111,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{backend}: unavailable ({exc})")
             continue
         target = 10.0 if backend == "moderngl" else 60.0
-        print(f"{backend:8s} ({renderer}): {args.frames} frames at {args.size}px in {seconds:.2f} s "
-              f"({args.frames / seconds:.1f} frames/s; target < {target:.0f} s)")  # fmt: skip
+        print(
+            f"{backend:8s} ({renderer}): {args.frames} frames at {args.size}px in {seconds:.2f} s "
+            f"({args.frames / seconds:.1f} frames/s; target < {target:.0f} s)"
+        )
 
     with tempfile.TemporaryDirectory() as cache_dir:
         started = time.perf_counter()
@@ -110,8 +128,10 @@ def main(argv: list[str] | None = None) -> int:
             pass
         read = time.perf_counter() - started
         size_mb = sum(p.stat().st_size for p in Path(cache_dir).glob("*.zip")) / 1e6
-    print(f"dance_udp({args.dance!r}) {len(frames)} frames: first call (render + cache) {first:.2f} s, "
-          f"second call {second * 1000:.0f} ms, reading every frame {read:.2f} s; cache {size_mb:.1f} MB")  # fmt: skip
+    print(
+        f"dance_udp({args.dance!r}) {len(frames)} frames: first call (render + cache) {first:.2f} s, "
+        f"second call {second * 1000:.0f} ms, reading every frame {read:.2f} s; cache {size_mb:.1f} MB"
+    )
     return 0
 
 

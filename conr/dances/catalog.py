@@ -44,7 +44,9 @@ def get_motion(name: str):
     return MOTIONS[name]
 
 
-def dance_udp(name: str, size: int = 512, fps: float = 30, cache_dir=None, convention=None, rasterizer=None) -> UdpSequence:
+def dance_udp(
+    name: str, size: int = 512, fps: float = 30, cache_dir=None, convention=None, rasterizer=None
+) -> UdpSequence:
     """One loop of a bundled dance as UDP frames (size x size x 4 float32), lazily read from the disk cache.
 
     The first call renders and caches the dance (a few seconds with
@@ -57,16 +59,31 @@ def dance_udp(name: str, size: int = 512, fps: float = 30, cache_dir=None, conve
     check_size_fps(size, fps)
     convention = convention or active_convention()
     directory = Path(cache_dir) if cache_dir is not None else cache.default_cache_dir()
-    stem = cache.cache_name(name, int(size), float(fps), [motion.fingerprint, build_character().fingerprint, convention.fingerprint])
+    stem = cache.cache_name(
+        name, int(size), float(fps), [motion.fingerprint, build_character().fingerprint, convention.fingerprint]
+    )
     path = directory / f"{stem}.zip"
     with cache.lock_for(path):
         if not path.is_file():
             started = time.perf_counter()
             frames = dance_frames(motion, int(size), fps, convention, rasterizer)
-            meta = {"dance": name, "size": int(size), "fps": float(fps), "convention": convention.name,
-                    "convention_fingerprint": convention.fingerprint, "calibrated": convention.affine is not None}  # fmt: skip
+            meta = {
+                "dance": name,
+                "size": int(size),
+                "fps": float(fps),
+                "convention": convention.name,
+                "convention_fingerprint": convention.fingerprint,
+                "calibrated": convention.affine is not None,
+            }
             cache.write_cache(path, frames, meta)
-            log.info("rendered dance %s (%d px, %g fps) in %.1f s into %s", name, size, fps, time.perf_counter() - started, path)
+            log.info(
+                "rendered dance %s (%d px, %g fps) in %.1f s into %s",
+                name,
+                size,
+                fps,
+                time.perf_counter() - started,
+                path,
+            )
     return open_udp_sequence(path)
 
 
@@ -77,4 +94,3 @@ def dance_preview(name: str, path, size: int = 256, fps: float | None = None, ra
     check_size_fps(size, fps)
     frames = dance_frames(motion, int(size), fps, DEFAULT_CONVENTION, rasterizer)
     return write_udp_preview_video(path, frames, fps)
-

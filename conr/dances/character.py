@@ -28,8 +28,26 @@ HEAD_HEIGHT = HEIGHT / 6.5
 MAX_INFLUENCES = 4
 
 #: Part ids (0 means background in rendered buffers).
-PARTS = ("head", "hair", "neck", "torso", "skirt", "arm.L", "arm.R", "leg.L", "leg.R", "shoe.L", "shoe.R", "back_hair", "lock.L", "lock.R",
-         "tail.L", "tail.R", "thumb.L", "thumb.R")
+PARTS = (
+    "head",
+    "hair",
+    "neck",
+    "torso",
+    "skirt",
+    "arm.L",
+    "arm.R",
+    "leg.L",
+    "leg.R",
+    "shoe.L",
+    "shoe.R",
+    "back_hair",
+    "lock.L",
+    "lock.R",
+    "tail.L",
+    "tail.R",
+    "thumb.L",
+    "thumb.R",
+)
 PART_ID = {name: i + 1 for i, name in enumerate(PARTS)}
 
 HEAD_CENTRE = np.array([0.0, HEIGHT - 0.128, -0.008])
@@ -106,7 +124,9 @@ def _smooth(values: np.ndarray, passes: int = 2) -> np.ndarray:
     return values
 
 
-def tube(control, ref_axis, rings: int, around: int, cap_rings: int = 4, round_start: bool = True, round_end: bool = True):
+def tube(
+    control, ref_axis, rings: int, around: int, cap_rings: int = 4, round_start: bool = True, round_end: bool = True
+):
     """A closed tube along a polyline: ``control`` rows are (x, y, z, radius_a, radius_b).
 
     ``radius_b`` is measured along ``ref_axis`` (projected off the path), and
@@ -139,7 +159,9 @@ def tube(control, ref_axis, rings: int, around: int, cap_rings: int = 4, round_s
         for n in range(1, cap_rings + 1):
             angle = np.pi / 2 * n / (cap_rings + 1)
             centre = centres[end] + direction * length * np.sin(angle)
-            caps.append(ring(centre, radii[end, 0] * np.cos(angle), radii[end, 1] * np.cos(angle), a_axis[end], b_axis[end]))
+            caps.append(
+                ring(centre, radii[end, 0] * np.cos(angle), radii[end, 1] * np.cos(angle), a_axis[end], b_axis[end])
+            )
         apex = centres[end] + direction * length
         if end == 0:
             stack = caps[::-1] + stack
@@ -220,7 +242,9 @@ def _neck():
 
 def _skirt():
     profile = np.array(SKIRT_PROFILE)
-    samples = _resample(np.stack([np.zeros(len(profile)), profile[:, 0], np.zeros(len(profile)), profile[:, 1], profile[:, 2]], 1), 12)
+    samples = _resample(
+        np.stack([np.zeros(len(profile)), profile[:, 0], np.zeros(len(profile)), profile[:, 1], profile[:, 2]], 1), 12
+    )
     around = 80
     phi = np.linspace(0.0, 2 * np.pi, around, endpoint=False)
     depth = _smoothstep(1.0, 0.70, samples[:, 1])  # pleats grow towards the hem
@@ -276,7 +300,12 @@ def _leg(skeleton: Skeleton, side: str):
 def _shoe(skeleton: Skeleton, side: str):
     ankle = skeleton.heads[skeleton.index[f"foot.{side}"]]
     x = ankle[0]
-    rows = [(0.045, 0.040, 0.032, 0.034), (0.040, 0.0, 0.036, 0.040), (0.036, -0.09, 0.037, 0.035), (0.030, -0.135, 0.030, 0.028)]
+    rows = [
+        (0.045, 0.040, 0.032, 0.034),
+        (0.040, 0.0, 0.036, 0.040),
+        (0.036, -0.09, 0.037, 0.035),
+        (0.030, -0.135, 0.030, 0.028),
+    ]
     control = [[x, y, z, ra, rb] for y, z, ra, rb in rows]
     return tube(control, (0, 1, 0), rings=14, around=20, cap_rings=3)
 
@@ -319,7 +348,11 @@ def _thumb(skeleton: Skeleton, side: str):
     i = skeleton.index[f"thumb.{side}"]
     head, tail = skeleton.heads[i], skeleton.tails[i]
     direction = (tail - head) / np.linalg.norm(tail - head)
-    control = [[*(head - 0.012 * direction), 0.011, 0.013], [*(head + 0.4 * (tail - head)), 0.010, 0.011], [*tail, 0.007, 0.008]]
+    control = [
+        [*(head - 0.012 * direction), 0.011, 0.013],
+        [*(head + 0.4 * (tail - head)), 0.010, 0.011],
+        [*tail, 0.007, 0.008],
+    ]
     return tube(control, (0, 1, 0), rings=8, around=10, cap_rings=2)
 
 
@@ -357,7 +390,9 @@ def skirt_weights(skeleton: Skeleton, points: np.ndarray) -> np.ndarray:
     dense = np.zeros((len(points), len(skeleton)))
     x, y, z = points[:, 0], points[:, 1], points[:, 2]
     step = 2 * np.pi / SKIRT_PANELS
-    u = (np.arctan2(z, x) % (2 * np.pi)) / step - 0.5  # fractional panel index (panel k sits at skeleton.skirt_angles()[k])
+    u = (
+        np.arctan2(z, x) % (2 * np.pi)
+    ) / step - 0.5  # fractional panel index (panel k sits at skeleton.skirt_angles()[k])
     k0 = np.floor(u).astype(int) % SKIRT_PANELS
     k1 = (k0 + 1) % SKIRT_PANELS
     f = u - np.floor(u)

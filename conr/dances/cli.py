@@ -34,7 +34,10 @@ def _cmd_render(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
         for index, frame in enumerate(frames):
             write_udp(out / f"{index:05d}.{args.format}", frame, args.format)
-    print(f"{len(frames)} frames of {args.size}x{args.size} UDP ({args.format}) in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    print(
+        f"{len(frames)} frames of {args.size}x{args.size} UDP ({args.format}) in {time.perf_counter() - started:.1f} s",
+        file=sys.stderr,
+    )
     print(out)
     return 0
 
@@ -67,7 +70,12 @@ def register_dances(sub: argparse._SubParsersAction) -> None:
     render.add_argument("--out", required=True, metavar="DIR", help="folder for 00000.<format> ..., or a .zip")
     render.add_argument("--size", type=int, default=512)
     render.add_argument("--fps", type=float, default=30.0)
-    render.add_argument("--format", choices=["npz", "exr", "png"], default="png", help="16-bit png (default: exact to 1/65535, smallest), npz or exr")
+    render.add_argument(
+        "--format",
+        choices=["npz", "exr", "png"],
+        default="png",
+        help="16-bit png (default: exact to 1/65535, smallest), npz or exr",
+    )
     render.add_argument("--cache-dir", default=None, help="default: $CONR_CACHE_DIR/dances or ~/.cache/conr/dances")
     render.set_defaults(func=_cmd_render)
     preview = actions.add_parser("preview", help="the dance's UDP colour preview as an MP4")
@@ -91,7 +99,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     result = calibrate(renderer, calibration_images())
     np.set_printoptions(precision=4, suppress=True)
     print(f"fitted on {result.pixels} body pixels of {result.images} drawings of our character")
-    print(f"affine map, our UDP -> the detector's (rows: channels 0, 1, 2; last column: offset):\n{np.asarray(result.affine)}")
+    print(
+        f"affine map, our UDP -> the detector's (rows: channels 0, 1, 2; last column: offset):\n{np.asarray(result.affine)}"
+    )
     print(f"RMS residual: {result.residual_rms:.4f} after the fit, {result.identity_rms:.4f} with our convention as is")
     if args.dry_run:
         return 0
@@ -105,8 +115,12 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 def register_calibrate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("calibrate-udp", help="fit our dances' UDP convention to the released UDP detector")
-    p.add_argument("--weights", metavar="DIR", help="folder with the four .pth files (default: CONR_WEIGHTS_DIR, then download)")
+    p.add_argument(
+        "--weights", metavar="DIR", help="folder with the four .pth files (default: CONR_WEIGHTS_DIR, then download)"
+    )
     p.add_argument("--device", type=device, default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
-    p.add_argument("--out", metavar="FILE", help="where to save it (default: $CONR_UDP_CALIBRATION or the cache folder)")
+    p.add_argument(
+        "--out", metavar="FILE", help="where to save it (default: $CONR_UDP_CALIBRATION or the cache folder)"
+    )
     p.add_argument("--dry-run", action="store_true", help="report the fit without saving it")
     p.set_defaults(func=_cmd_calibrate)

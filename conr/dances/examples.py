@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from ..render3d.raster import NumpyRasterizer
-from .catalog import dance_preview, list_dances
 from ..video import encode_png
+from .catalog import dance_preview, list_dances
 from .views import SHEET_SIZE, SHEET_VIEWS, sheet_view
 
 PREVIEW_SIZE = 256

@@ -14,7 +14,6 @@ from .character import Character, build_character
 from .motion import Motion
 from .posing import Pose, posed_mesh
 
-
 _cameras: dict[tuple[str, str], Camera] = {}
 
 
@@ -33,10 +32,19 @@ def dance_camera(motion: Motion) -> Camera:
     return _cameras[key]
 
 
-def udp_frame(character: Character, pose: Pose, camera: Camera, size: int, convention: UdpConvention = DEFAULT_CONVENTION, rasterizer=None) -> np.ndarray:
+def udp_frame(
+    character: Character,
+    pose: Pose,
+    camera: Camera,
+    size: int,
+    convention: UdpConvention = DEFAULT_CONVENTION,
+    rasterizer=None,
+) -> np.ndarray:
     """One UDP frame (size, size, 4) float32: rest XYZ in ``convention`` where visible, and occupancy."""
     positions, _ = posed_mesh(character, pose)
-    return render_udp(positions, character.vertices, character.triangles, character.part_ids, camera, size, convention, rasterizer)
+    return render_udp(
+        positions, character.vertices, character.triangles, character.part_ids, camera, size, convention, rasterizer
+    )
 
 
 def dance_frames(

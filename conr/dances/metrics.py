@@ -117,4 +117,6 @@ def motion_foot_skate(motion, fps: float | None = None) -> float:
 def motion_pose_variety(motion, size: int = 192, rasterizer=None) -> float:
     """Pose variety of a ``Motion`` rendered to UDP: only its 24 evenly spaced frames are drawn."""
     times = motion.frame_times()[variety_frame_indices(motion.frame_count)]
-    return variety_of_silhouettes([silhouette(f) for f in dance_frames(motion, size, rasterizer=rasterizer, times=times)])
+    return variety_of_silhouettes(
+        [silhouette(f) for f in dance_frames(motion, size, rasterizer=rasterizer, times=times)]
+    )

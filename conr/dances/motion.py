@@ -86,7 +86,9 @@ class Motion:
 
     def _prepare(self):
         if not self._spline:
-            keys = np.stack([[key.rotations.get(n, quat.IDENTITY) for n in SKELETON.names] for key in self.keys])  # (K, B, 4)
+            keys = np.stack(
+                [[key.rotations.get(n, quat.IDENTITY) for n in SKELETON.names] for key in self.keys]
+            )  # (K, B, 4)
             keys = np.stack([quat.same_hemisphere(keys[:, b]) for b in range(keys.shape[1])], axis=1)
             controls = np.stack([quat.squad_controls(keys[:, b]) for b in range(keys.shape[1])], axis=1)
             times = np.array([k.time for k in self.keys])
@@ -95,8 +97,16 @@ class Motion:
                 controls=controls,
                 times=times,
                 root=HoldSpline(times, np.array([k.root for k in self.keys], np.float64), self.seconds),
-                feet={side: HoldSpline(times, np.array([k.feet[side] for k in self.keys], np.float64), self.seconds, angle_columns=(3,),
-                                       ground=GROUND) for side in self.keys[0].feet},  # fmt: skip
+                feet={
+                    side: HoldSpline(
+                        times,
+                        np.array([k.feet[side] for k in self.keys], np.float64),
+                        self.seconds,
+                        angle_columns=(3,),
+                        ground=GROUND,
+                    )
+                    for side in self.keys[0].feet
+                },
             )
         return self._spline
 
@@ -136,9 +146,20 @@ class Motion:
     @property
     def fingerprint(self) -> str:
         """Short hash of the keys and spring settings (a cache key part): edits to a dance invalidate its cached frames."""
-        data = [self.seconds, self.springs, repr(SPRING_CHAINS) if self.springs else "",
-                [[k.time, sorted((n, np.round(q, 6).tolist()) for n, q in k.rotations.items()), k.root,
-                  sorted((side, np.round(v, 6).tolist()) for side, v in k.feet.items())] for k in self.keys]]  # fmt: skip
+        data = [
+            self.seconds,
+            self.springs,
+            repr(SPRING_CHAINS) if self.springs else "",
+            [
+                [
+                    k.time,
+                    sorted((n, np.round(q, 6).tolist()) for n, q in k.rotations.items()),
+                    k.root,
+                    sorted((side, np.round(v, 6).tolist()) for side, v in k.feet.items()),
+                ]
+                for k in self.keys
+            ],
+        ]
         return hashlib.sha1(json.dumps(data).encode()).hexdigest()[:12]
 
 
@@ -162,7 +183,14 @@ class HoldSpline:
     while lifting in an arc, so it never slides along the floor.
     """
 
-    def __init__(self, times: np.ndarray, values: np.ndarray, period: float, angle_columns: tuple[int, ...] = (), ground: float | None = None):
+    def __init__(
+        self,
+        times: np.ndarray,
+        values: np.ndarray,
+        period: float,
+        angle_columns: tuple[int, ...] = (),
+        ground: float | None = None,
+    ):
         values = np.array(values, np.float64)
         for c in angle_columns:  # unwrap, and remember how far the loop winds
             steps = (np.diff(np.r_[values[:, c], values[0, c]]) + 180.0) % 360.0 - 180.0
@@ -204,7 +232,12 @@ class HoldSpline:
                 out[1] += max(STEP_HEIGHT, 0.35 * distance) * np.sin(np.pi * h)
             return out
         h2, h3 = h * h, h * h * h
-        return (2 * h3 - 3 * h2 + 1) * p0 + (h3 - 2 * h2 + h) * d * self.tangents[i] + (-2 * h3 + 3 * h2) * p1 + (h3 - h2) * d * self.tangents[j]
+        return (
+            (2 * h3 - 3 * h2 + 1) * p0
+            + (h3 - 2 * h2 + h) * d * self.tangents[i]
+            + (-2 * h3 + 3 * h2) * p1
+            + (h3 - h2) * d * self.tangents[j]
+        )
 
 
 def solve_legs(rotations: np.ndarray, root, feet: dict[str, np.ndarray]) -> np.ndarray:
@@ -368,8 +401,13 @@ def pose_key(
     for side, wrist in (hands or {}).items():
         shoulder = frames()[SKELETON.index[f"upper_arm.{side}"], :3, 3]
         sign = 1.0 if side == "L" else -1.0
-        upper, fore = _leg_solve(shoulder, np.asarray(wrist, np.float64), bone_length(f"upper_arm.{side}"),
-                                 bone_length(f"forearm.{side}"), (sign, -0.6, 0.4))  # fmt: skip
+        upper, fore = _leg_solve(
+            shoulder,
+            np.asarray(wrist, np.float64),
+            bone_length(f"upper_arm.{side}"),
+            bone_length(f"forearm.{side}"),
+            (sign, -0.6, 0.4),
+        )
         aim(f"upper_arm.{side}", upper)
         aim(f"forearm.{side}", fore)
 
@@ -386,8 +424,12 @@ def pose_key(
             for bone in ("thigh", "shin", "foot"):
                 rotations[f"{bone}.{side}"] = solved[SKELETON.index[f"{bone}.{side}"]]
 
-    return Key(float(time), {n: tuple(np.round(q, 9).tolist()) for n, q in rotations.items()}, tuple(float(v) for v in root),
-               {side: tuple(round(v, 9) for v in target) for side, target in targets.items()})  # fmt: skip
+    return Key(
+        float(time),
+        {n: tuple(np.round(q, 9).tolist()) for n, q in rotations.items()},
+        tuple(float(v) for v in root),
+        {side: tuple(round(v, 9) for v in target) for side, target in targets.items()},
+    )
 
 
 def ankle_rest(side: str) -> tuple[float, float, float]:

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .character import Character
 from ..render3d.quaternions import IDENTITY
 from ..render3d.skinning import skin
+from .character import Character
 
 
 @dataclass
@@ -29,4 +29,6 @@ def posed_mesh(character: Character, pose: Pose, with_normals: bool = False):
     """Posed vertex positions (V, 3) and, if asked, normals (V, 3) in model space."""
     world = character.skeleton.world_transforms(pose.rotations, pose.root_offset, pose.root_yaw)
     matrices = character.skeleton.skinning_matrices(world)
-    return skin(character.vertices, character.bone_ids, character.weights, matrices, character.normals if with_normals else None)
+    return skin(
+        character.vertices, character.bone_ids, character.weights, matrices, character.normals if with_normals else None
+    )

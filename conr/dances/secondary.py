@@ -46,7 +46,9 @@ def body_frames(skeleton: Skeleton, poses: list[Pose]) -> tuple[np.ndarray, np.n
     return matrices, capsules, np.array([r for *_, r in COLLIDERS], np.float64)
 
 
-def bake_springs(keyed: Callable[[float], Pose], seconds: float, fps: int, skeleton: Skeleton | None = None) -> tuple[np.ndarray, np.ndarray]:
+def bake_springs(
+    keyed: Callable[[float], Pose], seconds: float, fps: int, skeleton: Skeleton | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Simulate one seamless loop: (spring bone indices (S,), local rotations (F, S, 4)) for ``fps`` frames a second."""
     skeleton = skeleton or SKELETON
     chains, bones = _chains(skeleton)

@@ -38,7 +38,13 @@ def _arm_bones(side: str, sign: float) -> list[Bone]:
 
 
 #: Joints of a twin tail, rest pose, character's left (x > 0): tied high on the back of the head, hanging to the waist.
-TWIN_TAIL = ((0.085, 1.565, 0.055), (0.145, 1.50, 0.095), (0.175, 1.33, 0.125), (0.18, 1.14, 0.135), (0.165, 0.95, 0.125))
+TWIN_TAIL = (
+    (0.085, 1.565, 0.055),
+    (0.145, 1.50, 0.095),
+    (0.175, 1.33, 0.125),
+    (0.18, 1.14, 0.135),
+    (0.165, 0.95, 0.125),
+)
 
 
 def _tail_bones(side: str, sign: float) -> list[Bone]:
@@ -49,7 +55,13 @@ def _tail_bones(side: str, sign: float) -> list[Bone]:
 
 #: Skirt panels (bone chains hanging from the hips), and the skirt's outline: (y, half-width, half-depth) from waist to hem.
 SKIRT_PANELS = 8
-SKIRT_PROFILE = ((1.03, 0.108, 0.082), (0.98, 0.130, 0.104), (0.90, 0.172, 0.142), (0.78, 0.215, 0.185), (0.63, 0.255, 0.222))
+SKIRT_PROFILE = (
+    (1.03, 0.108, 0.082),
+    (0.98, 0.130, 0.104),
+    (0.90, 0.172, 0.142),
+    (0.78, 0.215, 0.185),
+    (0.63, 0.255, 0.222),
+)
 
 
 def skirt_point(y: float, angle: float, scale: float = 1.0) -> tuple[float, float, float]:

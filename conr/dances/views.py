@@ -41,11 +41,15 @@ def sheet_view(name: str, size: int = SHEET_SIZE, rasterizer=None) -> np.ndarray
     return render_toon(build_character(), pose, view_camera(pose), size, rasterizer or get_rasterizer())
 
 
-def toon_and_udp(pose: Pose, camera: Camera, size: int, convention: UdpConvention = DEFAULT_CONVENTION, rasterizer=None):
+def toon_and_udp(
+    pose: Pose, camera: Camera, size: int, convention: UdpConvention = DEFAULT_CONVENTION, rasterizer=None
+):
     """The toon drawing and the UDP frame of the same pose and camera (for calibration and tests)."""
     rasterizer = rasterizer or get_rasterizer()
     character = build_character()
-    return render_toon(character, pose, camera, size, rasterizer), udp_frame(character, pose, camera, size, convention, rasterizer)
+    return render_toon(character, pose, camera, size, rasterizer), udp_frame(
+        character, pose, camera, size, convention, rasterizer
+    )
 
 
 def calibration_images(size: int = 512, rasterizer=None) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -88,7 +88,9 @@ def sample_camera(track: CameraTrack, frames: np.ndarray) -> tuple[np.ndarray, n
     j = np.clip(before + 1, 0, len(keys) - 1)
     span = (keys[j] - keys[i]).astype(np.float64)
     x = np.where(span > 0, (frames - keys[i]) / np.where(span > 0, span, 1.0), 0.0)
-    eased = bezier_ease(track.curves[j], np.clip(x, 0.0, 1.0)[:, None])  # (F, 6): x, y, z, rotation, distance, view angle
+    eased = bezier_ease(
+        track.curves[j], np.clip(x, 0.0, 1.0)[:, None]
+    )  # (F, 6): x, y, z, rotation, distance, view angle
     blend = lambda values, w: values[i] + (values[j] - values[i]) * w  # noqa: E731
     targets = blend(track.targets, eased[:, :3])
     angles = blend(track.angles, eased[:, 3:4])

@@ -42,7 +42,9 @@ def _size_checked(path: Path, cap: int, kind: str) -> bytes:
     with path.open("rb") as handle:
         data = handle.read(cap + 1)  # never more than the cap, whatever the file claims to be
     if len(data) > cap:
-        raise InputError(f"'{path.name}' is {path.stat().st_size / 1024**2:.0f} MB; a {kind} may be at most {cap / 1024**2:.0f} MB.")
+        raise InputError(
+            f"'{path.name}' is {path.stat().st_size / 1024**2:.0f} MB; a {kind} may be at most {cap / 1024**2:.0f} MB."
+        )
     return data
 
 
@@ -61,12 +63,16 @@ def _from_zip(path: Path, suffixes: tuple[str, ...], kind: str, cap: int, member
         if member is not None:
             chosen = [c for c in candidates if c[0] == member or PurePosixPath(c[0].replace("\\", "/")).name == member]
             if not chosen:
-                raise InputError(f"'{path.name}' holds no {wanted} file called '{member}'. It holds: {_listing(candidates)}.")
+                raise InputError(
+                    f"'{path.name}' holds no {wanted} file called '{member}'. It holds: {_listing(candidates)}."
+                )
             candidates = chosen[:1]
         if not candidates:
             raise InputError(f"'{path.name}' holds no {wanted} file; upload a .zip with the {kind} inside.")
         newest = [c for c in candidates if c[0].lower().endswith(".pmx")]
-        if len(candidates) > 1 and len(newest) == 1 and member is None:  # a model shipped as .pmx and as .pmd: the newer format
+        if (
+            len(candidates) > 1 and len(newest) == 1 and member is None
+        ):  # a model shipped as .pmx and as .pmd: the newer format
             candidates = newest
         if len(candidates) > 1:
             raise InputError(

@@ -69,8 +69,13 @@ def _smooth(values: np.ndarray, sigma: float) -> np.ndarray:
     return np.stack([np.convolve(padded[:, c], kernel, mode="valid") for c in range(values.shape[1])], axis=1)
 
 
-def follow_cameras(extents: list[Extent], fps: float, margin: float = MARGIN, smoothing_seconds: float = SMOOTHING_SECONDS,
-                   fov_degrees: float = FIELD_OF_VIEW_DEGREES) -> list[Camera]:  # fmt: skip
+def follow_cameras(
+    extents: list[Extent],
+    fps: float,
+    margin: float = MARGIN,
+    smoothing_seconds: float = SMOOTHING_SECONDS,
+    fov_degrees: float = FIELD_OF_VIEW_DEGREES,
+) -> list[Camera]:
     """One camera per frame: centred on that frame's (smoothed) body, all at one distance that fits every frame.
 
     Smoothing moves a frame's centre by some ``delta`` from its box centre,
@@ -88,5 +93,9 @@ def follow_cameras(extents: list[Extent], fps: float, margin: float = MARGIN, sm
     for (cx, cy, cz), low, high in zip(centres, lows, highs):
         eye_z = float(cz - distance)
         nearest, farthest = float(low[2] - eye_z), float(high[2] - eye_z)
-        cameras.append(Camera(float(cx), float(cy), eye_z, near=max(nearest * 0.8, 1e-6), far=farthest * 1.25, fov_degrees=fov_degrees))
+        cameras.append(
+            Camera(
+                float(cx), float(cy), eye_z, near=max(nearest * 0.8, 1e-6), far=farthest * 1.25, fov_degrees=fov_degrees
+            )
+        )
     return cameras

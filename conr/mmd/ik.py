@@ -110,7 +110,9 @@ def clamp_angle(angle: float, lower: float, upper: float) -> float:
     return lower if gap(lower) <= gap(upper) else upper
 
 
-def hinge_align(own: np.ndarray, goal: np.ndarray, axis: np.ndarray, lower: float, upper: float, current: float) -> float:
+def hinge_align(
+    own: np.ndarray, goal: np.ndarray, axis: np.ndarray, lower: float, upper: float, current: float
+) -> float:
     """Hinge angle pointing ``own`` (the target in the link's unrotated frame) at ``goal`` (parent frame)."""
     p = _unit(own - np.dot(own, axis) * axis)
     g = _unit(goal - np.dot(goal, axis) * axis)
@@ -120,7 +122,9 @@ def hinge_align(own: np.ndarray, goal: np.ndarray, axis: np.ndarray, lower: floa
     return clamp_angle(best, lower, upper)
 
 
-def hinge_reach(own: np.ndarray, upper_joint: np.ndarray, axis: np.ndarray, reach: float, lower: float, upper: float, current: float) -> float:
+def hinge_reach(
+    own: np.ndarray, upper_joint: np.ndarray, axis: np.ndarray, reach: float, lower: float, upper: float, current: float
+) -> float:
     """Hinge angle putting the target at distance ``reach`` from ``upper_joint`` (both relative to the hinge).
 
     The squared distance is C - 2 (A cos a + B sin a) along the circle the
@@ -198,7 +202,9 @@ def prepare_chain(
 ) -> Chain | None:
     """Keep the links that are ancestors of ``target`` (others cannot move it); None if none are."""
     ancestors, j, guard = [], int(target), 0
-    while j >= 0 and guard <= len(parents):  # the hierarchy is acyclic (checked on reading); the guard is belt and braces
+    while j >= 0 and guard <= len(
+        parents
+    ):  # the hierarchy is acyclic (checked on reading); the guard is belt and braces
         ancestors.append(j)
         j, guard = int(parents[j]), guard + 1
     depth = {bone: len(ancestors) - 1 - i for i, bone in enumerate(ancestors)}  # 0 at the root

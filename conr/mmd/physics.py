@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..render3d.springs import HAIR_SPRINGS, SKIRT_SPRINGS, SpringChain, SpringSolver
+from ..render3d.springs import HAIR_SPRINGS, SKIRT_SPRINGS, SpringChain, SpringSettings, SpringSolver
 from .axes import to_model_points
 from .pmx import PmxModel
 from .posing import below_marked
@@ -147,18 +147,26 @@ class PhysicsRig:
                 run.append(following[0])
                 seen.add(following[0])
             if len(run) == MAX_CHAIN_BONES:  # a longer run goes on as a chain hanging from this one
-                frontier += [(c, run[-1], level + 1) for c in children.get(run[-1], []) if c in simulated and c not in seen]
+                frontier += [
+                    (c, run[-1], level + 1) for c in children.get(run[-1], []) if c in simulated and c not in seen
+                ]
             chain = self._chain(model, run, anchor)
             if chain is None:
                 continue
             if len(level_of) + len(run) > MAX_SIMULATED_BONES:
-                log.warning("%s: over %d physics bones; the others follow their parents rigidly", model.source, MAX_SIMULATED_BONES)
+                log.warning(
+                    "%s: over %d physics bones; the others follow their parents rigidly",
+                    model.source,
+                    MAX_SIMULATED_BONES,
+                )
                 break
             while len(self.levels) <= level:
                 self.levels.append([])
             bones, points = chain
             settings = _settings(points, bool(on_head[anchor]), head is not None)
-            self.levels[level].append((bones, SpringChain(points, len(self.levels[level]), settings)))  # anchors are given per chain
+            self.levels[level].append(
+                (bones, SpringChain(points, len(self.levels[level]), settings))
+            )  # anchors are given per chain
             for b in bones.bones + ([bones.copy] if bones.copy is not None else []):
                 level_of[b] = level
         self.levels = [level for level in self.levels if level]
@@ -196,7 +204,9 @@ class PhysicsRig:
         for body in model.rigid_bodies:
             if body.mode in SIMULATED_MODES:
                 groups_hit |= ~body.mask & 0xFFFF
-        rest_joints = [c[1].points[1:] for level in self.levels for c in level]  # a chain's root is fixed: it may sit inside
+        rest_joints = [
+            c[1].points[1:] for level in self.levels for c in level
+        ]  # a chain's root is fixed: it may sit inside
         joints = np.concatenate(rest_joints) if rest_joints else np.zeros((0, 3))
         found = []
         for body in model.rigid_bodies:
@@ -209,7 +219,11 @@ class PhysicsRig:
                 continue
             found.append((radius, ends, body.bone))
         found = sorted(found, key=lambda f: -f[0])[:MAX_CAPSULES]
-        return (np.array([f[1] for f in found]).reshape(-1, 2, 3), np.array([f[0] for f in found]), np.array([f[2] for f in found], np.int64))
+        return (
+            np.array([f[1] for f in found]).reshape(-1, 2, 3),
+            np.array([f[0] for f in found]),
+            np.array([f[2] for f in found], np.int64),
+        )
 
     def __bool__(self) -> bool:
         return bool(self.levels)
@@ -240,7 +254,9 @@ class PhysicsRun:
         self.rig = rig
         self.solvers = [SpringSolver([c for _, c in level]) for level in rig.levels]
         self.time: float | None = None
-        self.last: list[tuple[np.ndarray, np.ndarray | None]] = []  # per level: anchors (C, 4, 4) and capsules at the last time
+        self.last: list[
+            tuple[np.ndarray, np.ndarray | None]
+        ] = []  # per level: anchors (C, 4, 4) and capsules at the last time
 
     def _anchors(self, world: np.ndarray, level: int) -> np.ndarray:
         bones = [chain.anchor for chain, _ in self.rig.levels[level]]

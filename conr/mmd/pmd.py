@@ -34,23 +34,70 @@ import numpy as np
 
 from ..errors import InputError
 from .binary import BinaryReader
-from .pmx import (ENABLED, IK, INHERIT_ROTATION, MAX_BONES, MAX_COORDINATE, MAX_IK_LINKS, MAX_MATERIALS, MAX_TRIANGLES,
-                  MAX_MORPH_OFFSETS, MAX_RIGID_BODIES, MAX_VERTICES, ROTATABLE, TRANSLATABLE, VISIBLE, IkChain, IkLink,
-                  PmxBone, PmxMaterial, PmxModel, RigidBody, check_hierarchy)  # fmt: skip
+from .pmx import (
+    ENABLED,
+    IK,
+    INHERIT_ROTATION,
+    MAX_BONES,
+    MAX_COORDINATE,
+    MAX_IK_LINKS,
+    MAX_MATERIALS,
+    MAX_MORPH_OFFSETS,
+    MAX_RIGID_BODIES,
+    MAX_TRIANGLES,
+    MAX_VERTICES,
+    ROTATABLE,
+    TRANSLATABLE,
+    VISIBLE,
+    IkChain,
+    IkLink,
+    PmxBone,
+    PmxMaterial,
+    PmxModel,
+    RigidBody,
+    check_hierarchy,
+)
 
 log = logging.getLogger(__name__)
 
 MAGIC = b"Pmd"
 ADVICE = "Open it in PMX Editor and save it as .pmx, or re-download the model."
 
-VERTEX = np.dtype([("position", "<f4", (3,)), ("normal", "<f4", (3,)), ("uv", "<f4", (2,)), ("bones", "<u2", (2,)),
-                   ("weight", "u1"), ("edge", "u1")])  # fmt: skip
+VERTEX = np.dtype(
+    [
+        ("position", "<f4", (3,)),
+        ("normal", "<f4", (3,)),
+        ("uv", "<f4", (2,)),
+        ("bones", "<u2", (2,)),
+        ("weight", "u1"),
+        ("edge", "u1"),
+    ]
+)
 MATERIAL_BYTES = 70
-BONE = np.dtype([("name", "S20"), ("parent", "<u2"), ("tail", "<u2"), ("type", "u1"), ("ik_parent", "<u2"), ("position", "<f4", (3,))])
+BONE = np.dtype(
+    [
+        ("name", "S20"),
+        ("parent", "<u2"),
+        ("tail", "<u2"),
+        ("type", "u1"),
+        ("ik_parent", "<u2"),
+        ("position", "<f4", (3,)),
+    ]
+)
 IK_HEADER_BYTES = 11
 MORPH_VERTEX_BYTES = 16
-RIGID_BODY = np.dtype([("name", "S20"), ("bone", "<u2"), ("group", "u1"), ("mask", "<u2"), ("shape", "u1"), ("values", "<f4", (9,)),
-                       ("physics", "<f4", (5,)), ("mode", "u1")])  # fmt: skip
+RIGID_BODY = np.dtype(
+    [
+        ("name", "S20"),
+        ("bone", "<u2"),
+        ("group", "u1"),
+        ("mask", "<u2"),
+        ("shape", "u1"),
+        ("values", "<f4", (9,)),
+        ("physics", "<f4", (5,)),
+        ("mode", "u1"),
+    ]
+)
 TOON_BYTES = 10 * 100
 NO_BONE = 0xFFFF
 MAX_IK_CHAINS = 4096
@@ -90,7 +137,9 @@ def read_pmd(data: bytes, name: str = "model.pmd") -> PmxModel:
     bad = (bone_ids >= len(bones)) & (weights > 0)
     if bad.any():
         vertex, slot = np.argwhere(bad)[0]
-        raise r.error(f"vertex {vertex} is weighted to bone {bone_ids[vertex, slot]}, but the model has {len(bones)} bones")
+        raise r.error(
+            f"vertex {vertex} is weighted to bone {bone_ids[vertex, slot]}, but the model has {len(bones)} bones"
+        )
     bone_ids = np.where(weights > 0, bone_ids, -1).astype(np.int32)
     unread = r.remaining
     try:
@@ -191,9 +240,24 @@ def _read_bones(r: BinaryReader) -> tuple[list[PmxBone], np.ndarray]:
         elif parent >= count:
             raise r.error(f"the parent of bone {i} ({name}) is {parent}, but only 0 to {count - 1} exist")
         kind = int(record["type"])
-        flags = ROTATABLE | ENABLED | (0 if kind == HIDDEN else VISIBLE) | (TRANSLATABLE if kind in (ROTATE_AND_MOVE, IK_BONE) else 0)
+        flags = (
+            ROTATABLE
+            | ENABLED
+            | (0 if kind == HIDDEN else VISIBLE)
+            | (TRANSLATABLE if kind in (ROTATE_AND_MOVE, IK_BONE) else 0)
+        )
         tail = int(record["tail"])
-        bones.append(PmxBone(name, "", tuple(position.tolist()), parent, 0, flags, tail=tail if 0 < tail < count and tail != i else None))
+        bones.append(
+            PmxBone(
+                name,
+                "",
+                tuple(position.tolist()),
+                parent,
+                0,
+                flags,
+                tail=tail if 0 < tail < count and tail != i else None,
+            )
+        )
     return bones, records
 
 
@@ -257,7 +321,20 @@ def _with_rules(bones: list[PmxBone], records: np.ndarray, chains: dict[int, IkC
         chain = chains.get(i)
         if chain is not None:
             flags |= IK
-        out.append(PmxBone(bone.name, bone.name_en, bone.position, bone.parent, int(layers[i]), flags, source, weight, chain, bone.tail))
+        out.append(
+            PmxBone(
+                bone.name,
+                bone.name_en,
+                bone.position,
+                bone.parent,
+                int(layers[i]),
+                flags,
+                source,
+                weight,
+                chain,
+                bone.tail,
+            )
+        )
     return out
 
 
@@ -294,9 +371,22 @@ def _read_rigid_bodies(r: BinaryReader, bones: list[PmxBone]) -> list[RigidBody]
             raise r.error(f"the bone of rigid body {i} ({name}) is {bone}, but only 0 to {len(bones) - 1} exist")
         shape, mode, group = int(record["shape"]), int(record["mode"]), int(record["group"])
         if shape > 2 or mode > 2 or group > 15:
-            raise r.error(f"rigid body {i} ({name}) has shape {shape}, mode {mode} and group {group}; PMD knows 0-2, 0-2 and 0-15")
+            raise r.error(
+                f"rigid body {i} ({name}) has shape {shape}, mode {mode} and group {group}; PMD knows 0-2, 0-2 and 0-15"
+            )
         origin = np.array(bones[bone if bone >= 0 else 0].position) if bones else np.zeros(3)
         v = values.tolist()
-        bodies.append(RigidBody(name, bone, group, int(record["mask"]), shape, tuple(v[0:3]), tuple((origin + values[3:6]).tolist()),
-                                tuple(v[6:9]), mode))  # fmt: skip
+        bodies.append(
+            RigidBody(
+                name,
+                bone,
+                group,
+                int(record["mask"]),
+                shape,
+                tuple(v[0:3]),
+                tuple((origin + values[3:6]).tolist()),
+                tuple(v[6:9]),
+                mode,
+            )
+        )
     return bodies

@@ -19,10 +19,9 @@ them to ours.
 
 from __future__ import annotations
 
+import logging
 from array import array
 from dataclasses import dataclass, field
-
-import logging
 
 import numpy as np
 
@@ -207,7 +206,9 @@ def read_pmx(data: bytes, name: str = "model.pmx") -> PmxModel:
     bad = (bone_ids < -1) | (bone_ids >= len(bones))
     if bad.any():
         vertex, slot = np.argwhere(bad)[0]
-        raise r.error(f"vertex {vertex} is weighted to bone {bone_ids[vertex, slot]}, but the model has {len(bones)} bones")
+        raise r.error(
+            f"vertex {vertex} is weighted to bone {bone_ids[vertex, slot]}, but the model has {len(bones)} bones"
+        )
     weights = np.where(bone_ids >= 0, weights, 0.0)
     total = weights.sum(axis=1, keepdims=True)
     weights = np.divide(weights, total, out=np.zeros_like(weights), where=total > 1e-12)
@@ -255,12 +256,27 @@ def _read_header(r: BinaryReader) -> _Header:
         raise r.error(f"text encoding {encoding_id} is unknown (0 = UTF-16, 1 = UTF-8)")
     if uvs > 4:
         raise r.error(f"it declares {uvs} additional UV sets; PMX allows 0 to 4")
-    for label, size in (("vertex", vertex_size), ("texture", texture_size), ("material", material_size),
-                        ("bone", bone_size), ("morph", morph_size), ("rigid body", rigid_size)):  # fmt: skip
+    for label, size in (
+        ("vertex", vertex_size),
+        ("texture", texture_size),
+        ("material", material_size),
+        ("bone", bone_size),
+        ("morph", morph_size),
+        ("rigid body", rigid_size),
+    ):
         if size not in (1, 2, 4):
             raise r.error(f"the {label} index size is {size}; PMX allows 1, 2 or 4 bytes")
-    return _Header(float(version), "utf-16-le" if encoding_id == 0 else "utf-8", uvs, vertex_size, texture_size, material_size, bone_size,
-                   morph_size, rigid_size)  # fmt: skip
+    return _Header(
+        float(version),
+        "utf-16-le" if encoding_id == 0 else "utf-8",
+        uvs,
+        vertex_size,
+        texture_size,
+        material_size,
+        bone_size,
+        morph_size,
+        rigid_size,
+    )
 
 
 def _read_vertices(r: BinaryReader, h: _Header):
@@ -388,7 +404,11 @@ def _read_bones(r: BinaryReader, h: _Header) -> list[PmxBone]:
             tail = None if tail < 0 else tail
         else:
             offset = r.floats(3, f"tail of {what}", finite=False)
-            tail = tuple(offset.tolist()) if np.isfinite(offset).all() and (np.abs(offset) <= MAX_COORDINATE).all() else None
+            tail = (
+                tuple(offset.tolist())
+                if np.isfinite(offset).all() and (np.abs(offset) <= MAX_COORDINATE).all()
+                else None
+            )
         inherit_parent, inherit_weight = -1, 0.0
         if flags & (INHERIT_ROTATION | INHERIT_TRANSLATION):
             inherit_parent = r.index(b, f"inherit parent of {what} ({name})", count)
@@ -400,7 +420,20 @@ def _read_bones(r: BinaryReader, h: _Header) -> list[PmxBone]:
         if flags & EXTERNAL_PARENT:
             r.skip(4, f"external parent of {what}")
         ik = _read_ik(r, b, count, what, name) if flags & IK else None
-        bones.append(PmxBone(name, name_en, tuple(position.tolist()), parent, layer, flags, inherit_parent, float(inherit_weight), ik, tail))
+        bones.append(
+            PmxBone(
+                name,
+                name_en,
+                tuple(position.tolist()),
+                parent,
+                layer,
+                flags,
+                inherit_parent,
+                float(inherit_weight),
+                ik,
+                tail,
+            )
+        )
     return bones
 
 
@@ -422,10 +455,19 @@ def _read_ik(r: BinaryReader, b: int, bone_count: int, what: str, name: str) -> 
     return IkChain(target, max(0, loops), float(unit), tuple(links))
 
 
-def _read_rigid_bodies(r: BinaryReader, h: _Header, bone_count: int, vertex_count: int, material_count: int) -> list[RigidBody]:
+def _read_rigid_bodies(
+    r: BinaryReader, h: _Header, bone_count: int, vertex_count: int, material_count: int
+) -> list[RigidBody]:
     """Skip the morphs and display frames, then read the rigid bodies (joints and soft bodies are left unread)."""
-    sizes = {0: h.morph_size + 4, 1: h.vertex_size + 12, 2: h.bone_size + 28, 8: h.material_size + 113, 9: h.morph_size + 4,
-             10: h.rigid_size + 25, **{k: h.vertex_size + 16 for k in range(3, 8)}}  # fmt: skip
+    sizes = {
+        0: h.morph_size + 4,
+        1: h.vertex_size + 12,
+        2: h.bone_size + 28,
+        8: h.material_size + 113,
+        9: h.morph_size + 4,
+        10: h.rigid_size + 25,
+        **{k: h.vertex_size + 16 for k in range(3, 8)},
+    }
     count = r.count("morph count", MAX_MORPHS, 4 + 4 + 1 + 1 + 4)
     for i in range(count):
         r.text(h.encoding, f"name of morph {i}", MAX_NAME_BYTES)
@@ -460,7 +502,9 @@ def _read_rigid_bodies(r: BinaryReader, h: _Header, bone_count: int, vertex_coun
         r.skip(20, f"mass, damping, restitution and friction of {what}")
         mode = r.u8(f"mode of {what}")
         if shape > 2 or mode > 2 or group > 15:
-            raise r.error(f"{what} ({name}) has shape {shape}, mode {mode} and group {group}; PMX knows 0-2, 0-2 and 0-15")
+            raise r.error(
+                f"{what} ({name}) has shape {shape}, mode {mode} and group {group}; PMX knows 0-2, 0-2 and 0-15"
+            )
         v = values.tolist()
         bodies.append(RigidBody(name, bone, group, mask, shape, tuple(v[0:3]), tuple(v[3:6]), tuple(v[6:9]), mode))
     return bodies

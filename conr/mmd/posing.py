@@ -116,7 +116,9 @@ class Rig:
                 self.chains[i] = chain
         refreshes = sum(len(c.after) + sum(len(p) for p in c.paths) for c in self.chains.values())
         if refreshes > MAX_IK_REFRESHES:  # every chain re-poses the bones below it: bound that work per frame
-            raise InputError(f"'{model.source}' has IK chains over {refreshes:,} bones in all; at most {MAX_IK_REFRESHES:,} are supported.")
+            raise InputError(
+                f"'{model.source}' has IK chains over {refreshes:,} bones in all; at most {MAX_IK_REFRESHES:,} are supported."
+            )
         work = sum(c.loops * sum(len(p) + 1 for p in c.paths) for c in self.chains.values())
         if work > MAX_IK_WORK_PER_FRAME:  # a crafted model could ask for millions of steps a frame
             scale = MAX_IK_WORK_PER_FRAME / work
@@ -132,7 +134,9 @@ class Rig:
     def __len__(self) -> int:
         return len(self.names)
 
-    def pose(self, rotations: np.ndarray, translations: np.ndarray, ik_enabled: dict[int, bool] | None = None) -> np.ndarray:
+    def pose(
+        self, rotations: np.ndarray, translations: np.ndarray, ik_enabled: dict[int, bool] | None = None
+    ) -> np.ndarray:
         """World transforms (B, 4, 4) from local motion rotations (B, 4) and translations (B, 3, metres)."""
         state = FrameState(self, rotations, translations)
         for i in self.order:
@@ -157,7 +161,9 @@ class Rig:
         rows = slice(None) if subset is None else subset
         return self.rest[rows], self.bone_ids[rows], self.weights[rows]
 
-    def posed_vertices(self, world: np.ndarray, arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    def posed_vertices(
+        self, world: np.ndarray, arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    ) -> np.ndarray:
         """Skinned vertex positions (V, 3) in metres, of ``arrays`` from ``skin_arrays`` (default: all vertices)."""
         rest, bone_ids, weights = arrays or self.skin_arrays()
         positions, _ = skin(rest, bone_ids, weights, self.skinning_matrices(world))

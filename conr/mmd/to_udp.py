@@ -23,7 +23,6 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -41,8 +40,8 @@ from .camera import CameraView, camera_views
 from .files import load_model, load_motion
 from .framing import FRAMINGS, extent_of, fixed_camera, follow_cameras
 from .physics import PhysicsRig
-from .posing import MotionBinding, Rig, below_marked
 from .pmx import PmxModel
+from .posing import MotionBinding, Rig, below_marked
 from .vmd import FPS as VMD_FPS
 from .vmd import CameraTrack, VmdMotion
 
@@ -55,6 +54,7 @@ FIXED_FRAMING_POINTS = 2_000_000
 #: Poses evaluated per batch when sampling the motion.
 BATCH_FRAMES = 32
 
+
 def mmd_convention(rest_points: np.ndarray, base: UdpConvention | None = None) -> UdpConvention:
     """The active convention (axes, calibration) with its box set to this bind-pose mesh (metres)."""
     if base is None:
@@ -62,9 +62,14 @@ def mmd_convention(rest_points: np.ndarray, base: UdpConvention | None = None) -
     low, high = rest_points.min(axis=0), rest_points.max(axis=0)
     extent = high - low
     if extent.max() < 1e-6:
-        raise InputError("The model has no extent (all its visible vertices are at one point), so it cannot give UDP coordinates.")
+        raise InputError(
+            "The model has no extent (all its visible vertices are at one point), so it cannot give UDP coordinates."
+        )
     flat = extent < 1e-6 * extent.max()  # a paper-thin model: that channel sits at 0.5
-    low, high = np.where(flat, (low + high) / 2 - extent.max() / 2, low), np.where(flat, (low + high) / 2 + extent.max() / 2, high)
+    low, high = (
+        np.where(flat, (low + high) / 2 - extent.max() / 2, low),
+        np.where(flat, (low + high) / 2 + extent.max() / 2, high),
+    )
     return UdpConvention(tuple(float(v) for v in low), tuple(float(v) for v in high), base.axes, base.affine, base.name)
 
 
@@ -99,7 +104,9 @@ class MmdScene:
     def worlds(self, frames: np.ndarray) -> Iterator[np.ndarray]:
         """Bone world transforms at each VMD frame number (fractional allowed; in order, for physics)."""
         frames = np.asarray(frames, np.float64)
-        run = self.physics.run() if self.physics is not None else None  # each pass simulates afresh: same frames, same result
+        run = (
+            self.physics.run() if self.physics is not None else None
+        )  # each pass simulates afresh: same frames, same result
         for start in range(0, len(frames), BATCH_FRAMES):
             samples = self.binding.sample(frames[start : start + BATCH_FRAMES])
             for k in range(len(samples.rotations)):
@@ -112,7 +119,11 @@ class MmdScene:
 
     def framing_arrays(self, frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Skin arrays of the vertices framing looks at: every 7th, fewer for big models or many frames at once."""
-        step = max(7, int(np.ceil(len(self.used) / FRAMING_POINTS)), int(np.ceil(len(self.used) * frames / FIXED_FRAMING_POINTS)))
+        step = max(
+            7,
+            int(np.ceil(len(self.used) / FRAMING_POINTS)),
+            int(np.ceil(len(self.used) * frames / FIXED_FRAMING_POINTS)),
+        )
         return self.rig.skin_arrays(self.used[::step])
 
     def framing_points(self, frames: np.ndarray, arrays=None) -> Iterator[np.ndarray]:
@@ -121,7 +132,9 @@ class MmdScene:
             yield self.rig.posed_vertices(world, arrays or self.sampled)
 
 
-def frame_times(motion: VmdMotion, fps: float, max_seconds: float | None, limits: Limits | None = None, start: float = 0.0) -> np.ndarray:
+def frame_times(
+    motion: VmdMotion, fps: float, max_seconds: float | None, limits: Limits | None = None, start: float = 0.0
+) -> np.ndarray:
     """Output times in seconds, from ``start`` up to the last key (or ``max_seconds`` of it).
 
     A span over ``limits.max_frames`` frames at ``fps`` is refused unless trimmed with ``max_seconds``.
@@ -132,7 +145,9 @@ def frame_times(motion: VmdMotion, fps: float, max_seconds: float | None, limits
         raise InputError(f"The start must be a number of seconds from 0 on, not {start!r}.")
     end = motion.last_frame / VMD_FPS
     if start > end + 1e-9:
-        raise InputError(f"The start {start:g} s is past the end of '{motion.source}' (its last key is at {end:.1f} s); start earlier.")
+        raise InputError(
+            f"The start {start:g} s is past the end of '{motion.source}' (its last key is at {end:.1f} s); start earlier."
+        )
     span, longest = motion.seconds - start, (limits or Limits()).max_frames / fps
     if not max_seconds and span > longest + 1e-9:
         what = f"lasts {span:.1f} s" + (f" from {start:g} s on" if start else "")
@@ -146,8 +161,9 @@ def frame_times(motion: VmdMotion, fps: float, max_seconds: float | None, limits
     return start + np.arange(max(1, min(count, int(round(keep * fps))))) / fps
 
 
-def frame_cameras(scene: MmdScene, times: np.ndarray, framing: str | Camera = "follow",
-                  camera_track: CameraTrack | None = None) -> list[Camera] | list[CameraView]:  # fmt: skip
+def frame_cameras(
+    scene: MmdScene, times: np.ndarray, framing: str | Camera = "follow", camera_track: CameraTrack | None = None
+) -> list[Camera] | list[CameraView]:
     """The camera of each output time (seconds): following the body, fixed for the whole span, given, or the
     MMD camera motion's (``camera_track``, else the dance motion's own camera keys)."""
     times = np.asarray(times, np.float64)
@@ -172,9 +188,16 @@ def frame_cameras(scene: MmdScene, times: np.ndarray, framing: str | Camera = "f
     raise InputError(f"Unknown framing {framing!r}; use one of {', '.join(FRAMINGS)}.")
 
 
-def mmd_udp_frames(scene: MmdScene, times: np.ndarray, size: int = 512, convention: UdpConvention | None = None,
-                   framing: str | Camera = "follow", rasterizer=None, progress: Progress | None = None,
-                   camera_track: CameraTrack | None = None) -> Iterator[np.ndarray]:  # fmt: skip
+def mmd_udp_frames(
+    scene: MmdScene,
+    times: np.ndarray,
+    size: int = 512,
+    convention: UdpConvention | None = None,
+    framing: str | Camera = "follow",
+    rasterizer=None,
+    progress: Progress | None = None,
+    camera_track: CameraTrack | None = None,
+) -> Iterator[np.ndarray]:
     """Yield the UDP frames of ``scene`` at ``times`` (seconds)."""
     convention = convention or mmd_convention(scene.rest)
     times = np.asarray(times, np.float64)
@@ -184,7 +207,9 @@ def mmd_udp_frames(scene: MmdScene, times: np.ndarray, size: int = 512, conventi
         if isinstance(camera, CameraView):
             yield camera.render(positions, scene.rest, scene.triangles, scene.part_ids, size, convention, rasterizer)
         else:
-            yield render_udp(positions, scene.rest, scene.triangles, scene.part_ids, camera, size, convention, rasterizer)
+            yield render_udp(
+                positions, scene.rest, scene.triangles, scene.part_ids, camera, size, convention, rasterizer
+            )
         if progress is not None:
             progress(STAGE_POSING, index + 1, len(times))
 
@@ -226,13 +251,23 @@ def check_binding(scene: MmdScene) -> None:
     face = _face_bones(model)
     face_keys = [t.name for i, t in scene.binding.tracks.items() if i in face and _moves(t)]
     body_keys = [t for i, t in scene.binding.tracks.items() if i not in face and _moves(t)]
-    unmatched_face = scene.binding.matched == 0 and motion.tracks and all(t.name in FACE_BONES for t in motion.tracks.values())
-    if not body_keys and (morphs or face_keys or unmatched_face) and not (motion.counts.get("camera", 0) and not morphs):
+    unmatched_face = (
+        scene.binding.matched == 0 and motion.tracks and all(t.name in FACE_BONES for t in motion.tracks.values())
+    )
+    if (
+        not body_keys
+        and (morphs or face_keys or unmatched_face)
+        and not (motion.counts.get("camera", 0) and not morphs)
+    ):
         names = sorted(set(face_keys) or {t.name for t in motion.tracks.values()})
         bones = f"bone keys only for the face: {', '.join(names[:5])}" if motion.tracks else "no bone keys"
-        raise InputError(f"'{motion.source}' has expression keys only ({morphs} morph keys, {bones}); pick a dance motion.")
+        raise InputError(
+            f"'{motion.source}' has expression keys only ({morphs} morph keys, {bones}); pick a dance motion."
+        )
     if not motion.tracks:
-        other = ", ".join(f"{n} {k}" for k, n in ((k, motion.counts.get(k, 0)) for k in ("camera", "morph", "light")) if n)
+        other = ", ".join(
+            f"{n} {k}" for k, n in ((k, motion.counts.get(k, 0)) for k in ("camera", "morph", "light")) if n
+        )
         hint = f" (it holds {other} keys: a camera or facial motion?)" if other else ""
         raise InputError(f"'{motion.source}' holds no bone keys{hint}. Give a dance motion for the body.")
     if scene.binding.matched == 0:
@@ -330,5 +365,12 @@ def udp_from_mmd(
             failed = Path(exc.filename) if exc.filename and Path(exc.filename) in exrs else out
             raise output_error(failed, exc.strerror or str(exc)) from None
         raise
-    log.info("converted %s + %s: %d frames of %d px in %.1f s", model.source, motion.source, len(times), size, time.perf_counter() - started)
+    log.info(
+        "converted %s + %s: %d frames of %d px in %.1f s",
+        model.source,
+        motion.source,
+        len(times),
+        size,
+        time.perf_counter() - started,
+    )
     return open_udp_sequence(out)

@@ -31,11 +31,22 @@ FPS = 30
 NAME_BYTES = 15
 IK_NAME_BYTES = 20
 
-BONE_KEY = np.dtype([("name", "S15"), ("frame", "<u4"), ("position", "<f4", (3,)), ("rotation", "<f4", (4,)), ("curves", "u1", (64,))])
+BONE_KEY = np.dtype(
+    [("name", "S15"), ("frame", "<u4"), ("position", "<f4", (3,)), ("rotation", "<f4", (4,)), ("curves", "u1", (64,))]
+)
 MORPH_KEY_BYTES = 23
 #: Interpolation: 6 channels (x, y, z, rotation, distance, view angle) of 4 bytes (x1, x2, y1, y2).
-CAMERA_KEY = np.dtype([("frame", "<u4"), ("distance", "<f4"), ("position", "<f4", (3,)), ("rotation", "<f4", (3,)),
-                       ("curves", "u1", (24,)), ("view_angle", "<u4"), ("orthographic", "u1")])  # fmt: skip
+CAMERA_KEY = np.dtype(
+    [
+        ("frame", "<u4"),
+        ("distance", "<f4"),
+        ("position", "<f4", (3,)),
+        ("rotation", "<f4", (3,)),
+        ("curves", "u1", (24,)),
+        ("view_angle", "<u4"),
+        ("orthographic", "u1"),
+    ]
+)
 CAMERA_KEY_BYTES = CAMERA_KEY.itemsize
 LIGHT_KEY_BYTES = 28
 SHADOW_KEY_BYTES = 9
@@ -131,7 +142,12 @@ def read_vmd(data: bytes, name: str = "motion.vmd") -> VmdMotion:
     keys = np.frombuffer(r.raw(count * BONE_KEY.itemsize, "bone keys"), BONE_KEY, count)
     counts = {"bone": count}
     camera = None
-    sections = (("morph", MORPH_KEY_BYTES), ("camera", CAMERA_KEY_BYTES), ("light", LIGHT_KEY_BYTES), ("self-shadow", SHADOW_KEY_BYTES))
+    sections = (
+        ("morph", MORPH_KEY_BYTES),
+        ("camera", CAMERA_KEY_BYTES),
+        ("light", LIGHT_KEY_BYTES),
+        ("self-shadow", SHADOW_KEY_BYTES),
+    )
     for section, size in sections:
         if r.remaining < 4:
             break
@@ -150,7 +166,9 @@ def read_vmd(data: bytes, name: str = "motion.vmd") -> VmdMotion:
 
 def _camera_track(r: BinaryReader, keys: np.ndarray) -> CameraTrack:
     with np.errstate(invalid="ignore"):  # signalling NaNs are refused just below
-        values = np.concatenate([keys["distance"][:, None], keys["position"], keys["rotation"]], axis=1).astype(np.float64)
+        values = np.concatenate([keys["distance"][:, None], keys["position"], keys["rotation"]], axis=1).astype(
+            np.float64
+        )
     bad = ~np.isfinite(values).all(axis=1)
     if bad.any():
         at = int(np.flatnonzero(bad)[0])
@@ -167,8 +185,15 @@ def _camera_track(r: BinaryReader, keys: np.ndarray) -> CameraTrack:
     # Each channel's 4 bytes are (x1, x2, y1, y2); keep (x1, y1, x2, y2) like bone curves.
     curves = np.minimum(keys["curves"][order].reshape(-1, 6, 4)[:, :, [0, 2, 1, 3]], CURVE_MAX).astype(np.uint8)
     v = values[order]
-    return CameraTrack(keys["frame"][order].astype(np.int64), v[:, 0], v[:, 1:4], v[:, 4:7], curves, angles[order],
-                       keys["orthographic"][order] != 0)  # fmt: skip
+    return CameraTrack(
+        keys["frame"][order].astype(np.int64),
+        v[:, 0],
+        v[:, 1:4],
+        v[:, 4:7],
+        curves,
+        angles[order],
+        keys["orthographic"][order] != 0,
+    )
 
 
 def _tracks(r: BinaryReader, keys: np.ndarray) -> dict[bytes, BoneTrack]:
@@ -200,7 +225,9 @@ def _tracks(r: BinaryReader, keys: np.ndarray) -> dict[bytes, BoneTrack]:
     starts = np.flatnonzero(np.r_[True, label[order][1:] != label[order][:-1]])
     tracks = {}
     for raw, group in zip(cut_names, np.split(order, starts[1:])):
-        tracks[raw] = BoneTrack(raw.decode("cp932", errors="replace"), frames[group], positions[group], rotations[group], curves[group])
+        tracks[raw] = BoneTrack(
+            raw.decode("cp932", errors="replace"), frames[group], positions[group], rotations[group], curves[group]
+        )
     return tracks
 
 

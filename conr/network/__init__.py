@@ -92,4 +92,5 @@ class CoNRNetwork(nn.Module):
             fused = self.shader([f.float() for f in pose_features], sheet.reference, sheet.features)
         return self.rgbadecodernet(fused.float())
 
+
 __all__ = ["CoNRNetwork", "SheetFeatures", "PARTS", "INPUT_MEAN", "INPUT_STD", "normalise"]

@@ -75,8 +75,14 @@ class DecoderBlock(nn.Module):
     order) are per-frame; the rest are per view.
     """
 
-    def __init__(self, in_channels: int, outputs: BlockOutputs, width: int = 224, groups: int = 1,
-                 frame_channels: tuple[int, ...] = ()):  # fmt: skip
+    def __init__(
+        self,
+        in_channels: int,
+        outputs: BlockOutputs,
+        width: int = 224,
+        groups: int = 1,
+        frame_channels: tuple[int, ...] = (),
+    ):
         super().__init__()
         self.outputs = outputs
         self.conv0 = nn.Sequential(*_prelu_conv(in_channels, width, 2), *_prelu_conv(width, width, 2))
@@ -114,15 +120,19 @@ class DecoderBlock(nn.Module):
         first = parts[0]
         out = torch.empty(
             (first.shape[0], sum(p.shape[1] for p in parts), *first.shape[2:]),
-            dtype=first.dtype, device=first.device, memory_format=torch.channels_last,
-        )  # fmt: skip
+            dtype=first.dtype,
+            device=first.device,
+            memory_format=torch.channels_last,
+        )
         offset = 0
         for part in parts:
             out[:, offset : offset + part.shape[1]].copy_(part)
             offset += part.shape[1]
         return out
 
-    def forward(self, per_view: list[Tensor], per_frame: list[Tensor], frames: int, views: int) -> dict[str, Tensor | None]:
+    def forward(
+        self, per_view: list[Tensor], per_frame: list[Tensor], frames: int, views: int
+    ) -> dict[str, Tensor | None]:
         """``per_view``: tensors (frames*views or views, c, h, w); ``per_frame``: tensors (frames, c, h, w), maybe none."""
         first = self.conv0[0]
         if not per_frame:
@@ -228,7 +238,9 @@ class Shader(nn.Module):
             return torch.sum(weights * x.view(n, m, *x.shape[1:]), dim=1)
 
         def resize(x: Tensor, size: tuple[int, int]) -> Tensor:
-            return x if tuple(x.shape[-2:]) == size else F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+            return (
+                x if tuple(x.shape[-2:]) == size else F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+            )
 
         def rescale_flow(flow: Tensor, size: tuple[int, int]) -> Tensor:
             ratio = size[1] / flow.shape[-1]

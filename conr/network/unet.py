@@ -54,9 +54,7 @@ class ResUNet(nn.Module):
         # Skips coarse to fine, the finest decoder block has none.
         skips = list(reversed(skip_channels)) + [0]
         ins = [encoder_channels, *decoder_widths[:-1]]
-        self.upsample_blocks = nn.ModuleList(
-            UpsampleBlock(i, o, s) for i, o, s in zip(ins, decoder_widths, skips)
-        )
+        self.upsample_blocks = nn.ModuleList(UpsampleBlock(i, o, s) for i, o, s in zip(ins, decoder_widths, skips))
         self.final_conv = nn.Conv2d(decoder_widths[-1], classes, 1)
 
     def encode(self, x: Tensor) -> list[Tensor]:

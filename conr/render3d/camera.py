@@ -42,7 +42,8 @@ class Camera:
             [[1, 0, 0, -self.centre_x], [0, 1, 0, -self.centre_y], [0, 0, -1, self.eye_z], [0, 0, 0, 1]], np.float64
         )
         project = np.array(
-            [[f, 0, 0, 0], [0, f, 0, 0], [0, 0, (far + n) / (n - far), 2 * far * n / (n - far)], [0, 0, -1, 0]], np.float64
+            [[f, 0, 0, 0], [0, f, 0, 0], [0, 0, (far + n) / (n - far), 2 * far * n / (n - far)], [0, 0, -1, 0]],
+            np.float64,
         )
         return project @ view
 
@@ -68,4 +69,6 @@ def fit_camera(points: np.ndarray, fov_degrees: float = FIELD_OF_VIEW_DEGREES, m
     eye_z = float(np.min(points[:, 2] - focal * reach / (1.0 - margin)))
     nearest = float(points[:, 2].min() - eye_z)
     farthest = float(points[:, 2].max() - eye_z)
-    return Camera(float(cx), float(cy), eye_z, near=max(0.05, nearest * 0.8), far=farthest * 1.25, fov_degrees=fov_degrees)
+    return Camera(
+        float(cx), float(cy), eye_z, near=max(0.05, nearest * 0.8), far=farthest * 1.25, fov_degrees=fov_degrees
+    )

@@ -78,7 +78,9 @@ class UdpConvention:
 
     def with_affine(self, matrix: np.ndarray | None) -> UdpConvention:
         """The same convention followed by ``matrix`` (3x4), or without calibration for None."""
-        affine = None if matrix is None else tuple(tuple(float(v) for v in row) for row in np.asarray(matrix, np.float64))
+        affine = (
+            None if matrix is None else tuple(tuple(float(v) for v in row) for row in np.asarray(matrix, np.float64))
+        )
         if affine is not None and (len(affine) != 3 or any(len(row) != 4 for row in affine)):
             raise ValueError("a UDP calibration is a 3x4 matrix")
         return UdpConvention(self.box_min, self.box_max, self.axes, affine, self.name)

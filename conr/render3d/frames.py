@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
-from .camera import Camera
 from ..limits import check_fps
+from .camera import Camera
 from .convention import DEFAULT_CONVENTION, UdpConvention
 from .raster import get_rasterizer
 
@@ -27,7 +27,16 @@ def check_size_fps(size: int, fps: float) -> None:
     check_fps(fps)
 
 
-def render_udp(positions, rest, triangles, part_ids, camera: Camera, size: int, convention: UdpConvention = DEFAULT_CONVENTION, rasterizer=None) -> np.ndarray:
+def render_udp(
+    positions,
+    rest,
+    triangles,
+    part_ids,
+    camera: Camera,
+    size: int,
+    convention: UdpConvention = DEFAULT_CONVENTION,
+    rasterizer=None,
+) -> np.ndarray:
     """A UDP frame (size, size, 4) float32: ``positions`` (V, 3) posed, ``rest`` (V, 3) canonical, same vertex order.
 
     Channels 0-2 hold ``rest`` in ``convention`` where the mesh is visible, channel 3 occupancy.

@@ -25,7 +25,9 @@ class NumpyRasterizer:
     name = "numpy"
     renderer = "numpy"
 
-    def rasterize(self, clip: np.ndarray, triangles: np.ndarray, attributes: np.ndarray, flat: np.ndarray, size: int) -> GBuffer:
+    def rasterize(
+        self, clip: np.ndarray, triangles: np.ndarray, attributes: np.ndarray, flat: np.ndarray, size: int
+    ) -> GBuffer:
         return rasterize_numpy(clip, triangles, attributes, flat, size)
 
 
@@ -60,5 +62,7 @@ def get_rasterizer(backend: str | None = None):
         return gl
     if backend == "moderngl":
         raise RuntimeError(f"moderngl (EGL) is not available here: {_gl_failure}")
-    log.warning("OpenGL (moderngl on EGL) is unavailable (%s); rendering UDP with the slower numpy rasterizer.", _gl_failure)
+    log.warning(
+        "OpenGL (moderngl on EGL) is unavailable (%s); rendering UDP with the slower numpy rasterizer.", _gl_failure
+    )
     return NumpyRasterizer()

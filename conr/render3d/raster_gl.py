@@ -96,7 +96,9 @@ class GLRasterizer:
             self._mesh, self._mesh_key = (vao, vbo, ibo), key
         return self._mesh
 
-    def rasterize(self, clip: np.ndarray, triangles: np.ndarray, attributes: np.ndarray, flat: np.ndarray, size: int) -> GBuffer:
+    def rasterize(
+        self, clip: np.ndarray, triangles: np.ndarray, attributes: np.ndarray, flat: np.ndarray, size: int
+    ) -> GBuffer:
         channels = attributes.shape[1]
         if channels > 6:
             raise ValueError("the OpenGL rasterizer interpolates at most 6 attribute channels")

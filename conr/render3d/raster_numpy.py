@@ -25,7 +25,9 @@ def _window(clip: np.ndarray, size: int) -> np.ndarray:
     return np.stack([(ndc[:, 0] + 1) * size / 2, (1 - ndc[:, 1]) * size / 2, (ndc[:, 2] + 1) / 2, inv_w], axis=1)
 
 
-def rasterize_numpy(clip: np.ndarray, triangles: np.ndarray, attributes: np.ndarray, flat: np.ndarray, size: int) -> GBuffer:
+def rasterize_numpy(
+    clip: np.ndarray, triangles: np.ndarray, attributes: np.ndarray, flat: np.ndarray, size: int
+) -> GBuffer:
     """Render triangles into a ``size`` x ``size`` G-buffer.
 
     Args:
@@ -47,7 +49,9 @@ def rasterize_numpy(clip: np.ndarray, triangles: np.ndarray, attributes: np.ndar
     x_hi = np.clip(np.floor(x.max(axis=1) - 0.5), 0, size - 1).astype(np.int64)
     y_lo = np.clip(np.ceil(y.min(axis=1) - 0.5), 0, size - 1).astype(np.int64)
     y_hi = np.clip(np.floor(y.max(axis=1) - 0.5), 0, size - 1).astype(np.int64)
-    on_screen = (x.max(axis=1) > 0.5) & (x.min(axis=1) < size - 0.5) & (y.max(axis=1) > 0.5) & (y.min(axis=1) < size - 0.5)
+    on_screen = (
+        (x.max(axis=1) > 0.5) & (x.min(axis=1) < size - 0.5) & (y.max(axis=1) > 0.5) & (y.min(axis=1) < size - 0.5)
+    )
     keep = np.flatnonzero(front & on_screen & (x_hi >= x_lo) & (y_hi >= y_lo))
 
     # Barycentric coordinates and depth are affine in screen space: l = A x + B y + C per triangle.

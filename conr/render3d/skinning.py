@@ -40,7 +40,9 @@ class Skeleton:
     def __len__(self) -> int:
         return len(self.bones)
 
-    def world_transforms(self, rotations: np.ndarray, root_offset=(0.0, 0.0, 0.0), root_yaw: np.ndarray | None = None) -> np.ndarray:
+    def world_transforms(
+        self, rotations: np.ndarray, root_offset=(0.0, 0.0, 0.0), root_yaw: np.ndarray | None = None
+    ) -> np.ndarray:
         """Posed bone frames (B, 4, 4) from local rotations (B, 4) about each joint.
 
         ``root_offset`` moves the hips; ``root_yaw`` (a quaternion) turns the
@@ -76,7 +78,9 @@ class Skeleton:
 SKIN_BLOCK = 16384
 
 
-def skin(rest: np.ndarray, bone_ids: np.ndarray, weights: np.ndarray, matrices: np.ndarray, normals: np.ndarray | None = None):
+def skin(
+    rest: np.ndarray, bone_ids: np.ndarray, weights: np.ndarray, matrices: np.ndarray, normals: np.ndarray | None = None
+):
     """Linear blend skinning: posed positions (V, 3), and posed normals when given.
 
     ``bone_ids`` / ``weights`` are (V, K) with rows summing to 1. Imported
@@ -95,7 +99,9 @@ def skin(rest: np.ndarray, bone_ids: np.ndarray, weights: np.ndarray, matrices: 
                 continue
             matrix = matrices[bone_ids[block, k][rows]]
             scale = weight[rows, None]
-            positions[block][rows] += scale * (np.einsum("vij,vj->vi", matrix[:, :, :3], rest[block][rows]) + matrix[:, :, 3])
+            positions[block][rows] += scale * (
+                np.einsum("vij,vj->vi", matrix[:, :, :3], rest[block][rows]) + matrix[:, :, 3]
+            )
             if posed_normals is not None:
                 posed_normals[block][rows] += scale * np.einsum("vij,vj->vi", matrix[:, :, :3], normals[block][rows])
     if posed_normals is None:

@@ -85,8 +85,14 @@ class SpringResult:
 
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``np.cross`` for (..., 3) arrays, without its axis shuffling (this runs thousands of times per dance)."""
-    return np.stack([a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1], a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
-                     a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]], -1)  # fmt: skip
+    return np.stack(
+        [
+            a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1],
+            a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
+            a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0],
+        ],
+        -1,
+    )
 
 
 def _arc_matrices(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -152,7 +158,9 @@ class SpringSolver:
         if anchors.ndim != 3 or anchors.shape[1:] != (4, 4):
             raise ValueError("anchors must be (A, 4, 4) matrices")
         if self.anchor_ids.max() >= len(anchors):
-            raise ValueError(f"a chain hangs from anchor {self.anchor_ids.max()} but only {len(anchors)} anchors are given")
+            raise ValueError(
+                f"a chain hangs from anchor {self.anchor_ids.max()} but only {len(anchors)} anchors are given"
+            )
         return anchors[self.anchor_ids]
 
     def rest_positions(self, anchors: np.ndarray) -> np.ndarray:
@@ -181,8 +189,11 @@ class SpringSolver:
         a0, a1 = self._chain_anchors(anchors_from), self._chain_anchors(anchors_to)
         caps = None
         if capsules_from is not None and len(capsules_from):
-            caps = (np.asarray(capsules_from, np.float64), np.asarray(capsules_to if capsules_to is not None else capsules_from, np.float64),
-                    np.asarray(radii, np.float64))  # fmt: skip
+            caps = (
+                np.asarray(capsules_from, np.float64),
+                np.asarray(capsules_to if capsules_to is not None else capsules_from, np.float64),
+                np.asarray(radii, np.float64),
+            )
         h = dt / self.substeps
         for s in range(1, self.substeps + 1):
             w = s / self.substeps
@@ -219,7 +230,9 @@ class SpringSolver:
         ends, radii = capsules  # (K, 2, 3), (K,)
         a, b = ends[:, 0], ends[:, 1]
         axis = b - a
-        t = np.einsum("ckj,kj->ck", points[:, None, :] - a[None], axis) / np.maximum(np.einsum("kj,kj->k", axis, axis), 1e-12)
+        t = np.einsum("ckj,kj->ck", points[:, None, :] - a[None], axis) / np.maximum(
+            np.einsum("kj,kj->k", axis, axis), 1e-12
+        )
         closest = a[None] + np.clip(t, 0.0, 1.0)[..., None] * axis[None]  # (C, K, 3)
         offset = points[:, None, :] - closest
         distance = np.sqrt(np.einsum("...i,...i->...", offset, offset))

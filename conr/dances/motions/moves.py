@@ -65,8 +65,17 @@ def turned_shape(shape, degrees: float):
     return tuple(turned(d, degrees) for d in shape)
 
 
-def feet(left=(0.0, 0.0), right=(0.0, 0.0), lift_left: float = 0.0, lift_right: float = 0.0, turn: float = 0.0,
-         pitch_left: float = 0.0, pitch_right: float = 0.0, centre=(0.0, 0.0), splay: float = 0.0) -> dict:  # fmt: skip
+def feet(
+    left=(0.0, 0.0),
+    right=(0.0, 0.0),
+    lift_left: float = 0.0,
+    lift_right: float = 0.0,
+    turn: float = 0.0,
+    pitch_left: float = 0.0,
+    pitch_right: float = 0.0,
+    centre=(0.0, 0.0),
+    splay: float = 0.0,
+) -> dict:
     """Ankle targets: each foot's (x, z) shift from its rest place, lifted by ``lift_*``, the stance turned about ``centre``.
 
     ``turn`` is degrees for both feet, or (left, right): in a stepping turn
@@ -75,11 +84,19 @@ def feet(left=(0.0, 0.0), right=(0.0, 0.0), lift_left: float = 0.0, lift_right: 
     """
     turns = turn if isinstance(turn, tuple) else (turn, turn)
     out = {}
-    for name, rest, shift, lift, pitch, angle in (("L", ANKLE_L, left, lift_left, pitch_left, turns[0]),
-                                                  ("R", ANKLE_R, right, lift_right, pitch_right, turns[1])):  # fmt: skip
+    for name, rest, shift, lift, pitch, angle in (
+        ("L", ANKLE_L, left, lift_left, pitch_left, turns[0]),
+        ("R", ANKLE_R, right, lift_right, pitch_right, turns[1]),
+    ):
         x, z = rest[0] + shift[0], rest[2] + shift[1]
         px, _, pz = turned((x, 0.0, z), angle)
-        out[name] = (px + centre[0], GROUND + lift, pz + centre[1], float(angle) + (-splay if name == "L" else splay), pitch)
+        out[name] = (
+            px + centre[0],
+            GROUND + lift,
+            pz + centre[1],
+            float(angle) + (-splay if name == "L" else splay),
+            pitch,
+        )
     return out
 
 
@@ -96,7 +113,9 @@ class Beats:
 
     def motion(self, name: str, title: str, description: str) -> Motion:
         keys = tuple(sorted(self.keys, key=lambda k: k.time))
-        return Motion(name=name, title=title, description=description, seconds=self.beats * self.beat, keys=keys, bpm=self.bpm)
+        return Motion(
+            name=name, title=title, description=description, seconds=self.beats * self.beat, keys=keys, bpm=self.bpm
+        )
 
 
 def mirrored(s: float, left_arm, right_arm, turn: float = 0.0) -> dict:
@@ -104,8 +123,17 @@ def mirrored(s: float, left_arm, right_arm, turn: float = 0.0) -> dict:
     return arms(left_arm, right_arm, turn) if s > 0 else arms(right_arm, left_arm, turn)
 
 
-def mirrored_feet(s: float, left=(0.0, 0.0), right=(0.0, 0.0), lift_left=0.0, lift_right=0.0, turn=0.0, pitch_left=0.0,
-                  pitch_right=0.0, splay=0.0) -> dict:  # fmt: skip
+def mirrored_feet(
+    s: float,
+    left=(0.0, 0.0),
+    right=(0.0, 0.0),
+    lift_left=0.0,
+    lift_right=0.0,
+    turn=0.0,
+    pitch_left=0.0,
+    pitch_right=0.0,
+    splay=0.0,
+) -> dict:
     """``feet`` written for the s = +1 case; for s = -1 left and right swap and x shifts flip."""
     if s > 0:
         return feet(left, right, lift_left, lift_right, turn, pitch_left, pitch_right, splay=splay)
