@@ -322,6 +322,9 @@ def build_demo() -> gr.Blocks:
     return demo
 
 
+demo = build_demo()  # what `gradio app.py` and Spaces look for; building starts no thread and loads no model
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="CoNR Space: a dancing video from your character drawings")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
@@ -332,7 +335,7 @@ def main(argv: list[str] | None = None) -> None:
     SPACE.start()
     theme, upload, examples = gr.themes.Soft(primary_hue="pink"), f"{LIMITS.max_upload_mb}mb", [str(ROOT / "examples")]
     server = dict(server_name=args.host, server_port=args.port, share=args.share, max_file_size=upload)
-    build_demo().launch(**server, css=CSS, theme=theme, allowed_paths=examples)
+    demo.launch(**server, css=CSS, theme=theme, allowed_paths=examples)
 
 
 if __name__ == "__main__":
