@@ -75,73 +75,63 @@ def write_timings(path: str, clock, entered: float, **info) -> None:
     Path(path).write_text(json.dumps(record, indent=1))
 
 
-def _song(args: argparse.Namespace, poses, has_video: bool):
-    """``--audio``: the song checked before any weight is loaded, and with ``--dance-bpm`` the poses
-    (one loop of a dance keyed at that tempo) retimed to the song's tempo. Returns (song, start, poses)."""
-    if not args.audio:
-        if args.dance_bpm or args.audio_start:
-            raise ConrError("--audio-start and --dance-bpm need a song: give --audio SONG.")
-        return None, 0.0, poses
-    if not has_video:
-        raise ConrError("--audio needs a video to go into: give --out video.mp4 or --webm video.webm.")
-    from .audio import check_start, match_tempo, open_song, song_tempo
+def _outputs(args: argparse.Namespace):
+    """``--out``, ``--webm`` and ``--frames-dir`` as the job's outputs, their folders checked before any slow work."""
+    from .job import Outputs
 
-    song = open_song(args.audio)
-    start = check_start(song, args.audio_start)
-    if args.dance_bpm:
-        retiming = match_tempo(song_tempo(song, start, len(poses) / args.fps), args.dance_bpm)
-        poses = retiming.apply(poses, args.fps, args.fps, seconds=len(poses) / args.fps)
-        print(f"note: {retiming.message}", file=sys.stderr)
-    return song, start, poses
-
-
-def _cmd_render(args: argparse.Namespace) -> int:
-    from .pipeline import ConrRenderer, render_to_files
-    from .runtime import StageClock
-
-    entered = time.perf_counter()
-    clock = StageClock()
-    from .limits import Limits
-    from .progress import TqdmProgress
-    from .sheet import load_image, prepare_sheet
-    from .video import parse_background
-
-    background = parse_background(args.background)
-    device = check_device(args.device)
     out = Path(args.out) if args.out else None
     if out is None and not args.frames_dir and not args.webm:
         raise ConrError("Nothing to write: give --out video.mp4, --webm video.webm or --frames-dir DIR.")
-    mp4 = webm = None
-    if out is not None:
-        if out.suffix.lower() == ".webm":
-            webm = out
-        elif out.suffix.lower() == ".mp4":
-            mp4 = out
-        else:
-            raise ConrError(f"--out {out.name}: use a .mp4 (H.264) or .webm (VP9 with transparency) file name.")
-    if args.webm:
-        webm = Path(args.webm)
-    # Where the results go, before the slow work: missing folders are made, unwritable ones refused.
+    if out is not None and out.suffix.lower() not in (".mp4", ".webm"):
+        raise ConrError(f"--out {out.name}: use a .mp4 (H.264) or .webm (VP9 with transparency) file name.")
+    mp4 = out if out is not None and out.suffix.lower() == ".mp4" else None
+    webm = Path(args.webm) if args.webm else (out if out is not None and out.suffix.lower() == ".webm" else None)
     for path, flag in ((mp4, "--out"), (webm, "--webm" if args.webm else "--out")):
         if path is not None:
-            output_file(path, flag)
+            output_file(path, flag)  # missing folders are made, unwritable ones refused
     if args.frames_dir:
         output_dir(args.frames_dir, "--frames-dir")
-    if mp4 is not None and background is None:
+    if (args.audio_start or args.dance_bpm) and not args.audio:
+        raise ConrError("--audio-start and --dance-bpm need a song: give --audio SONG.")
+    if args.audio and not (mp4 or webm):
+        raise ConrError("--audio needs a video to go into: give --out video.mp4 or --webm video.webm.")
+    return Outputs(mp4=mp4, webm=webm, frames_dir=Path(args.frames_dir) if args.frames_dir else None)
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    """The same ``RenderJob`` the app runs, with the renderer placed as the flags say and bars in the terminal."""
+    from .job import RenderJob
+    from .limits import Limits
+    from .pipeline import ConrRenderer
+    from .progress import TqdmProgress
+    from .runtime import StageClock
+    from .sheet import load_image, prepare_sheet
+    from .video import parse_background
+
+    entered, clock = time.perf_counter(), StageClock()
+    outputs, background, device = _outputs(args), parse_background(args.background), check_device(args.device)
+    if outputs.mp4 is not None and background is None:
         print(
             "note: MP4 cannot be transparent; it shows the figure over white. "
             "Use --webm out.webm or --frames-dir for transparency.",
             file=sys.stderr,
         )
-
-    # Check the inputs before spending seconds on loading 720 MB of weights.
-    prepare_sheet([load_image(path) for path in args.sheet], [Path(p).name for p in args.sheet])
-    source, limits = _pose_source(args), Limits(max_frames=10**6, max_zip_entries=10**6, max_video_seconds=3600)
-    source.check(args.fps, 0, limits)
-    poses = None if source.slow else _first_frames(source.open(args.fps, 0, limits), args)
-    if args.dance and args.audio and not args.dance_bpm:
-        args.dance_bpm = source.bpm  # a bundled dance follows the song's tempo
-    song, song_start, poses = _song(args, poses, has_video=bool(mp4 or webm))
+    job = RenderJob(
+        args.sheet,
+        _pose_source(args),
+        fps=args.fps,
+        background=background,
+        max_side=args.size,
+        song=args.audio,
+        song_start=args.audio_start,
+        inbetween=args.inbetween or 1,
+        draft=args.draft,
+        max_frames=args.max_frames,
+    )
+    # Check the inputs before spending seconds on loading 720 MB of weights (drawings must be cut out already).
+    prepare_sheet([load_image(path) for path in args.sheet], job.drawing_names())
+    limits = Limits(max_frames=10**6, max_zip_entries=10**6, max_video_seconds=3600)
+    job.check(limits)
     clock.add("read + check inputs", time.perf_counter() - entered)
     started = time.perf_counter()
     with clock.stage("load weights"):
@@ -151,53 +141,46 @@ def _cmd_render(args: argparse.Namespace) -> int:
     if args.compile:
         renderer.compile()
     loaded = time.perf_counter()
-    print(
-        f"weights: {renderer.weights.sources[next(iter(renderer.weights.sources))]}; device: {renderer.device}",
-        file=sys.stderr,
-    )
+    source = renderer.weights.sources[next(iter(renderer.weights.sources))]
+    print(f"weights: {source}; device: {renderer.device}", file=sys.stderr)
     if renderer.precision_choice is not None:
         print(renderer.precision_choice.describe(), file=sys.stderr)
-    if poses is None:  # a video to detect or an MMD motion to pose
-        with TqdmProgress() as bars:
-            poses = _first_frames(source.open(args.fps, 0, limits, renderer=renderer, progress=bars), args)
-        song, song_start, poses = _song(args, poses, has_video=bool(mp4 or webm))
-    with clock.stage("parse sheet"):
-        sheet = renderer.parse_sheet(args.sheet)
-    frames_from = _inbetweening(args, renderer)
     with TqdmProgress() as bars:
-        result = render_to_files(
-            frames_from,
-            poses,
-            sheet=sheet,
-            fps=args.fps,
-            background=background,
-            mp4=mp4,
-            webm=webm,
-            frames_dir=args.frames_dir,
-            max_side=args.size,
-            progress=bars,
-            clock=clock,
-        )
-    _report_inbetweening(frames_from, sheet)
-    views = frames_from.sheet_for(sheet).views if hasattr(frames_from, "sheet_for") else sheet.views  # a draft uses 2
-    if song is not None:
-        from .video import add_audio
-
-        add_audio([result.mp4, result.webm], song, song_start, result.frames / args.fps)
-    seconds = time.perf_counter() - loaded
+        result = job.run(renderer, outputs, limits, progress=bars, clock=clock)
+    _report(args, result)
+    seconds, frames = time.perf_counter() - loaded, result.render.frames
     if args.timings:
-        write_timings(
-            args.timings, clock, entered, frames=result.frames, views=sheet.views, precision=renderer.precision.name
-        )
+        precision = renderer.precision.name
+        write_timings(args.timings, clock, entered, frames=frames, views=len(args.sheet), precision=precision)
     print(
-        f"rendered {result.frames} frames of {result.width}x{result.height} from {views} views "
-        f"in {seconds:.1f} s ({seconds / max(result.frames, 1):.2f} s/frame; loading took {loaded - started:.1f} s)",
+        f"rendered {frames} frames of {result.render.width}x{result.render.height} from {result.views} views "
+        f"in {seconds:.1f} s ({seconds / max(frames, 1):.2f} s/frame; loading took {loaded - started:.1f} s)",
         file=sys.stderr,
     )
-    for path in (result.mp4, result.webm, result.frames_dir):
+    for path in (result.render.mp4, result.render.webm, result.render.frames_dir):
         if path:
             print(path)
     return 0
+
+
+def _report(args: argparse.Namespace, result) -> None:
+    """The job's notes for a terminal: in-betweening and the draft in numbers, the song's retiming."""
+    frames = result.render.frames
+    if result.network_frames is not None and result.network_frames < frames:
+        print(
+            f"in-betweening: the network rendered {result.network_frames} of {frames} frames (one in k, the last, "
+            "and those with too many unseen pixels); the others were warped from them",
+            file=sys.stderr,
+        )
+    if args.draft:
+        print(
+            f"DRAFT: {result.views} of {len(args.sheet)} drawings, every frame marked DRAFT in its top-left corner; "
+            "render without --draft for the final video",
+            file=sys.stderr,
+        )
+    for note in result.notes:
+        if note.startswith("🎵"):
+            print(f"note: {note.removeprefix('🎵').strip()}", file=sys.stderr)
 
 
 def _pose_source(args: argparse.Namespace):
@@ -210,44 +193,7 @@ def _pose_source(args: argparse.Namespace):
         return VideoPoses(args.video, smooth=args.smooth)
     if args.mmd:
         return MmdDance(args.mmd[0], args.mmd[1], start=args.mmd_start, physics=not args.no_physics)
-    return UdpArchive(args.poses)
-
-
-def _first_frames(poses, args: argparse.Namespace):
-    """``--max-frames``, and one frame decoded now so a broken sequence fails before the render."""
-    poses = poses.head(args.max_frames) if args.max_frames else poses
-    poses[0]
-    return poses
-
-
-def _inbetweening(args: argparse.Namespace, renderer):
-    """``--inbetween K`` / ``--draft``: what to take frames from (``conr.inbetween``), else the renderer itself."""
-    if not args.draft and (args.inbetween or 1) == 1:
-        return renderer
-    from .inbetween import DRAFT_K, InbetweenRenderer, draft_renderer
-
-    return (
-        draft_renderer(renderer, k=args.inbetween or DRAFT_K)
-        if args.draft
-        else InbetweenRenderer(renderer, k=args.inbetween)
-    )
-
-
-def _report_inbetweening(frames_from, sheet) -> None:
-    plan = getattr(frames_from, "plan", None)
-    if plan is not None:
-        print(
-            f"in-betweening: the network rendered {len(plan.keys)} of {plan.frames} frames (one in {plan.k}, the last, and "
-            f"{len(plan.fallbacks)} with too many unseen pixels); the others were warped from them",
-            file=sys.stderr,
-        )
-    if getattr(frames_from, "mark", None):
-        used = frames_from.sheet_for(sheet)
-        print(
-            f"DRAFT: {used.views} of {sheet.views} drawings ({', '.join(used.names)}), every frame marked DRAFT "
-            "in its top-left corner; render without --draft for the final video",
-            file=sys.stderr,
-        )
+    return UdpArchive(args.poses, bpm=args.dance_bpm)
 
 
 def register_render(sub: argparse._SubParsersAction) -> None:

@@ -110,6 +110,8 @@ class UdpArchive(PoseSource):
     """UDP frames from a folder, a .zip or files (``conr.udp.open_udp_sequence``); ``seconds`` keeps the first ones."""
 
     path: str | Path | Sequence[str | Path]
+    #: The tempo the frames are keyed at, if known (the CLI's ``--dance-bpm``): a song retimes them.
+    bpm: float | None = None
 
     def check(self, fps, seconds, limits):
         paths = self.path if isinstance(self.path, (list, tuple)) else [self.path]
@@ -125,14 +127,17 @@ class UdpArchive(PoseSource):
                 )
         self.open(fps, seconds, limits)[0]  # opened, and one frame decoded: a broken sequence fails now
 
-    def open(self, fps, seconds, limits, **_):
+    def open(self, fps, seconds, limits, *, retiming=None, **_):
         from .udp import open_udp_sequence
 
         source = [str(p) for p in self.path] if isinstance(self.path, (list, tuple)) else self.path
         if isinstance(source, list) and len(source) == 1:
             source = source[0]
         poses = open_udp_sequence(source, max_entries=limits.max_zip_entries, max_bytes=limits.max_zip_mb * 1024**2)
-        return poses.head(int(round(seconds * fps))) if seconds else poses
+        poses = poses.head(int(round(seconds * fps))) if seconds else poses
+        if retiming is not None and retiming.retimed:  # one loop keyed at ``bpm``, on the song's beat
+            return retiming.apply(poses, fps, fps, seconds=len(poses) / fps)
+        return poses
 
     def describe(self) -> str:
         name = Path(self.path[0] if isinstance(self.path, (list, tuple)) else self.path).name
@@ -304,8 +309,10 @@ class RenderJob:
     #: Render every k-th frame and warp the rest along the UDP (``conr.inbetween``); 0 = automatic
     #: (on for long CPU renders), 1 = every frame through the network.
     inbetween: int = 1
-    #: The quick preview: the two most different drawings, k = 3, frames marked DRAFT.
+    #: The quick preview: the two most different drawings, k = 3 (or ``inbetween``), frames marked DRAFT.
     draft: bool = False
+    #: Render only the first frames of the sequence (the CLI's ``--max-frames``).
+    max_frames: int | None = None
 
     def gpu_seconds(self) -> int:
         """A budget for a shared GPU (ZeroGPU): about 0.05 s per frame, with detection or posing 0.35 s."""
@@ -380,17 +387,19 @@ class RenderJob:
         from .inbetween import InbetweenRenderer, auto_k, draft_renderer
 
         if self.draft:
-            return draft_renderer(renderer)
+            return draft_renderer(renderer, k=self.inbetween) if self.inbetween > 1 else draft_renderer(renderer)
         k = auto_k(renderer.device, frames) if self.inbetween == 0 else self.inbetween
         return InbetweenRenderer(renderer, k=k) if k > 1 else renderer
 
-    def _frame_limit(self, poses: UdpSequence, limits: Limits) -> None:
+    def _frame_limit(self, poses: UdpSequence, limits: Limits) -> UdpSequence:
+        poses = poses.head(self.max_frames) if self.max_frames else poses
         if len(poses) > limits.max_frames:
             raise InputError(
                 f"That is {len(poses)} frames, over this server's limit of {limits.max_frames}. Render fewer seconds "
                 f"(at {self.fps:g} fps, at most {limits.max_frames / self.fps:.0f} s) or lower the frame rate."
             )
         poses[0]  # one frame decoded now: a broken sequence fails before any rendering
+        return poses
 
     def run(
         self,
@@ -400,12 +409,17 @@ class RenderJob:
         progress: Progress | None = None,
         cancel=None,
         work_dir: Path | None = None,
+        clock=None,
     ) -> JobResult:
-        """Check, cut out, pose, render and write ``outputs``; on failure or cancel nothing is left of them."""
+        """Check, cut out, pose, render and write ``outputs``; on failure or cancel nothing is left of them.
+
+        ``clock`` (``conr.runtime.StageClock``) adds up the time of each stage of the render.
+        """
         from . import matting
         from .pipeline import render_to_files
+        from .runtime import StageClock
 
-        limits = limits or Limits()
+        limits, clock = limits or Limits(), clock or StageClock(enabled=False)
         progress = cancellable(progress, cancel)
         started = time.perf_counter()
         self.check(limits)
@@ -418,26 +432,27 @@ class RenderJob:
         opened = dict(renderer=renderer, work_dir=work_dir, progress=progress, cancel=cancel, retiming=retiming)
         poses = None if self.source.slow else self.source.open(self.fps, self.seconds, limits, **opened)
         if poses is not None:
-            self._frame_limit(poses, limits)
+            poses = self._frame_limit(poses, limits)
         names = self.drawing_names()
         cutouts = []
         for index, (drawing, name) in enumerate(zip(self.drawings, names)):
             check_cancelled(cancel)
             progress(STAGE_CUTOUTS, index, len(names))
-            cutouts += matting.cut_out_sheet(
-                [drawing],
-                [name],
-                model=self.matting_model or matting.DEFAULT_MODEL,
-                force=self.force_matting,
-                max_images=limits.max_images,
-                max_pixels=limits.max_pixels,
-            )
+            with clock.stage("read + cut out drawings"):
+                cutouts += matting.cut_out_sheet(
+                    [drawing],
+                    [name],
+                    model=self.matting_model or matting.DEFAULT_MODEL,
+                    force=self.force_matting,
+                    max_images=limits.max_images,
+                    max_pixels=limits.max_pixels,
+                )
         progress(STAGE_CUTOUTS, len(names), len(names))
         if poses is None:
-            poses = self.source.open(self.fps, self.seconds, limits, **opened)
-            self._frame_limit(poses, limits)
+            poses = self._frame_limit(self.source.open(self.fps, self.seconds, limits, **opened), limits)
         check_cancelled(cancel)
-        sheet = renderer.parse_sheet([c.rgba for c in cutouts], names)
+        with clock.stage("parse sheet"):
+            sheet = renderer.parse_sheet([c.rgba for c in cutouts], names)
         frames_from = self.frame_source(renderer, len(poses))
         progress(STAGE_RENDER, 0, len(poses))
         render = render_to_files(
@@ -453,6 +468,7 @@ class RenderJob:
             max_side=self.max_side,
             progress=progress,
             cancel=cancel,
+            clock=clock,
         )
         notes = cutout_notes(names, cutouts)
         if frames_from is not renderer:
@@ -464,7 +480,8 @@ class RenderJob:
             from .video import add_audio
 
             check_cancelled(cancel)
-            add_audio([outputs.mp4, outputs.webm], song, song_start, render.frames / self.fps)
+            with clock.stage("add the song"):
+                add_audio([outputs.mp4, outputs.webm], song, song_start, render.frames / self.fps)
             notes.append(f"🎵 {retiming.message}" if retiming.message else "🎵 with your song")
         views = frames_from.sheet_for(sheet).views if hasattr(frames_from, "sheet_for") else sheet.views  # a draft: 2
         plan = getattr(frames_from, "plan", None)
