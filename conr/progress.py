@@ -50,8 +50,12 @@ class TqdmProgress:
         bar = self.bars.get(stage)
         if bar is None:
             bar = self.bars[stage] = tqdm(total=total, desc=stage, unit=self.unit, dynamic_ncols=True)
+        if bar.disable:  # closed: the stage is done
+            return
         bar.total = total
         bar.update(done - bar.n)
+        if total and done >= total:
+            bar.close()  # its time and rate stop here, not when the whole job ends
 
     def close(self) -> None:
         for bar in self.bars.values():
