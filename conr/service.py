@@ -137,7 +137,7 @@ class RenderForm:
             paths,
             self.pose_source(),
             names=[Path(p).name for p in paths],
-            fps=float(self.fps or 30),
+            fps=float(30 if self.fps is None else self.fps),  # an API client's 0 is refused, not replaced
             seconds=float(self.seconds or 0),
             background=parse_background(BACKGROUNDS.get(self.background) or self.colour or "#ffffff"),
             max_side=int(self.size) if str(self.size).isdigit() else None,
