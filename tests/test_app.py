@@ -91,49 +91,19 @@ def app(recipe_weights_dir, rembg_dir, tmp_path_factory):
     running.stop()
 
 
+#: The /render parameters that take an uploaded file.
+FILE_FIELDS = {"udp_zip", "video", "mmd_model", "mmd_motion", "mmd_camera", "song"}
+
+
 def gallery(*paths) -> list[dict]:
     return [{"image": handle_file(str(p)), "caption": None} for p in paths]
 
 
-def render(
-    app: RunningApp,
-    sheet,
-    source="Bundled dance",
-    dance="idle-sway",
-    udp_zip=None,
-    fps=2,
-    seconds=1,
-    background="Colour",
-    colour="#ffffff",
-    size="Pose canvas",
-    matting_model="u2netp",
-    force=False,
-    video=None,
-    smooth=3,
-    mmd_model=None,
-    mmd_motion=None,
-):
-    def upload(path):
-        return handle_file(str(path)) if path else None
-
-    return app.client.predict(
-        items=gallery(*sheet),
-        source=source,
-        dance=dance,
-        udp_zip=upload(udp_zip),
-        fps=fps,
-        seconds=seconds,
-        background=background,
-        colour=colour,
-        size=size,
-        matting_model=matting_model,
-        force=force,
-        video=upload(video),
-        smooth=smooth,
-        mmd_model=upload(mmd_model),
-        mmd_motion=upload(mmd_motion),
-        api_name="/render",
-    )
+def render(app: RunningApp, sheet, dance="idle-sway", fps=2, seconds=1, matting_model="u2netp", **options):
+    """``/render`` with the sheet's pictures; every option left out takes the endpoint's default."""
+    uploads = {name: handle_file(str(path)) for name, path in options.items() if name in FILE_FIELDS and path}
+    form = dict(items=gallery(*sheet), dance=dance, fps=fps, seconds=seconds, matting_model=matting_model)
+    return app.client.predict(**form, **{**options, **uploads}, api_name="/render")
 
 
 def check_outputs(result, frames: int, size: tuple[int, int]):
@@ -288,22 +258,7 @@ def test_full_queue_refuses_extra_jobs_and_finishes_the_rest(app):
 
     jobs = [
         app.client.submit(
-            items=gallery(EXAMPLE_SHEET[0]),
-            source="Bundled dance",
-            dance="idle-sway",
-            udp_zip=None,
-            fps=1,
-            seconds=1,
-            background="Colour",
-            colour="#ffffff",
-            size="256",
-            matting_model="u2netp",
-            force=False,
-            video=None,
-            smooth=3,
-            mmd_model=None,
-            mmd_motion=None,
-            api_name="/render",
+            items=gallery(EXAMPLE_SHEET[0]), dance="idle-sway", fps=1, seconds=1, size="256", api_name="/render"
         )
         for _ in range(4)
     ]

@@ -36,25 +36,9 @@ def tree(folder: Path, skip: Path) -> dict[str, tuple[int, float]]:
 
 
 def render_kwargs(dance="idle-sway", fps=2, seconds=1, sheet=None, **extra) -> dict:
-    kwargs = dict(
-        items=gallery(*(sheet or EXAMPLE_SHEET[:1])),
-        source="Bundled dance",
-        dance=dance,
-        udp_zip=None,
-        fps=fps,
-        seconds=seconds,
-        background="Colour",
-        colour="#ffffff",
-        size="256",
-        matting_model="u2netp",
-        force=False,
-        video=None,
-        smooth=3,
-        mmd_model=None,
-        mmd_motion=None,
-    )
-    kwargs.update(extra)
-    return kwargs
+    """``/render``'s arguments for a short render; the options left out take the endpoint's defaults."""
+    items = gallery(*(sheet or EXAMPLE_SHEET[:1]))
+    return dict(items=items, dance=dance, fps=fps, seconds=seconds, size="256", matting_model="u2netp") | extra
 
 
 def job_folders(root: Path) -> list[Path]:
