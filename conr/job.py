@@ -366,7 +366,7 @@ class RenderJob:
         look("drawings", drawings)
         look("source", lambda: self.source.check(self.fps, self.seconds, limits))
         if self.song:
-            look("song", self.open_song)
+            look("song", lambda: self.open_song(limits))
         return found
 
     def check(self, limits: Limits) -> None:
@@ -375,11 +375,12 @@ class RenderJob:
         if found:
             raise InputError(next(iter(found.values())))
 
-    def open_song(self):
+    def open_song(self, limits: Limits | None = None):
         """The song, checked (format by content, size, length, start): ``(song, start)``."""
         from .audio import check_start, open_song
 
-        song = open_song(self.song, name=self.song_name)
+        limits = limits or Limits()
+        song = open_song(self.song, name=self.song_name, max_mb=limits.max_file_mb, max_seconds=limits.max_song_seconds)
         return song, check_start(song, self.song_start)
 
     def frame_source(self, renderer, frames: int):
@@ -427,7 +428,7 @@ class RenderJob:
         if self.song:
             from .audio import match_tempo, song_tempo
 
-            song, song_start = self.open_song()
+            song, song_start = self.open_song(limits)
             retiming = match_tempo(song_tempo(song, song_start, self.seconds or None), self.source.bpm)
         opened = dict(renderer=renderer, work_dir=work_dir, progress=progress, cancel=cancel, retiming=retiming)
         poses = None if self.source.slow else self.source.open(self.fps, self.seconds, limits, **opened)

@@ -33,6 +33,7 @@ ENV = {
     "max_zip_upload_mb": "CONR_MAX_ZIP_UPLOAD_MB",
     "max_video_seconds": "CONR_MAX_VIDEO_SECONDS",
     "max_video_side": "CONR_MAX_VIDEO_SIDE",
+    "max_song_seconds": "CONR_MAX_SONG_SECONDS",
     "queue_size": "CONR_QUEUE_SIZE",
     "concurrency": "CONR_CONCURRENCY",
     "output_ttl_minutes": "CONR_OUTPUT_TTL_MINUTES",
@@ -53,6 +54,7 @@ class Limits:
     max_zip_mb: int = 2048  # unpacked, per UDP zip
     max_video_seconds: int = 20  # of a driving video
     max_video_side: int = 4096  # pixels, of a driving video's frames
+    max_song_seconds: int = 600  # of a song
     queue_size: int = 8  # waiting renders
     concurrency: int = 1  # renders at once
     output_ttl_minutes: int = 120
