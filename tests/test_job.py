@@ -167,3 +167,14 @@ def test_udp_zip_upload_limit_is_its_own(tmp_path):
         UdpArchive(big).check(30, 0, limits)
     with pytest.raises(InputError, match=r"CONR_MAX_FRAMES='-5'"):
         Limits.from_env({"CONR_MAX_FRAMES": "-5"})
+
+
+def test_every_limit_has_a_variable_and_the_readme_names_it():
+    from dataclasses import fields
+
+    from conr.limits import ENV
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert set(ENV) == {f.name for f in fields(Limits)}
+    assert [name for name in ENV.values() if f"`{name}`" not in readme] == []
+    assert Limits.from_env({"CONR_MAX_SONG_SECONDS": "30", "CONR_MAX_VIDEO_SIDE": "1024"}).max_song_seconds == 30
