@@ -402,6 +402,7 @@ def test_browser_walk_fallback_remove_song_cancel_render(app, output_dir, tmp_pa
     selected (a hint, the gallery stays) -> a song, Render, progress with an ETA beside the button, Cancel ->
     Render again -> the MP4 carries the song for the video's length."""
     from playwright import sync_api as playwright
+    from playwright.sync_api import expect
     from test_audio import click_track, write_wav
 
     from conr.video import probe_audio
@@ -444,8 +445,11 @@ def test_browser_walk_fallback_remove_song_cancel_render(app, output_dir, tmp_pa
         page.locator("#fps-slider input[type=number]").press("Enter")
         page.locator("#seconds-slider input[type=number]").fill(str(MAX_FRAMES / 2))
         page.locator("#seconds-slider input[type=number]").press("Enter")
+        # The page has the new values once its plan says so: Render before that would send the old ones.
+        plan = page.locator("#render-plan")
+        expect(plan).to_contain_text(f"{MAX_FRAMES} frames at 2 fps ({MAX_FRAMES / 2:g} s)", timeout=30_000)
         page.locator("#song-file input[type=file]").set_input_files(str(song))
-        page.get_by_text("song.wav").first.wait_for(timeout=30_000)
+        expect(page.locator("#song-file")).to_contain_text("song.wav", timeout=30_000)
         page.locator("#render-button").click()
         page.get_by_text(re.compile(r"Rendering: 1 of 8, about .* left")).first.wait_for(timeout=180_000)
         page.locator("#render-button").scroll_into_view_if_needed()
@@ -456,6 +460,7 @@ def test_browser_walk_fallback_remove_song_cancel_render(app, output_dir, tmp_pa
 
         page.locator("#seconds-slider input[type=number]").fill("1.5")
         page.locator("#seconds-slider input[type=number]").press("Enter")
+        expect(plan).to_contain_text("3 frames at 2 fps (1.5 s)", timeout=30_000)
         page.locator("#render-button").click()
         page.get_by_text(re.compile(r"Done:.*3 frames")).first.wait_for(timeout=300_000)
         page.get_by_text("song at 120 BPM").first.wait_for(timeout=5_000)
