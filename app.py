@@ -13,7 +13,8 @@ import argparse
 import inspect
 import logging
 import os
-from dataclasses import fields
+from contextlib import contextmanager
+from dataclasses import fields, replace
 from functools import partial
 from pathlib import Path
 
@@ -56,16 +57,23 @@ def _event_alive() -> bool:
     return True
 
 
-async def _run(work, request: gr.Request, progress: gr.Progress, title: str):
-    """``work(bar, cancel)`` on a job thread: progress on Gradio's bar, cancellable, errors as messages."""
-    bar = ProgressText(lambda done, total, text: progress((done, total), desc=text, unit="frames"))
+@contextmanager
+def refusals(title: str):
+    """The library's errors as the message people see (``gr.Error``: no paths, no tracebacks)."""
     try:
-        return await SPACE.runner.run(lambda cancel: work(bar, cancel), request.session_hash, _event_alive)
+        yield
     except Cancelled:
         raise gr.Error("The work was cancelled.", title="Cancelled") from None
-    except ConrError as exc:  # the message people see: no paths, no tracebacks
+    except ConrError as exc:
         log.info("%s: %s", title, exc)
-        raise gr.Error(public_message(exc), title="CoNR weights missing" if isinstance(exc, WeightsError) else title)
+        title = "CoNR weights missing" if isinstance(exc, WeightsError) else title
+        raise gr.Error(public_message(exc), title=title) from None
+
+
+async def _run(work, request: gr.Request, progress: gr.Progress):
+    """``work(bar, cancel)`` on a job thread, its progress on Gradio's bar, cancelled with the event or its client."""
+    bar = ProgressText(lambda done, total, text: progress((done, total), desc=text, unit="frames"))
+    return await SPACE.runner.run(lambda cancel: work(bar, cancel), request.session_hash, _event_alive)
 
 
 def form_handler(fn, names: list[str] | None = None):
@@ -123,13 +131,10 @@ run_detection = _on_gpu(lambda source, fps, seconds, *args: VideoPoses.gpu_secon
 
 async def render_form(form: RenderForm, request: gr.Request, progress: gr.Progress, draft: bool = False):
     """The Render button: drawings + dance (+ a song) -> MP4, transparent WebM, zip of RGBA PNG frames."""
-    try:
+    with refusals("Cannot render"):
         job = form.job(draft)
         job.check(LIMITS)
-    except ConrError as exc:
-        log.info("render refused: %s", exc)
-        raise gr.Error(public_message(exc), title="Cannot render") from None
-    result = await _run(partial(run_job, job, request.session_hash), request, progress, "Cannot render")
+        result = await _run(partial(run_job, job, request.session_hash), request, progress)
     notes = "".join(f"\n\n{note}" for note in result.notes if not note.startswith(("✂️", "✅")))
     return result.render.mp4, result.render.webm, result.render.frames_zip, f"**Done:** {result.summary()}.{notes}"
 
@@ -147,12 +152,10 @@ async def dance_api(drawings, dance, fps=30, seconds=0, request: gr.Request = No
 
 async def detect_video_poses(form: RenderForm, request: gr.Request, progress: gr.Progress):
     """The "Detect the poses" button: preview (raw | smoothed), the UDP zip to download, a summary."""
-    try:
-        source = RenderForm(**{**vars(form), "source": SOURCE_VIDEO, "detected": None}).pose_source()
-    except ConrError as exc:
-        raise gr.Error(public_message(exc), title="Cannot use this video") from None
     fps, seconds = float(form.fps or 15), float(form.seconds or 0)
-    found = await _run(partial(run_detection, source, fps, seconds), request, progress, "Cannot use this video")
+    with refusals("Cannot use this video"):
+        source = replace(form, source=SOURCE_VIDEO, detected=None).pose_source()
+        found = await _run(partial(run_detection, source, fps, seconds), request, progress)
     preview, archive, summary = SPACE.save_detection(request.session_hash, found, fps)
     return preview, archive, summary, {**(form.detected or {}), form.detection_key(): archive}
 

@@ -361,7 +361,7 @@ class RenderJob:
                     check_file_size(drawing, limits.max_file_mb, "picture")
 
         look("fps", fps)
-        if 1 <= self.fps <= 60:  # the length in frames needs a valid rate
+        if "fps" not in found:  # the length in frames needs a valid rate
             look("seconds", seconds)
         look("drawings", drawings)
         look("source", lambda: self.source.check(self.fps, self.seconds, limits))
@@ -437,8 +437,7 @@ class RenderJob:
         names = self.drawing_names()
         cutouts = []
         for index, (drawing, name) in enumerate(zip(self.drawings, names)):
-            check_cancelled(cancel)
-            progress(STAGE_CUTOUTS, index, len(names))
+            progress(STAGE_CUTOUTS, index, len(names))  # stops here once cancelled
             with clock.stage("read + cut out drawings"):
                 cutouts += matting.cut_out_sheet(
                     [drawing],

@@ -20,8 +20,11 @@ import io
 import lzma
 import os
 import re
+import tempfile
 import zipfile
 import zlib
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Iterator, Sequence, Union
@@ -371,10 +374,6 @@ def write_udp_zip(
     frame as it comes (to write it elsewhere too); ``extra`` adds named
     files after the frames (e.g. a ``meta.json``).
     """
-    import tempfile
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
