@@ -80,10 +80,9 @@ class BundledDance(PoseSource):
     def _info(self):
         from . import dances
 
-        info = {d.name: d for d in dances.list_dances()}.get(self.name)
+        info = dances.dance_info(self.name)
         if info is None:
-            names = ", ".join(d.name for d in dances.list_dances())
-            raise InputError(f"Unknown dance {self.name!r}: pick one of {names}.")
+            dances.get_motion(self.name)  # raises InputError naming the dances there are
         return info
 
     @property

@@ -161,11 +161,11 @@ class RenderForm:
 
     def plan(self, limits: Limits, seconds_per_view_frame: float | None = None, where: str = "server") -> str:
         """What this render will do and about how long it takes, from the server's measured speed (Markdown)."""
-        from .dances import list_dances
+        from .dances import dance_info
 
         views = min(len(gallery_paths(self.items)), limits.max_images)
         drawings = f"{views} drawing(s)" if views else "your drawings (none yet)"
-        info = {d.name: d for d in list_dances()}.get(self.dance)
+        info = dance_info(self.dance)
         length = self.seconds or (info.seconds if self.source == SOURCE_DANCE and info else 0)
         if not length:
             return f"The whole sequence at {self.fps:g} fps from {drawings}."
@@ -365,7 +365,7 @@ class Service:
         """The dance's UDP colours as a looping MP4 (bundled, else made once) and its description."""
         from . import dances
 
-        info = {d.name: d for d in dances.list_dances()}.get(name)
+        info = dances.dance_info(name)
         if info is None:
             return None, ""
         video = self.examples / "dances" / f"{name}.mp4" if self.examples else None

@@ -25,7 +25,7 @@ build the dances.
 
 from __future__ import annotations
 
-_EXPORTS = ("DanceInfo", "list_dances", "get_motion", "dance_udp", "dance_preview")
+_EXPORTS = ("DanceInfo", "list_dances", "dance_info", "get_motion", "dance_udp", "dance_preview")
 
 __all__ = list(_EXPORTS)
 

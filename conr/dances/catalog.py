@@ -34,7 +34,13 @@ class DanceInfo:
 
 def list_dances() -> list[DanceInfo]:
     """The bundled dances, in menu order."""
-    return [DanceInfo(m.name, m.title, m.description, m.seconds, m.fps, m.bpm) for m in MOTIONS.values()]
+    return [dance_info(name) for name in MOTIONS]
+
+
+def dance_info(name: str | None) -> DanceInfo | None:
+    """What the app shows for the dance called ``name``; None if there is none (``get_motion`` says which exist)."""
+    m = MOTIONS.get(name)
+    return None if m is None else DanceInfo(m.name, m.title, m.description, m.seconds, m.fps, m.bpm)
 
 
 def get_motion(name: str):
