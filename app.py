@@ -305,8 +305,8 @@ def build_demo() -> gr.Blocks:
         source.change(lambda chosen: [gr.update(visible=chosen == s) for s in SOURCES], source, groups, **LIGHT)
         dance.change(SPACE.dance_preview, dance, [preview, dance_about], **LIGHT)
         background.change(lambda b: gr.update(visible=b == "Colour"), background, colour, **LIGHT)
-        for control in plan_inputs:
-            control.change(render_plan, plan_inputs, plan, **LIGHT)
+        # One event for every control, so two quick edits never answer out of order with a stale plan.
+        gr.on([c.change for c in plan_inputs], render_plan, plan_inputs, plan, trigger_mode="always_last", **LIGHT)
         detect_out = [video_preview, video_udp, video_status, detected]
         detection = detect_button.click(detection_handler, detect_in, detect_out, api_name="detect_poses", **gpu)
         # The page's Render validates first (errors painted on the wrong control); /render is the same job for API
