@@ -275,7 +275,7 @@ def test_mux_failure_leaves_no_partial_file(tmp_path):
 
 
 def test_cli_render_with_a_song(recipe_weights_dir, fixture_sheet, fixture_poses, tmp_path):
-    from test_cli import run_cli
+    from test_cli import EXACT_CPU, render_args, run_cli
 
     poses = tmp_path / "poses"
     poses.mkdir()
@@ -283,33 +283,9 @@ def test_cli_render_with_a_song(recipe_weights_dir, fixture_sheet, fixture_poses
         (poses / f"{index}.npz").write_bytes(fixture_poses[index % len(fixture_poses)].read_bytes())
     song = write_wav(tmp_path / "song.wav", click_track(132, 20))
     out, webm = tmp_path / "dance.mp4", tmp_path / "dance.webm"
-    result = run_cli(
-        "render",
-        "--sheet",
-        str(fixture_sheet[0]),
-        "--poses",
-        str(poses),
-        "--out",
-        str(out),
-        "--webm",
-        str(webm),
-        "--fps",
-        "8",
-        "--size",
-        "64",
-        "--weights",
-        str(recipe_weights_dir),
-        "--device",
-        "cpu",
-        "--dtype",
-        "float32",
-        "--audio",
-        str(song),
-        "--audio-start",
-        "2",
-        "--dance-bpm",
-        "120",
-    )
+    flags = ("--webm", str(webm), "--fps", "8", "--size", "64", *EXACT_CPU)
+    flags += ("--audio", str(song), "--audio-start", "2", "--dance-bpm", "120")
+    result = run_cli(*render_args(fixture_sheet[0], out, recipe_weights_dir, *flags, poses=poses))
     assert result.returncode == 0, result.stderr
     assert "note: song at 132 BPM; dance retimed from 120" in result.stderr
     for path, codec in ((out, "aac"), (webm, "opus")):

@@ -24,6 +24,20 @@ def run_cli(*args: str, env: dict | None = None, timeout: int = 300) -> subproce
     )
 
 
+#: A render that is exact on this CPU: parity with the original (the default, auto, may pick bfloat16).
+EXACT_CPU = ("--device", "cpu", "--dtype", "float32")
+
+
+def render_args(
+    sheet: Path | list[Path], out: Path, weights: Path, *flags: str, poses: Path | None = None
+) -> list[str]:
+    """The words of `python -m conr render`: the drawing(s), the output and the weights, the poses (a UDP file or
+    folder) unless ``flags`` name another source, then the flags."""
+    sheet = [sheet] if isinstance(sheet, Path) else sheet
+    source = ["--poses", str(poses)] if poses is not None else []
+    return ["render", "--sheet", *map(str, sheet), *source, "--out", str(out), "--weights", str(weights), *flags]
+
+
 @pytest.fixture(scope="module")
 def pose_dir(tmp_path_factory) -> Path:
     """Three 512x512 frames in natural order: a real pose, an empty one, the pose as EXR without suffix."""
@@ -39,25 +53,8 @@ def pose_dir(tmp_path_factory) -> Path:
 def test_render_mp4_and_frames(recipe_weights_dir, fixture_sheet, pose_dir, tmp_path):
     out = tmp_path / "new" / "folder" / "dance.mp4"  # missing folders are made, as every writer does
     frames_dir = tmp_path / "frames"
-    result = run_cli(
-        "render",
-        "--sheet",
-        *map(str, fixture_sheet),
-        "--poses",
-        str(pose_dir),
-        "--out",
-        str(out),
-        "--frames-dir",
-        str(frames_dir),
-        "--weights",
-        str(recipe_weights_dir),
-        "--device",
-        "cpu",
-        "--background",
-        "#102030",
-        "--dtype",
-        "float32",  # parity with the original: the default (auto) may pick bfloat16
-    )
+    flags = ("--frames-dir", str(frames_dir), "--background", "#102030", *EXACT_CPU)
+    result = run_cli(*render_args(fixture_sheet, out, recipe_weights_dir, *flags, poses=pose_dir))
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert "rendered 3 frames" in result.stderr
@@ -133,20 +130,10 @@ def test_render_chooses_the_precision_by_default_and_says_which(
             cache_key(renderer, candidates, MIN_PSNR_DB, MAX_P999_LEVELS),
             PrecisionChoice("float32", measured),
         )
-    result = run_cli(
-        "render",
-        "--sheet",
-        str(fixture_sheet[0]),
-        "--poses",
-        str(fixture_poses[0]),
-        "--out",
-        str(tmp_path / "x.mp4"),
-        "--weights",
-        str(recipe_weights_dir),
-        "--device",
-        "cpu",
-        env={"CONR_CACHE_DIR": str(tmp_path)},
+    args = render_args(
+        fixture_sheet[0], tmp_path / "x.mp4", recipe_weights_dir, "--device", "cpu", poses=fixture_poses[0]
     )
+    result = run_cli(*args, env={"CONR_CACHE_DIR": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     assert "precision: float32" in result.stderr
     assert (
@@ -173,17 +160,7 @@ def bad_cli(*args: str, **kwargs) -> str:
 def test_cli_refuses_opaque_sheet_image(fixture_poses, tmp_path):
     opaque = tmp_path / "photo.jpg"
     Image.new("RGB", (300, 400), (200, 50, 50)).save(opaque)
-    err = bad_cli(
-        "render",
-        "--sheet",
-        str(opaque),
-        "--poses",
-        str(fixture_poses[0]),
-        "--out",
-        str(tmp_path / "x.mp4"),
-        "--weights",
-        str(NO_WEIGHTS),
-    )
+    err = bad_cli(*render_args(opaque, tmp_path / "x.mp4", NO_WEIGHTS, poses=fixture_poses[0]))
     assert "photo.jpg" in err and "no transparent pixels" in err and "Remove the background" in err
     assert not (tmp_path / "x.mp4").exists()
 
@@ -192,17 +169,7 @@ def test_cli_refuses_bad_pose_frame(fixture_sheet, tmp_path):
     folder = tmp_path / "poses"
     folder.mkdir()
     np.savez(folder / "0.npz", i=np.full((64, 64, 3), 0.5, np.float32))
-    err = bad_cli(
-        "render",
-        "--sheet",
-        str(fixture_sheet[0]),
-        "--poses",
-        str(folder),
-        "--out",
-        str(tmp_path / "x.mp4"),
-        "--weights",
-        str(NO_WEIGHTS),
-    )
+    err = bad_cli(*render_args(fixture_sheet[0], tmp_path / "x.mp4", NO_WEIGHTS, poses=folder))
     assert "UDP frame '0.npz' has 3 channels" in err
 
 
@@ -211,33 +178,13 @@ def test_cli_refuses_missing_weights_file(fixture_sheet, fixture_poses, tmp_path
     weights.mkdir()
     for name in ("udpparsernet.pth", "target_pose_encoder.pth", "rgbadecodernet.pth"):
         (weights / name).write_bytes(b"x")
-    err = bad_cli(
-        "render",
-        "--sheet",
-        str(fixture_sheet[0]),
-        "--poses",
-        str(fixture_poses[0]),
-        "--out",
-        str(tmp_path / "x.mp4"),
-        "--weights",
-        str(weights),
-    )
+    err = bad_cli(*render_args(fixture_sheet[0], tmp_path / "x.mp4", weights, poses=fixture_poses[0]))
     assert "is missing shader.pth" in err
 
 
 def test_cli_refuses_empty_pose_folder(fixture_sheet, tmp_path):
     (tmp_path / "none").mkdir()
-    err = bad_cli(
-        "render",
-        "--sheet",
-        str(fixture_sheet[0]),
-        "--poses",
-        str(tmp_path / "none"),
-        "--out",
-        str(tmp_path / "x.mp4"),
-        "--weights",
-        str(NO_WEIGHTS),
-    )
+    err = bad_cli(*render_args(fixture_sheet[0], tmp_path / "x.mp4", NO_WEIGHTS, poses=tmp_path / "none"))
     assert "holds no UDP frames" in err
 
 
@@ -292,18 +239,7 @@ RENDER_FLAGS = [
 
 @pytest.mark.parametrize("flags,message", RENDER_FLAGS, ids=[" ".join(f) for f, _ in RENDER_FLAGS])
 def test_render_refuses_bad_flags(flags, message, fixture_sheet, fixture_poses, no_weights, tmp_path):
-    err = bad_cli(
-        "render",
-        "--sheet",
-        str(fixture_sheet[0]),
-        "--poses",
-        str(fixture_poses[0]),
-        "--out",
-        str(tmp_path / "x.mp4"),
-        "--weights",
-        str(no_weights),
-        *flags,
-    )
+    err = bad_cli(*render_args(fixture_sheet[0], tmp_path / "x.mp4", no_weights, *flags, poses=fixture_poses[0]))
     assert message in err and "--help" in err
     assert not (tmp_path / "x.mp4").exists()
 
@@ -343,17 +279,7 @@ def test_render_refuses_cuda_without_gpu(fixture_sheet, fixture_poses, no_weight
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     err = bad_cli(
-        "render",
-        "--sheet",
-        str(fixture_sheet[0]),
-        "--poses",
-        str(fixture_poses[0]),
-        "--out",
-        str(tmp_path / "x.mp4"),
-        "--weights",
-        str(no_weights),
-        "--device",
-        "cuda",
+        *render_args(fixture_sheet[0], tmp_path / "x.mp4", no_weights, "--device", "cuda", poses=fixture_poses[0])
     )
     assert "PyTorch sees no CUDA GPU here; use --device cpu" in err
 
@@ -403,26 +329,9 @@ def test_render_from_every_source_the_app_has(source, recipe_weights_dir, rembg_
         moving_character_video(tmp_path / "dancer.mp4", frames=6, fps=10)
         args = ["--video", str(tmp_path / "dancer.mp4"), "--smooth", "1"]
     out = tmp_path / "out.mp4"
-    proc = run_cli(
-        "render",
-        "--sheet",
-        str(ROOT / "examples" / "sheet" / "front.png"),
-        *args,
-        "--fps",
-        "10",
-        "--max-frames",
-        "2",
-        "--size",
-        "128",
-        "--out",
-        str(out),
-        "--weights",
-        str(recipe_weights_dir),
-        "--device",
-        "cpu",
-        "--dtype",
-        "float32",
-        env={"CONR_REMBG_DIR": str(rembg_dir), "CONR_OFFLINE": "1"},
-    )
+    flags = (*args, "--fps", "10", "--max-frames", "2", "--size", "128", *EXACT_CPU)
+    front = ROOT / "examples" / "sheet" / "front.png"
+    env = {"CONR_REMBG_DIR": str(rembg_dir), "CONR_OFFLINE": "1"}
+    proc = run_cli(*render_args(front, out, recipe_weights_dir, *flags), env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert probe_video(out).frames == 2

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES
 from PIL import Image
 
 from conr.inbetween import HOLE_FRACTION, Key, Plan, SurfaceIndex, mark_frame, render_inbetween, warp_frame
@@ -169,13 +166,6 @@ def test_draft_mark_is_visible():
 # ---------------------------------------------------------------- the CLI
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "conr", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
-    )
-
-
 @pytest.fixture(scope="module")
 def small_poses(tmp_path_factory) -> Path:
     """Seven 128 px frames: the fixture pose, moving right a pixel a frame."""
@@ -190,25 +180,11 @@ def small_poses(tmp_path_factory) -> Path:
 def test_cli_inbetween_and_draft(
     flags, network_frames, marked, recipe_weights_dir, fixture_sheet, small_poses, tmp_path
 ):
+    from test_cli import EXACT_CPU, render_args, run_cli
+
     out, frames_dir = tmp_path / "dance.mp4", tmp_path / "frames"
-    result = run_cli(
-        "render",
-        "--sheet",
-        *map(str, fixture_sheet),
-        "--poses",
-        str(small_poses),
-        "--out",
-        str(out),
-        "--frames-dir",
-        str(frames_dir),
-        "--weights",
-        str(recipe_weights_dir),
-        "--device",
-        "cpu",
-        "--dtype",
-        "float32",
-        *flags,
-    )
+    args = ("--frames-dir", str(frames_dir), *EXACT_CPU, *flags)
+    result = run_cli(*render_args(fixture_sheet, out, recipe_weights_dir, *args, poses=small_poses), timeout=600)
     assert result.returncode == 0, result.stderr
     assert "rendered 7 frames" in result.stderr
     assert f"the network rendered {network_frames} of 7 frames" in result.stderr
