@@ -152,10 +152,13 @@ HIP, KNEE, ANKLE = np.array([1.0, 10.0, 0.0]), np.array([1.0, 5.0, 0.0]), np.arr
 KNEE_LOWER, KNEE_UPPER = -math.pi, math.radians(-0.5)
 
 
-def _leg(extra: list[BoneSpec] | None = None, knee_limits=True, loops=40) -> Rig:
+def _leg(
+    extra: list[BoneSpec] | None = None, knee_limits=True, loops=40, unit_angle=2.0, thigh: pmx.IkLink | None = None
+) -> Rig:
+    """Hips, thigh, knee and ankle with a leg IK bone; ``thigh`` replaces the thigh's free IK link."""
     plain = pmx.ROTATABLE | pmx.VISIBLE | pmx.ENABLED
     knee = pmx.IkLink(2, (KNEE_LOWER, 0, 0), (KNEE_UPPER, 0, 0)) if knee_limits else pmx.IkLink(2)
-    ik = pmx.IkChain(target=3, loops=loops, unit_angle=2.0, links=(knee, pmx.IkLink(1)))
+    ik = pmx.IkChain(target=3, loops=loops, unit_angle=unit_angle, links=(knee, thigh or pmx.IkLink(1)))
     bones = [
         BoneSpec("下半身", (0, 10, 0), flags=MOVABLE),
         BoneSpec("左足", tuple(HIP), 0, plain),
@@ -218,18 +221,7 @@ def test_ik_out_of_reach_stretches_the_leg_towards_the_target():
 
 def test_ik_follows_the_hips_and_respects_other_limits():
     limited = pmx.IkLink(1, (-0.3, -0.2, -0.1), (0.3, 0.2, 0.1))
-    plain = pmx.ROTATABLE | pmx.VISIBLE | pmx.ENABLED
-    ik = pmx.IkChain(
-        target=3, loops=20, unit_angle=0.5, links=(pmx.IkLink(2, (KNEE_LOWER, 0, 0), (KNEE_UPPER, 0, 0)), limited)
-    )
-    bones = [
-        BoneSpec("下半身", (0, 10, 0), flags=MOVABLE),
-        BoneSpec("左足", tuple(HIP), 0, plain),
-        BoneSpec("左ひざ", tuple(KNEE), 1, plain),
-        BoneSpec("左足首", tuple(ANKLE), 2, plain),
-        BoneSpec("左足ＩＫ", tuple(ANKLE), -1, MOVABLE | pmx.IK, ik=ik),
-    ]
-    rig = _rig(bones)
+    rig = _leg(loops=20, unit_angle=0.5, thigh=limited)
     world = _pose(rig, [BoneKey("左足ＩＫ", 0, (4.0, 3.0, -6.0)), BoneKey("下半身", 0, (0.0, -1.0, 0.0))])
     from conr.render3d.quaternions import to_euler as euler_xyz
 
