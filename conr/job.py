@@ -27,7 +27,7 @@ from .progress import STAGE_CUTOUTS, STAGE_RENDER, Progress, cancellable
 from .udp import UdpSequence
 
 
-def check_file_size(path, max_mb: int, what: str) -> None:
+def check_file_size(path, max_mb: int, what: str, advice: str = "") -> None:
     """Refuse an uploaded file over ``max_mb`` (the web server accepts up to the largest per-kind limit)."""
     try:
         size = Path(path).stat().st_size
@@ -36,6 +36,7 @@ def check_file_size(path, max_mb: int, what: str) -> None:
     if size > max_mb * 1024**2:
         raise InputError(
             f"The {what} '{Path(path).name}' is {size / 1024**2:.0f} MB, over this server's limit of {max_mb} MB."
+            + (f" {advice}" if advice else "")
         )
 
 
@@ -112,26 +113,21 @@ class UdpArchive(PoseSource):
     #: The tempo the frames are keyed at, if known (the CLI's ``--dance-bpm``): a song retimes them.
     bpm: float | None = None
 
+    def _paths(self) -> list[Path]:
+        return [Path(p) for p in (self.path if isinstance(self.path, (list, tuple)) else [self.path])]
+
     def check(self, fps, seconds, limits):
-        paths = self.path if isinstance(self.path, (list, tuple)) else [self.path]
-        for path in map(Path, paths):
-            if (
-                path.suffix.lower() == ".zip"
-                and path.is_file()
-                and path.stat().st_size > limits.max_zip_upload_mb * 1024**2
-            ):
-                raise InputError(
-                    f"'{path.name}' is {path.stat().st_size / 1024**2:.0f} MB, over this server's limit of "
-                    f"{limits.max_zip_upload_mb} MB for a UDP zip. Send fewer frames, or 16-bit PNG frames (smaller than npz)."
-                )
+        for path in self._paths():
+            if path.suffix.lower() == ".zip":
+                advice = "Send fewer frames, or 16-bit PNG frames (smaller than npz)."
+                check_file_size(path, limits.max_zip_upload_mb, "UDP zip", advice)
         self.open(fps, seconds, limits)[0]  # opened, and one frame decoded: a broken sequence fails now
 
     def open(self, fps, seconds, limits, *, retiming=None, **_):
         from .udp import open_udp_sequence
 
-        source = [str(p) for p in self.path] if isinstance(self.path, (list, tuple)) else self.path
-        if isinstance(source, list) and len(source) == 1:
-            source = source[0]
+        paths = self._paths()
+        source = paths[0] if len(paths) == 1 else paths  # one folder or zip is opened as itself
         poses = open_udp_sequence(source, max_entries=limits.max_zip_entries, max_bytes=limits.max_zip_mb * 1024**2)
         poses = poses.head(int(round(seconds * fps))) if seconds else poses
         if retiming is not None and retiming.retimed:  # one loop keyed at ``bpm``, on the song's beat
@@ -139,8 +135,7 @@ class UdpArchive(PoseSource):
         return poses
 
     def describe(self) -> str:
-        name = Path(self.path[0] if isinstance(self.path, (list, tuple)) else self.path).name
-        return f"your UDP sequence {name}"
+        return f"your UDP sequence {self._paths()[0].name}"
 
 
 @dataclass
@@ -201,10 +196,11 @@ class MmdDance(PoseSource):
 
     def check(self, fps, seconds, limits):
         for path, what in ((self.model, "MMD model"), (self.motion, "MMD motion"), (self.camera, "camera motion")):
-            if path is not None and not Path(path).is_file():
+            if path is None:
+                continue
+            if not Path(path).is_file():
                 raise InputError(f"The {what} '{Path(path).name}' does not exist.")
-            if path is not None:
-                check_file_size(path, limits.max_file_mb, what)
+            check_file_size(path, limits.max_file_mb, what)
 
     def open(self, fps, seconds, limits, *, work_dir=None, progress=None, cancel=None, **_):
         from .mmd import udp_from_mmd

@@ -163,7 +163,9 @@ def test_udp_zip_upload_limit_is_its_own(tmp_path):
         z.writestr("0.npz", os.urandom(3 * 1024**2))
     limits = Limits.from_env({"CONR_MAX_ZIP_UPLOAD_MB": "2", "CONR_MAX_FILE_MB": "1"})
     assert limits.max_upload_mb == 2
-    with pytest.raises(InputError, match=r"'big.zip' is 3 MB, over this server's limit of 2 MB for a UDP zip"):
+    with pytest.raises(
+        InputError, match=r"The UDP zip 'big.zip' is 3 MB, over this server's limit of 2 MB\. Send fewer frames"
+    ):
         UdpArchive(big).check(30, 0, limits)
     with pytest.raises(InputError, match=r"CONR_MAX_FRAMES='-5'"):
         Limits.from_env({"CONR_MAX_FRAMES": "-5"})
