@@ -1,8 +1,9 @@
 """What one request may ask for: one set of limits for the app, the CLI and the library.
 
 Set at launch from the environment (``Limits.from_env()``, the ``CONR_*``
-variables in the README); the library's readers take the parts they need
-(``limits.video``, ``limits.mmd``).
+variables in the README); the library's readers take the whole object and
+read the fields they need (a video reader ``max_video_seconds``, MMD posing
+``max_frames``).
 """
 
 from __future__ import annotations
