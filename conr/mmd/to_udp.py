@@ -306,7 +306,7 @@ def udp_from_mmd(
             (the caller owns it).
         size: frame side in pixels; fps: frames per second of the result.
         max_seconds: convert only this many seconds (from ``start``); without it a motion longer than
-            ``limits.max_seconds`` is refused.
+            ``limits.max_frames`` frames at ``fps`` is refused.
         start: skip the motion's first seconds (real dances open with an intro); frame 0 is the pose at ``start``.
         fmt: frame format in the zip: npz (what CoNR reads), exr (float, as the original tools) or png.
         framing: "follow" (default), "fixed", "camera" (the motion's own camera keys), or a
